@@ -1,0 +1,30 @@
+# The two README commands: `make run` and `make test`. Everything else is optional.
+UV := ./scripts/uv
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format typecheck migrate openapi docs check
+
+run: ## start the service in embedded mode (SQLite file under var/, migrations applied)
+	$(UV) sync --frozen --no-dev
+	$(UV) run --frozen --no-dev sw serve --host $(HOST) --port $(PORT)
+
+test: ## the whole test suite (SQLite by default; SW_TEST_DATABASE_URL=postgresql+asyncpg://… for PostgreSQL)
+	$(UV) sync --frozen
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+lint: ## ruff lint + format check, mypy strict on app/
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
+
+format:
+	$(UV) run --frozen ruff check --fix .
+	$(UV) run --frozen ruff format .
+
+migrate:
+	$(UV) run --frozen sw migrate
+
+openapi: ## regenerate openapi/openapi.json and docs/reason-codes.md from the app
+	$(UV) run --frozen sw openapi
+	$(UV) run --frozen sw docs

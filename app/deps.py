@@ -1,0 +1,49 @@
+"""Request dependencies, as ``Annotated`` aliases routers can declare."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db import session_scope
+from app.services.auth import Principal, authenticate
+
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An admin, official or enterprise key. Admin: `sw admin-key` or SW_ADMIN_TOKEN. "
+    "Enterprise: POST /api/v1/enterprises/{code}/keys. Official: POST /api/v1/officials.",
+)
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    return maker
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async for session in session_scope(get_sessionmaker(request)):
+        yield session
+
+
+async def get_principal(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> Principal:
+    settings = get_settings_dep(request)
+    async with get_sessionmaker(request)() as session:
+        return await authenticate(session, key, settings.admin_token)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,68 @@
+"""Every problem ``code`` the API answers with, for the docs and the OpenAPI description."""
+
+from __future__ import annotations
+
+API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
+    # code: (HTTP status, spec receipt code where one exists, meaning)
+    "MALFORMED_BODY": (400, "", "The body is not UTF-8 JSON (or not well-formed)."),
+    "UNAUTHENTICATED": (401, "", "No X-API-Key, or a key that is unknown or revoked."),
+    "ADMIN_REQUIRED": (403, "", "Only an admin key may do this."),
+    "READ_ONLY_PRINCIPAL": (403, "", "Officials read everything but change nothing."),
+    "ENTERPRISE_KEY_REQUIRED": (403, "", "Documents are transmitted with an enterprise's key."),
+    "ENTERPRISE_SUSPENDED": (403, "", "The calling enterprise, or the document's enterprise, is suspended."),
+    "NOT_AUTHORISED_FOR_ENTERPRISE": (
+        403,
+        "",
+        "The document's enterprise (ebpCode / payCode / logisticsCode) is neither the caller nor delegated to it.",
+    ),
+    "NOT_FOUND": (404, "", "No such route."),
+    "ENTERPRISE_NOT_FOUND": (404, "", "No such enterprise, or not visible to this key."),
+    "RECORD_NOT_FOUND": (404, "", "No such record, or not visible to this key."),
+    "DOCUMENT_NOT_FOUND": (
+        404,
+        "-301009 (order)",
+        "appType 2/3 for a key that was never stored; or a lookup of a document not visible to this key.",
+    ),
+    "KEY_NOT_FOUND": (404, "", "No such API key for this enterprise."),
+    "DELEGATION_NOT_FOUND": (404, "", "No such delegation granted by this enterprise."),
+    "METHOD_NOT_ALLOWED": (405, "", "The route does not take this method."),
+    "ENTERPRISE_EXISTS": (409, "", "The enterprise code is already filed."),
+    "DUPLICATE_DIFFERENT_CONTENT": (
+        409,
+        "-301010 / -401007 / -504012",
+        "Same natural key, different content, appType 1: send changes with appType 2.",
+    ),
+    "RECORD_ALREADY_DECLARED": (
+        409,
+        "-301011 / -401008",
+        "The record is declared; its documents can no longer be changed or cancelled.",
+    ),
+    "STALE_MESSAGE": (409, "-301014 / -401012", "A change whose appTime is older than the stored version."),
+    "DOCUMENT_CANCELLED": (409, "", "appType 2 for a cancelled document: send it again with appType 1."),
+    "PAYLOAD_TOO_LARGE": (413, "", "The body is larger than SW_MAX_BODY_BYTES (10 MiB by default)."),
+    "UNSUPPORTED_MEDIA_TYPE": (
+        415,
+        "",
+        "The content type is not accepted here (JSON routes take application/json).",
+    ),
+    "VALIDATION_FAILED": (422, "", "Fields break the CEB field tables; `errors` lists each by path."),
+    "BATCH_SIZE": (422, "", "A batch holds 1..100 documents."),
+    "ENTERPRISE_NOT_FILED": (
+        422,
+        "",
+        "The document or delegation names an enterprise code that is not filed.",
+    ),
+    "ENTERPRISE_ROLE_MISSING": (
+        422,
+        "",
+        "A named enterprise is filed without the role the field needs (ebpCode → platform, ebcCode → seller, "
+        "payCode → payment, logisticsCode → logistics).",
+    ),
+    "DELEGATION_TO_SELF": (422, "", "An enterprise cannot delegate to itself."),
+    "INVALID_CURSOR": (422, "", "The pagination cursor was not issued by this service."),
+    "DATABASE_UNAVAILABLE": (
+        503,
+        "",
+        "The database is unreachable; nothing was stored; retry after Retry-After.",
+    ),
+}

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import utcnow
+from app.models.base import Base, TimestampMixin
+
+
+class MatchRecord(TimestampMixin, Base):
+    """三单交换记录: one per purchase, keyed by (ebpCode, orderNo)."""
+
+    __tablename__ = "match_record"
+    __table_args__ = (
+        UniqueConstraint("ebp_code", "order_no"),
+        Index("ix_match_record_order_no", "order_no"),
+        Index("ix_match_record_status_updated", "status", "updated_at", "id"),
+        Index("ix_match_record_updated", "updated_at", "id"),
+        Index("ix_match_record_ebc_code", "ebc_code"),
+        Index("ix_match_record_buyer", "buyer_id_number"),
+        Index("ix_match_record_created", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    ebp_code: Mapped[str] = mapped_column(String(18))
+    order_no: Mapped[str] = mapped_column(String(60))
+    ebc_code: Mapped[str | None] = mapped_column(String(18))
+    buyer_id_number: Mapped[str | None] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(24))
+    missing: Mapped[list[Any]]
+    discrepancies: Mapped[list[Any]]
+    matched_at: Mapped[datetime | None]
+
+
+class RecordEvent(Base):
+    """Append-only audit trail; the events with a record id form that record's timeline."""
+
+    __tablename__ = "record_event"
+    __table_args__ = (Index("ix_record_event_record", "record_id", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    record_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("match_record.id"))
+    document_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("document.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[dict[str, Any]]

@@ -1,0 +1,62 @@
+"""Renders the reason-code tables (docs/reason-codes.md and the OpenAPI description) from the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.error_codes import API_ERROR_CODES
+from app.rules.reason_codes import REASON_CODES
+
+DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "reason-codes.md"
+
+
+def discrepancy_table() -> str:
+    lines = [
+        "| code | severity | documents | field | meaning | 说明 | spec |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for rc in REASON_CODES.values():
+        lines.append(
+            f"| `{rc.code}` | {rc.severity} | {', '.join(rc.documents)} | `{rc.field}` | {rc.en} | {rc.zh} | {rc.spec} |"
+        )
+    return "\n".join(lines)
+
+
+def error_table() -> str:
+    lines = ["| code | HTTP | spec receipt code | meaning |", "|---|---|---|---|"]
+    for code, (status, spec, meaning) in API_ERROR_CODES.items():
+        lines.append(f"| `{code}` | {status} | {spec} | {meaning} |")
+    return "\n".join(lines)
+
+
+def render() -> str:
+    return f"""# Reason codes
+
+Generated from `app/rules/reason_codes.py` and `app/error_codes.py` by `sw docs`; a test keeps this file current.
+
+## Discrepancies (三单对碰) — on every record
+
+A discrepancy names the documents involved, the field (`payment.amountPaid`, `order.orderList[0].totalPrice`),
+the expected and the actual value, and a message in Chinese and English. `error` blocks the match (the record
+becomes `MISMATCHED` once all three documents are present); `warning` informs. Amounts compare to the cent
+(N19,5 values rounded half-up to 0.01) with a tolerance of `SW_AMOUNT_TOLERANCE` (default 0). Names, phones and
+addresses compare exactly after trimming surrounding whitespace; ID numbers ignore letter case (the check
+character `X`). Currency is the one fixed value that intake accepts when it differs (any 3-digit code) so that
+the record, not only the sender, shows `CURRENCY_NOT_CNY`.
+
+{discrepancy_table()}
+
+## Rejections — problem+json `code` on 4xx/5xx answers
+
+Every error answer is RFC 9457 `application/problem+json` with `type`, `title`, `status`, `detail`, a stable
+`code`, field `errors` where fields are at fault, and `cebReturnStatus` where the CEB spec has a negative
+receipt code for the same rejection.
+
+{error_table()}
+"""
+
+
+def write() -> Path:
+    DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
+    DOC_PATH.write_text(render(), encoding="utf-8")
+    return DOC_PATH

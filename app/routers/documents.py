@@ -1,0 +1,191 @@
+"""Intake and lookup of orders, payments and waybills (one router per document type, built alike)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from app.deps import PrincipalDep, SessionDep, SessionmakerDep, SettingsDep
+from app.errors import DomainError, Unprocessable, UnsupportedMediaType
+from app.schemas.examples import DOCUMENT_EXAMPLES
+from app.schemas.problems import problems
+from app.schemas.records import BatchItemResult, BatchResult, BatchSummary, DocumentOut, Receipt
+from app.services import records as record_service
+from app.services.intake import DocType, IntakeItem, RawBody, parse_json, submit_documents, validate_document
+
+MAX_BATCH = 100
+
+ROUTES: dict[DocType, tuple[str, str, str, str, str]] = {
+    # doc type: (path, tag, model, owner field, business-number field)
+    "order": ("orders", "Orders (订单, CEB311)", "OrderIn", "ebpCode", "orderNo"),
+    "payment": ("payments", "Payments (支付单, CEB411)", "PaymentIn", "payCode", "payTransactionId"),
+    "waybill": ("waybills", "Waybills (运单, CEB511)", "WaybillIn", "logisticsCode", "logisticsNo"),
+}
+
+
+def _json_body(model: str, examples: dict[str, Any], batch: bool) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{model}"}
+    schema: dict[str, Any] = ref
+    if batch:
+        schema = {
+            "type": "object",
+            "required": ["items"],
+            "additionalProperties": False,
+            "properties": {"items": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": ref}},
+        }
+        examples = {
+            "batch": {
+                "summary": "Two documents in one batch",
+                "value": {"items": [e["value"] for e in examples.values()]},
+            }
+        }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema, "examples": examples}},
+        }
+    }
+
+
+async def _read_json(request: Request) -> tuple[Any, RawBody]:
+    content_type = request.headers.get("content-type", "application/json")
+    media = content_type.split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Send JSON (application/json); for CEB XML use POST /api/v1/messages — got {media}",
+        )
+    body = await request.body()
+    return parse_json(body), RawBody(body=body, content_type=content_type)
+
+
+def _receipt_response(result_status: int, receipt: Receipt) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if receipt.replayed else None
+    return JSONResponse(receipt.model_dump(mode="json"), status_code=result_status, headers=headers)
+
+
+def build_router(doc_type: DocType) -> APIRouter:
+    path, tag, model, owner_field, number_field = ROUTES[doc_type]
+    router = APIRouter(prefix=f"/api/v1/{path}", tags=[tag])
+    examples = DOCUMENT_EXAMPLES[doc_type]
+
+    @router.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        response_model=Receipt,
+        summary=f"Submit one {doc_type}",
+        description=(
+            f"Stores the {doc_type} and matches it with the other documents of its purchase in the same "
+            "transaction. appType 1 new, 2 change, 3 cancel; appStatus 1 stores a draft that is not matched. "
+            "201 for a new document, 200 for a change, a cancellation or an idempotent replay "
+            "(header `Idempotent-Replayed: true`)."
+        ),
+        responses=problems(
+            400,
+            401,
+            403,
+            404,
+            409,
+            413,
+            415,
+            422,
+            503,
+            also={200: {"model": Receipt, "description": "Changed, cancelled, or replayed"}},
+        ),
+        openapi_extra=_json_body(model, examples, batch=False),
+        operation_id=f"submit_{doc_type}",
+    )
+    async def submit_one(
+        request: Request, principal: PrincipalDep, sessionmaker: SessionmakerDep, settings: SettingsDep
+    ) -> Response:
+        data, raw = await _read_json(request)
+        document = validate_document(doc_type, data)
+        [result] = await submit_documents(
+            sessionmaker, settings, principal, doc_type, [IntakeItem(0, document=document)], raw
+        )
+        if result.error is not None:
+            raise result.error
+        assert result.receipt is not None
+        return _receipt_response(result.status, result.receipt)
+
+    @router.post(
+        "/batch",
+        response_model=BatchResult,
+        summary=f"Submit 1..{MAX_BATCH} {doc_type}s",
+        description=(
+            "Each item gets its own result with the status it would have had alone; one bad item never "
+            "rejects the others. All accepted items are written in one transaction."
+        ),
+        responses=problems(400, 401, 403, 413, 415, 422, 503),
+        openapi_extra=_json_body(model, examples, batch=True),
+        operation_id=f"submit_{doc_type}_batch",
+    )
+    async def submit_batch(
+        request: Request, principal: PrincipalDep, sessionmaker: SessionmakerDep, settings: SettingsDep
+    ) -> BatchResult:
+        data, raw = await _read_json(request)
+        if not isinstance(data, dict) or not isinstance(data.get("items"), list) or set(data) != {"items"}:
+            raise Unprocessable(
+                'A batch is an object {"items": [...]}',
+                errors=[
+                    {
+                        "path": "items",
+                        "message": "expected an object with only an items array",
+                        "type": "batch",
+                    }
+                ],
+            )
+        raw_items = data["items"]
+        if not 1 <= len(raw_items) <= MAX_BATCH:
+            raise Unprocessable(
+                f"A batch holds 1..{MAX_BATCH} documents, not {len(raw_items)}",
+                code="BATCH_SIZE",
+                errors=[{"path": "items", "message": f"1..{MAX_BATCH} items", "type": "too_long"}],
+            )
+        items = []
+        for index, raw_item in enumerate(raw_items):
+            try:
+                items.append(
+                    IntakeItem(index, document=validate_document(doc_type, raw_item, ("items", index)))
+                )
+            except DomainError as error:
+                items.append(IntakeItem(index, error=error))
+        results = await submit_documents(sessionmaker, settings, principal, doc_type, items, raw)
+        return BatchResult(
+            items=[
+                BatchItemResult(
+                    index=r.index,
+                    status=r.status,
+                    receipt=r.receipt,
+                    problem=r.error.problem() if r.error is not None else None,
+                )
+                for r in results
+            ],
+            summary=BatchSummary(
+                stored=sum(1 for r in results if r.receipt is not None and not r.replayed),
+                replayed=sum(1 for r in results if r.replayed),
+                rejected=sum(1 for r in results if r.error is not None),
+            ),
+        )
+
+    @router.get(
+        f"/{{{owner_field}}}/{{{number_field}}}",
+        response_model=DocumentOut,
+        summary=f"Read one {doc_type} by its natural key ({owner_field}, {number_field})",
+        responses=problems(401, 404, 503),
+        operation_id=f"get_{doc_type}",
+    )
+    async def get_one(
+        owner: Annotated[str, Path(alias=owner_field, max_length=18)],
+        number: Annotated[str, Path(alias=number_field, max_length=60)],
+        session: SessionDep,
+        principal: PrincipalDep,
+    ) -> DocumentOut:
+        doc = await record_service.get_document(session, principal, doc_type, owner, number)
+        return record_service.document_out(doc)
+
+    return router
+
+
+routers = [build_router(doc_type) for doc_type in ROUTES]

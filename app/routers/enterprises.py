@@ -1,0 +1,214 @@
+"""Filing (一次备案): enterprises, API keys, officials and delegations (委托)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from app.deps import PrincipalDep, SessionDep
+from app.models import ApiKey, Delegation
+from app.schemas.enterprises import (
+    DelegationCreate,
+    DelegationList,
+    DelegationOut,
+    EnterpriseCreate,
+    EnterpriseList,
+    EnterpriseOut,
+    EnterprisePatch,
+    KeyCreate,
+    KeyIssued,
+    KeyList,
+    KeyOut,
+    OfficialCreate,
+)
+from app.schemas.problems import problems
+from app.services import auth
+from app.services import enterprises as service
+
+router = APIRouter(prefix="/api/v1", tags=["Filing (备案): enterprises, keys, delegations"])
+
+
+def _issued(row: ApiKey, plain: str) -> KeyIssued:
+    return KeyIssued(
+        id=row.id,
+        key=plain,
+        kind=row.principal_kind,
+        enterpriseCode=row.enterprise_code,
+        label=row.label,
+        createdAt=row.created_at,
+    )
+
+
+def _delegation(d: Delegation) -> DelegationOut:
+    return DelegationOut(
+        id=d.id,
+        principalCode=d.principal_code,
+        agentCode=d.agent_code,
+        documentTypes=d.document_types,
+        createdAt=d.created_at,
+        revokedAt=d.revoked_at,
+    )
+
+
+@router.post(
+    "/enterprises",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EnterpriseOut,
+    summary="File an enterprise (admin)",
+    description="`code`: a 10-character customs code or an 18-character unified social credit code. "
+    "Roles: platform (电商平台, ebp), seller (电商企业, ebc), payment, logistics, declarant.",
+    responses=problems(401, 403, 409, 422, 503),
+    operation_id="create_enterprise",
+)
+async def create_enterprise(
+    data: EnterpriseCreate, session: SessionDep, principal: PrincipalDep
+) -> EnterpriseOut:
+    principal.require_admin()
+    return EnterpriseOut.model_validate(await service.create_enterprise(session, data))
+
+
+@router.get(
+    "/enterprises",
+    response_model=EnterpriseList,
+    summary="List filed enterprises (an enterprise sees itself)",
+    responses=problems(401, 503),
+    operation_id="list_enterprises",
+)
+async def list_enterprises(session: SessionDep, principal: PrincipalDep) -> EnterpriseList:
+    rows = await service.list_enterprises(session, principal)
+    return EnterpriseList(items=[EnterpriseOut.model_validate(r) for r in rows])
+
+
+@router.get(
+    "/enterprises/{code}",
+    response_model=EnterpriseOut,
+    summary="Read one enterprise",
+    responses=problems(401, 404, 503),
+    operation_id="get_enterprise",
+)
+async def get_enterprise(code: str, session: SessionDep, principal: PrincipalDep) -> EnterpriseOut:
+    return EnterpriseOut.model_validate(await service.visible_enterprise(session, principal, code))
+
+
+@router.patch(
+    "/enterprises/{code}",
+    response_model=EnterpriseOut,
+    summary="Rename, change roles, suspend or reactivate (admin)",
+    responses=problems(401, 403, 404, 422, 503),
+    operation_id="patch_enterprise",
+)
+async def patch_enterprise(
+    code: str, patch: EnterprisePatch, session: SessionDep, principal: PrincipalDep
+) -> EnterpriseOut:
+    principal.require_admin()
+    return EnterpriseOut.model_validate(await service.patch_enterprise(session, code, patch))
+
+
+@router.post(
+    "/enterprises/{code}/keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=KeyIssued,
+    summary="Issue an API key for the enterprise (admin or the enterprise); shown once",
+    responses=problems(401, 403, 404, 422, 503),
+    operation_id="create_enterprise_key",
+)
+async def create_key(
+    code: str, session: SessionDep, principal: PrincipalDep, data: KeyCreate | None = None
+) -> KeyIssued:
+    principal.require_admin_or_enterprise(code)
+    await service.get_enterprise(session, code)
+    row, plain = await auth.issue_key(session, "enterprise", code, data.label if data else None)
+    return _issued(row, plain)
+
+
+@router.get(
+    "/enterprises/{code}/keys",
+    response_model=KeyList,
+    summary="List the enterprise's keys (never the secrets)",
+    responses=problems(401, 403, 404, 503),
+    operation_id="list_enterprise_keys",
+)
+async def list_keys(code: str, session: SessionDep, principal: PrincipalDep) -> KeyList:
+    principal.require_admin_or_enterprise(code)
+    await service.get_enterprise(session, code)
+    rows = await auth.list_keys(session, code)
+    return KeyList(
+        items=[
+            KeyOut(id=r.id, prefix=r.prefix, label=r.label, createdAt=r.created_at, revokedAt=r.revoked_at)
+            for r in rows
+        ]
+    )
+
+
+@router.delete(
+    "/enterprises/{code}/keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke a key (admin or the enterprise); effective at once",
+    responses=problems(401, 403, 404, 503),
+    operation_id="revoke_enterprise_key",
+)
+async def revoke_key(code: str, key_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Response:
+    principal.require_admin_or_enterprise(code)
+    await auth.revoke_key(session, key_id, code)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/officials",
+    status_code=status.HTTP_201_CREATED,
+    response_model=KeyIssued,
+    summary="Issue an official's key (admin): reads every record, changes nothing",
+    responses=problems(401, 403, 422, 503),
+    operation_id="create_official",
+)
+async def create_official(data: OfficialCreate, session: SessionDep, principal: PrincipalDep) -> KeyIssued:
+    principal.require_admin()
+    row, plain = await auth.issue_key(session, "official", None, data.label)
+    return _issued(row, plain)
+
+
+@router.post(
+    "/enterprises/{code}/delegations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DelegationOut,
+    summary="Let another filed enterprise transmit documents on this one's behalf (委托)",
+    description="Creates the delegation, or replaces the document types of an existing one (and reactivates it). "
+    "E.g. a platform lets its entrusted express operator send its orders and payments.",
+    responses=problems(401, 403, 404, 422, 503),
+    operation_id="create_delegation",
+)
+async def create_delegation(
+    code: str, data: DelegationCreate, session: SessionDep, principal: PrincipalDep
+) -> DelegationOut:
+    principal.require_admin_or_enterprise(code)
+    return _delegation(await service.upsert_delegation(session, code, data))
+
+
+@router.get(
+    "/enterprises/{code}/delegations",
+    response_model=DelegationList,
+    summary="Delegations granted by the enterprise or to it",
+    responses=problems(401, 403, 404, 503),
+    operation_id="list_delegations",
+)
+async def list_delegations(code: str, session: SessionDep, principal: PrincipalDep) -> DelegationList:
+    if not principal.reads_everything:
+        principal.require_admin_or_enterprise(code)
+    await service.get_enterprise(session, code)
+    return DelegationList(items=[_delegation(d) for d in await service.list_delegations(session, code)])
+
+
+@router.delete(
+    "/enterprises/{code}/delegations/{delegation_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke a delegation (admin or the granting enterprise)",
+    responses=problems(401, 403, 404, 503),
+    operation_id="revoke_delegation",
+)
+async def revoke_delegation(
+    code: str, delegation_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    principal.require_admin_or_enterprise(code)
+    await service.revoke_delegation(session, code, delegation_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,85 @@
+"""Match records: the three-document exchange records officials and enterprises look up."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.deps import PrincipalDep, SessionDep, SettingsDep
+from app.errors import Unprocessable
+from app.schemas.problems import problems
+from app.schemas.records import RecordDetail, RecordPage, RecordStatusName
+from app.services import records as record_service
+from app.services.records import RecordFilter
+
+router = APIRouter(prefix="/api/v1/records", tags=["Records (三单交换记录)"])
+
+
+def _aware(name: str, value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise Unprocessable(
+            f"{name} needs a time zone, e.g. 2026-11-23T08:00:00Z",
+            errors=[{"path": name, "message": "timezone required", "type": "timezone_aware"}],
+        )
+    return value
+
+
+@router.get(
+    "",
+    response_model=RecordPage,
+    summary="Find records by any key",
+    description="Filters combine with AND. Oldest change first; follow `nextCursor` for the next page. "
+    "An enterprise sees only records it is party to.",
+    responses=problems(401, 422, 503),
+    operation_id="list_records",
+)
+async def list_records(
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    status: RecordStatusName | None = None,
+    ebpCode: Annotated[str | None, Query(max_length=18)] = None,
+    ebcCode: Annotated[str | None, Query(max_length=18)] = None,
+    orderNo: Annotated[str | None, Query(max_length=60)] = None,
+    payTransactionId: Annotated[str | None, Query(max_length=60)] = None,
+    logisticsNo: Annotated[str | None, Query(max_length=60)] = None,
+    buyerIdNumber: Annotated[str | None, Query(max_length=60)] = None,
+    createdFrom: Annotated[
+        datetime | None, Query(description="Created at or after (ISO 8601 with zone)")
+    ] = None,
+    createdTo: Annotated[datetime | None, Query(description="Created before (ISO 8601 with zone)")] = None,
+    updatedSince: Annotated[
+        datetime | None, Query(description="Changed at or after (ISO 8601 with zone)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> RecordPage:
+    record_filter = RecordFilter(
+        status=status,
+        ebp_code=ebpCode,
+        ebc_code=ebcCode,
+        order_no=orderNo,
+        pay_transaction_id=payTransactionId,
+        logistics_no=logisticsNo,
+        buyer_id_number=buyerIdNumber,
+        created_from=_aware("createdFrom", createdFrom),
+        created_to=_aware("createdTo", createdTo),
+        updated_since=_aware("updatedSince", updatedSince),
+    )
+    return await record_service.list_records(
+        session, principal, record_filter, min(limit, settings.page_size_max), cursor
+    )
+
+
+@router.get(
+    "/{record_id}",
+    response_model=RecordDetail,
+    summary="One record with its documents, discrepancies and timeline",
+    responses=problems(401, 404, 422, 503),
+    operation_id="get_record",
+)
+async def get_record(record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> RecordDetail:
+    return await record_service.get_record(session, principal, record_id)

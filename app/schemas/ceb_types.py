@@ -1,0 +1,80 @@
+"""Field types from the CEB field tables (ceb-messages.md §2): lengths, N19,5 decimals, code formats."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+
+
+def _text(max_length: int, min_length: int = 1) -> Any:
+    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
+
+
+# C..n text fields of the field tables: trimmed, 1..n characters.
+Str30 = Annotated[str, _text(30)]
+Str37 = Annotated[str, _text(37)]
+Str50 = Annotated[str, _text(50)]
+Str60 = Annotated[str, _text(60)]
+Str100 = Annotated[str, _text(100)]
+Str200 = Annotated[str, _text(200)]
+Str250 = Annotated[str, _text(250)]
+Str510 = Annotated[str, _text(510)]
+Str1000 = Annotated[str, _text(1000)]
+
+
+def _int_to_str(value: Any) -> Any:
+    # Code fields are strings in CEB, but JSON senders often write 1 for "1"; accept whole numbers only.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _check_ceb_time(value: str) -> str:
+    try:
+        datetime.strptime(value, "%Y%m%d%H%M%S")  # noqa: DTZ007 - a CEB wall-clock field, not our timestamp
+    except ValueError as exc:
+        raise ValueError("must be a real date-time written YYYYMMDDhhmmss") from exc
+    return value
+
+
+def _upper(value: str) -> str:
+    return value.upper()
+
+
+# N19,5: 19 digits in all, at most 5 after the point, never NaN/Infinity, never negative.
+Amount = Annotated[Decimal, Field(max_digits=19, decimal_places=5, ge=0, allow_inf_nan=False)]
+PositiveAmount = Annotated[Decimal, Field(max_digits=19, decimal_places=5, gt=0, allow_inf_nan=False)]
+
+EnterpriseCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=18, pattern=r"^[0-9A-Za-z]+$")
+]
+CebTime = Annotated[
+    str,
+    BeforeValidator(_int_to_str),
+    StringConstraints(strip_whitespace=True, pattern=r"^\d{14}$"),
+    AfterValidator(_check_ceb_time),
+]
+Guid = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        pattern=r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$",
+    ),
+    AfterValidator(_upper),
+]
+CurrencyCode = Annotated[
+    str, BeforeValidator(_int_to_str), StringConstraints(strip_whitespace=True, pattern=r"^\d{3}$")
+]
+CountryCode = Annotated[
+    str, BeforeValidator(_int_to_str), StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z]{3}$")
+]
+UnitCode = Annotated[
+    str, BeforeValidator(_int_to_str), StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z]{3}$")
+]
+DistrictCode = Annotated[
+    str, BeforeValidator(_int_to_str), StringConstraints(strip_whitespace=True, pattern=r"^\d{6}$")
+]
+IntCode = BeforeValidator(_int_to_str)

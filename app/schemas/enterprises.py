@@ -1,0 +1,134 @@
+"""Filing (一次备案): enterprises, their keys, officials and delegations (委托)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from stdnum.cn import uscc
+
+Role = Literal["platform", "seller", "payment", "logistics", "declarant"]
+EnterpriseStatus = Literal["active", "suspended"]
+DocumentTypeName = Literal["order", "payment", "waybill"]
+
+_CUSTOMS_CODE = re.compile(r"^[0-9A-Z]{10}$")
+
+
+def check_enterprise_code(value: str) -> str:
+    """A 10-character customs registration code, or an 18-character unified social credit code."""
+    value = value.strip().upper()
+    if len(value) == 10:
+        if not _CUSTOMS_CODE.match(value):
+            raise ValueError("a 10-character customs code has only digits and capital letters")
+        return value
+    if len(value) == 18:
+        if not uscc.is_valid(value):
+            raise ValueError("not a valid unified social credit code (GB 32100-2015 check digit)")
+        return value
+    raise ValueError("must be a 10-character customs code or an 18-character unified social credit code")
+
+
+FilingCode = Annotated[str, AfterValidator(check_enterprise_code)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+def _unique_roles(roles: list[Role]) -> list[Role]:
+    return sorted(set(roles))
+
+
+Roles = Annotated[list[Role], Field(min_length=1, max_length=5), AfterValidator(_unique_roles)]
+
+
+class EnterpriseCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"code": "3120960A01", "name": "环球购跨境电商平台", "roles": ["platform"]}]
+        },
+    )
+
+    code: FilingCode
+    name: Name
+    roles: Roles
+
+
+class EnterprisePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "suspended"}]})
+
+    name: Name | None = None
+    roles: Roles | None = None
+    status: EnterpriseStatus | None = None
+
+
+class EnterpriseOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    roles: list[Role]
+    status: EnterpriseStatus
+    createdAt: datetime = Field(validation_alias="created_at")
+    updatedAt: datetime = Field(validation_alias="updated_at")
+
+
+class EnterpriseList(BaseModel):
+    items: list[EnterpriseOut]
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"label": "ERP production"}]})
+
+    label: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+
+
+class KeyIssued(BaseModel):
+    id: uuid.UUID
+    key: str = Field(description="The API key. It is shown only this once; only a hash is stored.")
+    kind: Literal["admin", "official", "enterprise"]
+    enterpriseCode: str | None = None
+    label: str | None = None
+    createdAt: datetime
+
+
+class KeyOut(BaseModel):
+    id: uuid.UUID
+    prefix: str
+    label: str | None
+    createdAt: datetime
+    revokedAt: datetime | None
+
+
+class KeyList(BaseModel):
+    items: list[KeyOut]
+
+
+class OfficialCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"label": "张三 · 杭州海关"}]})
+
+    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class DelegationCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"agentCode": "3120960L01", "documentTypes": ["order", "payment"]}]},
+    )
+
+    agentCode: FilingCode
+    documentTypes: Annotated[list[DocumentTypeName], Field(min_length=1, max_length=3)]
+
+
+class DelegationOut(BaseModel):
+    id: uuid.UUID
+    principalCode: str
+    agentCode: str
+    documentTypes: list[DocumentTypeName]
+    createdAt: datetime
+    revokedAt: datetime | None
+
+
+class DelegationList(BaseModel):
+    items: list[DelegationOut]

@@ -1,0 +1,104 @@
+"""Receipts for submitted documents, and the match record as officials and enterprises read it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from app.rules.matching import Discrepancy
+
+RecordStatusName = Literal[
+    "AWAITING_DOCUMENTS",
+    "MISMATCHED",
+    "MATCHED",
+    "DECLARED",
+    "INSPECTION",
+    "CLEARED",
+    "REJECTED",
+    "CANCELLED",
+]
+DocumentState = Literal["active", "draft", "cancelled"]
+
+
+class Receipt(BaseModel):
+    """The answer to a stored document (modelled on CEB312/412/512: ``returnStatus`` 2 = stored)."""
+
+    returnStatus: Literal["2"] = "2"
+    returnInfo: str = Field(examples=["新增申报成功[4CDE1CFD-EDED-46B1-946C-B8022E42FC94]"])
+    documentType: Literal["order", "payment", "waybill"]
+    key: dict[str, str] = Field(description="The natural key, with CEB field names")
+    guid: str
+    version: int
+    state: DocumentState
+    replayed: bool = Field(description="True when this exact document was already stored (no new row)")
+    recordId: uuid.UUID | None = Field(description="Null while a waybill waits for its order")
+    recordStatus: RecordStatusName | None
+    missing: list[Literal["order", "payment", "waybill"]]
+    discrepancies: list[Discrepancy]
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    status: int = Field(description="The HTTP status this item would have had on its own")
+    receipt: Receipt | None = None
+    problem: dict[str, Any] | None = Field(default=None, description="RFC 9457 problem for a rejected item")
+
+
+class BatchSummary(BaseModel):
+    stored: int
+    replayed: int
+    rejected: int
+
+
+class BatchResult(BaseModel):
+    items: list[BatchItemResult]
+    summary: BatchSummary
+
+
+class DocumentOut(BaseModel):
+    documentType: Literal["order", "payment", "waybill"]
+    key: dict[str, str]
+    state: DocumentState
+    version: int
+    recordId: uuid.UUID | None
+    senderCode: str
+    rawMessageId: uuid.UUID
+    createdAt: datetime
+    updatedAt: datetime
+    document: dict[str, Any] = Field(
+        description="The document with its CEB field names (decimals as strings)"
+    )
+
+
+class TimelineEvent(BaseModel):
+    at: datetime
+    kind: str
+    actor: str
+    detail: dict[str, Any]
+
+
+class RecordSummary(BaseModel):
+    id: uuid.UUID
+    ebpCode: str
+    orderNo: str
+    ebcCode: str | None
+    buyerIdNumber: str | None
+    status: RecordStatusName
+    missing: list[Literal["order", "payment", "waybill"]]
+    discrepancies: list[Discrepancy]
+    createdAt: datetime
+    updatedAt: datetime
+    matchedAt: datetime | None
+
+
+class RecordDetail(RecordSummary):
+    documents: list[DocumentOut]
+    timeline: list[TimelineEvent]
+
+
+class RecordPage(BaseModel):
+    items: list[RecordSummary]
+    nextCursor: str | None = Field(description="Pass as `cursor` to get the next page; null at the end")

@@ -1,0 +1,131 @@
+"""API keys and principals: who is calling, and what they may do."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Literal, cast
+
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.errors import Forbidden, NotFound, Unauthenticated
+from app.models import ApiKey, Enterprise
+
+PrincipalKind = Literal["admin", "official", "enterprise"]
+KEY_PREFIX = "sw"
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: PrincipalKind
+    key_id: str
+    enterprise_code: str | None = None
+    enterprise_status: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """How the principal appears in audit events and timelines."""
+        if self.kind == "enterprise":
+            return f"enterprise:{self.enterprise_code}"
+        return f"{self.kind}:{self.key_id}"
+
+    @property
+    def reads_everything(self) -> bool:
+        return self.kind in ("admin", "official")
+
+    def require_admin(self) -> None:
+        if self.kind != "admin":
+            raise Forbidden("Only an admin may do this", code="ADMIN_REQUIRED")
+
+    def require_admin_or_enterprise(self, code: str) -> None:
+        """Admins, or the enterprise itself; others get 404 so that nothing leaks."""
+        if self.kind == "admin":
+            return
+        if self.kind == "enterprise" and self.enterprise_code == code:
+            self.require_active()
+            return
+        if self.kind == "official":
+            raise Forbidden("Officials have read-only access", code="READ_ONLY_PRINCIPAL")
+        raise NotFound(f"No enterprise {code}", code="ENTERPRISE_NOT_FOUND")
+
+    def require_active(self) -> None:
+        if self.kind == "enterprise" and self.enterprise_status != "active":
+            raise Forbidden("The enterprise is suspended", code="ENTERPRISE_SUSPENDED")
+
+
+def hash_key(key: str) -> str:
+    # Keys carry 256 random bits, so a plain SHA-256 is a sufficient one-way store (no slow KDF needed).
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _split(key: str) -> str | None:
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 12:
+        return None
+    return parts[1]
+
+
+async def issue_key(
+    session: AsyncSession, kind: PrincipalKind, enterprise_code: str | None = None, label: str | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key; the plain key is returned once and only its hash is stored."""
+    prefix = secrets.token_hex(6)
+    plain = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    row = ApiKey(
+        prefix=prefix,
+        key_hash=hash_key(plain),
+        principal_kind=kind,
+        enterprise_code=enterprise_code,
+        label=label,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await session.flush()
+    return row, plain
+
+
+async def authenticate(session: AsyncSession, key: str | None, admin_token: SecretStr | None) -> Principal:
+    if not key:
+        raise Unauthenticated("Send an API key in the X-API-Key header")
+    if admin_token is not None and hmac.compare_digest(key.encode(), admin_token.get_secret_value().encode()):
+        return Principal(kind="admin", key_id="bootstrap")
+    prefix = _split(key)
+    if prefix is not None:
+        row = (
+            await session.execute(
+                select(ApiKey, Enterprise.status)
+                .outerjoin(Enterprise, Enterprise.code == ApiKey.enterprise_code)
+                .where(ApiKey.prefix == prefix)
+            )
+        ).first()
+        if row is not None:
+            api_key, status = row
+            if api_key.revoked_at is None and hmac.compare_digest(api_key.key_hash, hash_key(key)):
+                return Principal(
+                    kind=cast(PrincipalKind, api_key.principal_kind),
+                    key_id=str(api_key.id),
+                    enterprise_code=api_key.enterprise_code,
+                    enterprise_status=status,
+                )
+    raise Unauthenticated("The API key is not valid or was revoked")
+
+
+async def revoke_key(session: AsyncSession, key_id: uuid.UUID, enterprise_code: str) -> None:
+    row = await session.get(ApiKey, key_id)
+    if row is None or row.enterprise_code != enterprise_code:
+        raise NotFound(f"No key {key_id}", code="KEY_NOT_FOUND")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+
+
+async def list_keys(session: AsyncSession, enterprise_code: str) -> list[ApiKey]:
+    result = await session.scalars(
+        select(ApiKey).where(ApiKey.enterprise_code == enterprise_code).order_by(ApiKey.created_at)
+    )
+    return list(result)

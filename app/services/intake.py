@@ -1,0 +1,501 @@
+"""Intake: one path for every document, JSON or XML, single or batch.
+
+Validation happens before the transaction; filing, authority, idempotency, storage, linking, matching
+and the audit trail happen in one transaction per request (``run_in_transaction``), serialised per
+order number so that concurrent arrivals of one purchase cannot race.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db import run_in_transaction, utcnow
+from app.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    MalformedBody,
+    NotFound,
+    Unprocessable,
+    validation_errors,
+)
+from app.models import Delegation, Document, Enterprise, MatchRecord, RawMessage
+from app.schemas.documents import (
+    MODEL_BY_TYPE,
+    AnyDocument,
+    OrderIn,
+    PaymentIn,
+    WaybillIn,
+    key_dict,
+    natural_key,
+)
+from app.schemas.records import Receipt
+from app.services.auth import Principal
+from app.services.matching import (
+    FROZEN_STATUSES,
+    add_event,
+    evaluate_records,
+    link_document,
+    lock_order_numbers,
+)
+
+DocType = Literal["order", "payment", "waybill"]
+CHINA_TZ = timezone(timedelta(hours=8))
+TRANSPORT_FIELDS = frozenset({"guid", "appType", "appTime"})
+
+# The spec's negative receipt codes (ceb-messages.md §3.2) for each rejection, per document type.
+SPEC_CODES: dict[tuple[str, str], str] = {
+    ("DUPLICATE_DIFFERENT_CONTENT", "order"): "-301010",
+    ("DUPLICATE_DIFFERENT_CONTENT", "payment"): "-401007",
+    ("DUPLICATE_DIFFERENT_CONTENT", "waybill"): "-504012",
+    ("DOCUMENT_NOT_FOUND", "order"): "-301009",
+    ("RECORD_ALREADY_DECLARED", "order"): "-301011",
+    ("RECORD_ALREADY_DECLARED", "payment"): "-401008",
+    ("STALE_MESSAGE", "order"): "-301014",
+    ("STALE_MESSAGE", "payment"): "-401012",
+}
+
+# Which enterprise codes a document names, the role each must have, and which one owns the document.
+NAMED_CODES: dict[str, tuple[tuple[str, str], ...]] = {
+    "order": (("ebpCode", "platform"), ("ebcCode", "seller"), ("payCode", "payment")),
+    "payment": (("payCode", "payment"), ("ebpCode", "platform")),
+    "waybill": (("logisticsCode", "logistics"), ("ebpCode", "platform")),
+}
+OWNER_FIELD = {"order": "ebpCode", "payment": "payCode", "waybill": "logisticsCode"}
+RETURN_INFO = {"1": "新增申报成功", "2": "变更申报成功", "3": "删除申报成功"}
+
+
+@dataclass(frozen=True)
+class RawBody:
+    body: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class IntakeItem:
+    """One document of a request: validated, or the reason it is not valid."""
+
+    index: int
+    document: AnyDocument | None = None
+    error: DomainError | None = None
+
+
+@dataclass
+class ItemResult:
+    index: int
+    status: int
+    receipt: Receipt | None = None
+    error: DomainError | None = None
+
+    @property
+    def replayed(self) -> bool:
+        return self.receipt is not None and self.receipt.replayed
+
+
+@dataclass
+class _Context:
+    principal: Principal
+    doc_type: DocType
+    raw: RawBody
+    settings: Settings
+    enterprises: dict[str, Enterprise] = field(default_factory=dict)
+    delegated_by: set[str] = field(default_factory=set)
+    raw_message_id: uuid.UUID | None = None
+
+
+# --- parsing and validation (no database) -----------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def parse_json(body: bytes) -> Any:
+    """JSON with every number read as an exact Decimal (never through float)."""
+    try:
+        text = body.decode("utf-8-sig")
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise MalformedBody("The body is not UTF-8 text") from exc
+    except (ValueError, RecursionError) as exc:
+        raise MalformedBody(f"The body is not valid JSON: {exc}") from exc
+
+
+def validate_document(doc_type: DocType, data: Any, path_prefix: tuple[Any, ...] = ()) -> AnyDocument:
+    if not isinstance(data, dict):
+        raise Unprocessable(
+            "A document must be a JSON object",
+            errors=[
+                {
+                    "path": "/".join(map(str, path_prefix)),
+                    "message": "expected an object",
+                    "type": "dict_type",
+                }
+            ],
+        )
+    try:
+        document = MODEL_BY_TYPE[doc_type].model_validate(data)
+    except ValidationError as exc:
+        raise Unprocessable(
+            f"The {doc_type} is not valid: {exc.error_count()} problem(s)",
+            errors=validation_errors(exc.errors(include_url=False, include_input=False), path_prefix),
+        ) from exc
+    return fill_defaults(document)
+
+
+def fill_defaults(document: AnyDocument) -> AnyDocument:
+    update: dict[str, str] = {}
+    if document.guid is None:
+        update["guid"] = str(uuid.uuid4()).upper()
+    if document.appTime is None:
+        # CEB times are China wall-clock time.
+        update["appTime"] = datetime.now(UTC).astimezone(CHINA_TZ).strftime("%Y%m%d%H%M%S")
+    return document.model_copy(update=update) if update else document
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalise(v) for v in value]
+    return value
+
+
+def content_hash(document: AnyDocument) -> str:
+    """The business content: transport fields (guid, appType, appTime) and number spelling do not count."""
+    data = document.model_dump(exclude=set(TRANSPORT_FIELDS), exclude_none=True)
+    canonical = json.dumps(_normalise(data), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _spec_error(
+    error_cls: type[DomainError], code: str, doc_type: str, detail: str, **extra: Any
+) -> DomainError:
+    spec = SPEC_CODES.get((code, doc_type))
+    if spec is not None:
+        extra["cebReturnStatus"] = spec
+    return error_cls(detail, code=code, **extra)
+
+
+# --- the transaction ---------------------------------------------------------------------------
+
+
+async def submit_documents(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    principal: Principal,
+    doc_type: DocType,
+    items: Sequence[IntakeItem],
+    raw: RawBody,
+) -> list[ItemResult]:
+    if principal.kind != "enterprise" or principal.enterprise_code is None:
+        raise Forbidden("Documents are transmitted with an enterprise's key", code="ENTERPRISE_KEY_REQUIRED")
+    principal.require_active()
+    valid = [item for item in items if item.document is not None]
+    invalid = [ItemResult(item.index, item.error.status, error=item.error) for item in items if item.error]
+
+    async def work(session: AsyncSession) -> list[ItemResult]:
+        ctx = _Context(principal=principal, doc_type=doc_type, raw=raw, settings=settings)
+        await _load_parties(session, ctx, [item.document for item in valid if item.document is not None])
+        results: list[ItemResult] = []
+        allowed: list[IntakeItem] = []
+        for item in valid:
+            assert item.document is not None
+            error = _check_parties(ctx, item.document)
+            if error is not None:
+                results.append(ItemResult(item.index, error.status, error=error))
+            else:
+                allowed.append(item)
+        await lock_order_numbers(session, [item.document.orderNo for item in allowed if item.document])
+        for item in allowed:
+            assert item.document is not None
+            try:
+                results.append(await _process(session, ctx, item.index, item.document))
+            except (Conflict, NotFound) as error:
+                results.append(ItemResult(item.index, error.status, error=error))
+        return results
+
+    stored = (
+        await run_in_transaction(sessionmaker, work, retries=settings.max_transaction_retries)
+        if valid
+        else []
+    )
+    return sorted(stored + invalid, key=lambda r: r.index)
+
+
+async def _load_parties(session: AsyncSession, ctx: _Context, documents: Sequence[AnyDocument]) -> None:
+    codes = {
+        getattr(doc, name)
+        for doc in documents
+        for name, _ in NAMED_CODES[ctx.doc_type]
+        if getattr(doc, name, None)
+    }
+    if codes:
+        rows = await session.scalars(select(Enterprise).where(Enterprise.code.in_(codes)))
+        ctx.enterprises = {row.code: row for row in rows}
+    delegations = await session.scalars(
+        select(Delegation).where(
+            Delegation.agent_code == ctx.principal.enterprise_code, Delegation.revoked_at.is_(None)
+        )
+    )
+    ctx.delegated_by = {d.principal_code for d in delegations if ctx.doc_type in d.document_types}
+
+
+def _check_parties(ctx: _Context, doc: AnyDocument) -> DomainError | None:
+    """Every named enterprise is filed and has its role; the caller owns the document or is delegated."""
+    not_filed, wrong_role = [], []
+    for name, role in NAMED_CODES[ctx.doc_type]:
+        code = getattr(doc, name, None)
+        if code is None:
+            continue
+        enterprise = ctx.enterprises.get(code)
+        if enterprise is None:
+            not_filed.append({"path": name, "code": code, "message": f"enterprise {code} is not filed"})
+        elif role not in enterprise.roles:
+            wrong_role.append(
+                {"path": name, "code": code, "message": f"enterprise {code} is not filed as {role}"}
+            )
+    if not_filed:
+        return Unprocessable(
+            "The document names an enterprise that is not filed",
+            code="ENTERPRISE_NOT_FILED",
+            errors=not_filed,
+        )
+    if wrong_role:
+        return Unprocessable(
+            "An enterprise lacks the filed role the document needs",
+            code="ENTERPRISE_ROLE_MISSING",
+            errors=wrong_role,
+        )
+    owner = getattr(doc, OWNER_FIELD[ctx.doc_type])
+    if owner != ctx.principal.enterprise_code and owner not in ctx.delegated_by:
+        return Forbidden(
+            f"Enterprise {ctx.principal.enterprise_code} may not transmit {ctx.doc_type}s of {owner}",
+            code="NOT_AUTHORISED_FOR_ENTERPRISE",
+        )
+    if ctx.enterprises[owner].status != "active":
+        return Forbidden(f"Enterprise {owner} is suspended", code="ENTERPRISE_SUSPENDED")
+    return None
+
+
+Action = Literal["create", "update", "cancel", "replay"]
+
+
+def decide_action(
+    doc_type: str,
+    document: AnyDocument,
+    existing: Document | None,
+    same_content: bool,
+    record_frozen: bool,
+) -> Action:
+    """What a submission does to the stored document (appType 1 new, 2 change, 3 delete)."""
+    app_type = document.appType
+    if existing is None:
+        if app_type == "1":
+            return "create"
+        raise _spec_error(
+            NotFound,
+            "DOCUMENT_NOT_FOUND",
+            doc_type,
+            f"No {doc_type} with this key to {'change' if app_type == '2' else 'cancel'}; send it with appType 1",
+        )
+    if app_type == "3" and existing.state == "cancelled":
+        return "replay"
+    if same_content and app_type != "3" and existing.state != "cancelled":
+        return "replay"
+    if record_frozen:
+        raise _spec_error(
+            Conflict,
+            "RECORD_ALREADY_DECLARED",
+            doc_type,
+            "The record is already declared; the document can no longer change",
+        )
+    if app_type == "3":
+        return "cancel"
+    if app_type == "1":
+        if existing.state in ("cancelled", "draft"):
+            return "update"  # declaring a draft, or sending again after a cancellation
+        raise _spec_error(
+            Conflict,
+            "DUPLICATE_DIFFERENT_CONTENT",
+            doc_type,
+            f"A {doc_type} with this key is already stored with other content; send changes with appType 2",
+        )
+    if existing.state == "cancelled":
+        raise Conflict(
+            f"The {doc_type} was cancelled; send it again with appType 1", code="DOCUMENT_CANCELLED"
+        )
+    if document.appTime is not None and document.appTime < existing.app_time:
+        raise _spec_error(
+            Conflict, "STALE_MESSAGE", doc_type, "This change is older than the stored version; ignored"
+        )
+    return "update"
+
+
+async def _process(session: AsyncSession, ctx: _Context, index: int, document: AnyDocument) -> ItemResult:
+    owner, business_no = natural_key(document)
+    existing = await session.scalar(
+        select(Document)
+        .where(
+            Document.doc_type == ctx.doc_type,
+            Document.owner_code == owner,
+            Document.business_no == business_no,
+        )
+        .with_for_update()
+    )
+    digest = content_hash(document)
+    frozen = False
+    if existing is not None and existing.record_id is not None:
+        record = await session.get(MatchRecord, existing.record_id)
+        frozen = record is not None and record.status in FROZEN_STATUSES
+    action = decide_action(
+        ctx.doc_type, document, existing, existing is not None and existing.content_sha256 == digest, frozen
+    )
+    if action == "replay":
+        assert existing is not None
+        return ItemResult(index, 200, receipt=await build_receipt(session, existing, replayed=True))
+
+    actor = ctx.principal.actor
+    raw_id = await _store_raw(session, ctx)
+    changed: set[uuid.UUID] = set()
+    if action == "create":
+        doc = Document(
+            id=uuid.uuid4(),
+            doc_type=ctx.doc_type,
+            owner_code=owner,
+            business_no=business_no,
+            version=0,
+            state="active",
+        )
+        _apply(doc, document, digest, ctx, raw_id)
+        session.add(doc)
+        await session.flush()
+    else:
+        assert existing is not None
+        doc = existing
+        if doc.order_no != document.orderNo:
+            await lock_order_numbers(session, [doc.order_no])
+        if action == "cancel":
+            doc.state, doc.version, doc.app_type, doc.guid = (
+                "cancelled",
+                doc.version + 1,
+                "3",
+                document.guid or doc.guid,
+            )
+            doc.raw_message_id, doc.sender_code, doc.updated_at = (
+                raw_id,
+                ctx.principal.enterprise_code or "",
+                utcnow(),
+            )
+        else:
+            previous_link = (doc.order_no, doc.ebp_code)
+            _apply(doc, document, digest, ctx, raw_id)
+            if (doc.order_no, doc.ebp_code) != previous_link and doc.record_id is not None:
+                changed.add(doc.record_id)
+                add_event(session, "document_unlinked", actor, record_id=doc.record_id, document_id=doc.id)
+                doc.record_id = None
+        await session.flush()
+    kind = {"create": "document_received", "update": "document_modified", "cancel": "document_cancelled"}[
+        action
+    ]
+    add_event(
+        session,
+        kind,
+        actor,
+        record_id=doc.record_id,
+        document_id=doc.id,
+        detail={
+            "documentType": ctx.doc_type,
+            "key": key_dict(ctx.doc_type, owner, business_no),
+            "version": doc.version,
+            "appType": document.appType,
+            "appStatus": document.appStatus,
+            "guid": doc.guid,
+            "rawMessageId": str(raw_id),
+            "itemIndex": index,
+            "sender": ctx.principal.enterprise_code,
+        },
+    )
+    if action != "cancel":
+        changed |= await link_document(session, doc, actor)
+    elif doc.record_id is not None:
+        changed.add(doc.record_id)
+    await evaluate_records(session, changed, actor, ctx.settings.amount_tolerance)
+    return ItemResult(
+        index, 201 if action == "create" else 200, receipt=await build_receipt(session, doc, replayed=False)
+    )
+
+
+def _apply(doc: Document, document: AnyDocument, digest: str, ctx: _Context, raw_id: uuid.UUID) -> None:
+    doc.version += 1
+    doc.state = "draft" if document.appStatus == "1" else "active"
+    doc.app_type = document.appType
+    doc.guid = document.guid or ""
+    doc.app_time = document.appTime or ""
+    doc.content_sha256 = digest
+    doc.payload = document.model_dump(mode="json", exclude_none=True)
+    doc.order_no = document.orderNo
+    doc.ebp_code = document.ebpCode
+    doc.sender_code = ctx.principal.enterprise_code or ""
+    doc.raw_message_id = raw_id
+    doc.updated_at = utcnow()
+
+
+async def _store_raw(session: AsyncSession, ctx: _Context) -> uuid.UUID:
+    if ctx.raw_message_id is None:
+        row = RawMessage(
+            id=uuid.uuid4(),
+            sha256=hashlib.sha256(ctx.raw.body).hexdigest(),
+            content_type=ctx.raw.content_type[:100],
+            body=ctx.raw.body,
+            sender=ctx.principal.actor,
+            received_at=utcnow(),
+        )
+        session.add(row)
+        await session.flush()  # documents reference it; there is no ORM relationship to order the inserts
+        ctx.raw_message_id = row.id
+    return ctx.raw_message_id
+
+
+async def build_receipt(session: AsyncSession, doc: Document, *, replayed: bool) -> Receipt:
+    record = await session.get(MatchRecord, doc.record_id) if doc.record_id else None
+    return Receipt(
+        returnInfo=f"{RETURN_INFO.get(doc.app_type, RETURN_INFO['1'])}[{doc.guid}]",
+        documentType=doc.doc_type,
+        key=key_dict(doc.doc_type, doc.owner_code, doc.business_no),
+        guid=doc.guid,
+        version=doc.version,
+        state=doc.state,
+        replayed=replayed,
+        recordId=record.id if record else None,
+        recordStatus=record.status if record else None,
+        missing=record.missing if record else [],
+        discrepancies=record.discrepancies if record else [],
+    )
+
+
+__all__ = [
+    "IntakeItem",
+    "ItemResult",
+    "OrderIn",
+    "PaymentIn",
+    "RawBody",
+    "WaybillIn",
+    "parse_json",
+    "submit_documents",
+    "validate_document",
+]

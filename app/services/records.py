@@ -1,0 +1,191 @@
+"""Reading match records and documents, with the tenancy rule: an enterprise reads only what it is party to."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, exists, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import NotFound, Unprocessable
+from app.models import Document, MatchRecord, RecordEvent
+from app.schemas.documents import key_dict
+from app.schemas.records import DocumentOut, RecordDetail, RecordPage, RecordSummary, TimelineEvent
+from app.services.auth import Principal
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    status: str | None = None
+    ebp_code: str | None = None
+    ebc_code: str | None = None
+    order_no: str | None = None
+    pay_transaction_id: str | None = None
+    logistics_no: str | None = None
+    buyer_id_number: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    updated_since: datetime | None = None
+
+
+def _party_clause(code: str) -> ColumnElement[bool]:
+    """The enterprise is the platform, the seller, or owns/sent a linked payment or waybill."""
+    linked = exists().where(
+        Document.record_id == MatchRecord.id, or_(Document.owner_code == code, Document.sender_code == code)
+    )
+    return or_(MatchRecord.ebp_code == code, MatchRecord.ebc_code == code, linked)
+
+
+def _doc_clause(doc_type: str, business_no: str) -> ColumnElement[bool]:
+    return exists().where(
+        Document.record_id == MatchRecord.id,
+        Document.doc_type == doc_type,
+        Document.business_no == business_no,
+    )
+
+
+def _filtered(principal: Principal, f: RecordFilter) -> Select[MatchRecord]:
+    query = select(MatchRecord)
+    if not principal.reads_everything:
+        query = query.where(_party_clause(principal.enterprise_code or ""))
+    for column, value in (
+        (MatchRecord.status, f.status),
+        (MatchRecord.ebp_code, f.ebp_code),
+        (MatchRecord.ebc_code, f.ebc_code),
+        (MatchRecord.order_no, f.order_no),
+        (MatchRecord.buyer_id_number, f.buyer_id_number),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if f.pay_transaction_id is not None:
+        query = query.where(_doc_clause("payment", f.pay_transaction_id))
+    if f.logistics_no is not None:
+        query = query.where(_doc_clause("waybill", f.logistics_no))
+    if f.created_from is not None:
+        query = query.where(MatchRecord.created_at >= f.created_from)
+    if f.created_to is not None:
+        query = query.where(MatchRecord.created_at < f.created_to)
+    if f.updated_since is not None:
+        query = query.where(MatchRecord.updated_at >= f.updated_since)
+    return query
+
+
+def encode_cursor(record: MatchRecord) -> str:
+    raw = json.dumps([record.updated_at.isoformat(), str(record.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        updated, record_id = json.loads(raw)
+        moment = datetime.fromisoformat(updated)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment, uuid.UUID(record_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise Unprocessable("The cursor is not one this service issued", code="INVALID_CURSOR") from exc
+
+
+async def list_records(
+    session: AsyncSession, principal: Principal, f: RecordFilter, limit: int, cursor: str | None
+) -> RecordPage:
+    """Oldest change first, so that polling with ``updatedSince`` or the cursor never skips a record."""
+    query = _filtered(principal, f)
+    if cursor:
+        updated, record_id = decode_cursor(cursor)
+        query = query.where(tuple_(MatchRecord.updated_at, MatchRecord.id) > tuple_(updated, record_id))
+    rows = list(
+        await session.scalars(query.order_by(MatchRecord.updated_at, MatchRecord.id).limit(limit + 1))
+    )
+    page = rows[:limit]
+    return RecordPage(
+        items=[summary(r) for r in page],
+        nextCursor=encode_cursor(page[-1]) if len(rows) > limit else None,
+    )
+
+
+def summary(record: MatchRecord) -> RecordSummary:
+    return RecordSummary(
+        id=record.id,
+        ebpCode=record.ebp_code,
+        orderNo=record.order_no,
+        ebcCode=record.ebc_code,
+        buyerIdNumber=record.buyer_id_number,
+        status=record.status,
+        missing=record.missing,
+        discrepancies=record.discrepancies,
+        createdAt=record.created_at,
+        updatedAt=record.updated_at,
+        matchedAt=record.matched_at,
+    )
+
+
+def document_out(doc: Document) -> DocumentOut:
+    return DocumentOut(
+        documentType=doc.doc_type,
+        key=key_dict(doc.doc_type, doc.owner_code, doc.business_no),
+        state=doc.state,
+        version=doc.version,
+        recordId=doc.record_id,
+        senderCode=doc.sender_code,
+        rawMessageId=doc.raw_message_id,
+        createdAt=doc.created_at,
+        updatedAt=doc.updated_at,
+        document=doc.payload,
+    )
+
+
+async def get_record(session: AsyncSession, principal: Principal, record_id: uuid.UUID) -> RecordDetail:
+    query = _filtered(principal, RecordFilter()).where(MatchRecord.id == record_id)
+    record = await session.scalar(query)
+    if record is None:
+        raise NotFound(f"No record {record_id}", code="RECORD_NOT_FOUND")
+    docs = list(
+        await session.scalars(
+            select(Document).where(Document.record_id == record.id).order_by(Document.created_at)
+        )
+    )
+    doc_ids = [d.id for d in docs]
+    events = await session.scalars(
+        select(RecordEvent)
+        .where(or_(RecordEvent.record_id == record.id, RecordEvent.document_id.in_(doc_ids)))
+        .order_by(RecordEvent.id)
+    )
+    return RecordDetail(
+        **summary(record).model_dump(),
+        documents=[document_out(d) for d in docs],
+        timeline=[TimelineEvent(at=e.at, kind=e.kind, actor=e.actor, detail=e.detail) for e in events],
+    )
+
+
+async def get_document(
+    session: AsyncSession, principal: Principal, doc_type: str, owner_code: str, business_no: str
+) -> Document:
+    doc = await session.scalar(
+        select(Document).where(
+            Document.doc_type == doc_type,
+            Document.owner_code == owner_code,
+            Document.business_no == business_no,
+        )
+    )
+    if doc is None or not await _may_read_document(session, principal, doc):
+        raise NotFound(f"No {doc_type} {owner_code}/{business_no}", code="DOCUMENT_NOT_FOUND")
+    return doc
+
+
+async def _may_read_document(session: AsyncSession, principal: Principal, doc: Document) -> bool:
+    code = principal.enterprise_code
+    if principal.reads_everything or code in (doc.owner_code, doc.sender_code):
+        return True
+    if doc.record_id is None or code is None:
+        return False
+    party = await session.scalar(
+        select(MatchRecord.id).where(MatchRecord.id == doc.record_id, _party_clause(code))
+    )
+    return party is not None

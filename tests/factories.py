@@ -1,0 +1,66 @@
+"""Builders for realistic documents and filed parties, all through the HTTP API."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from app.schemas import examples
+from tests.conftest import ADMIN
+
+_counter = itertools.count(1)
+
+
+@dataclass
+class Parties:
+    """Four filed enterprises (the codes of the Swagger examples) and a key for each."""
+
+    platform: dict[str, str]
+    seller: dict[str, str]
+    payment: dict[str, str]
+    logistics: dict[str, str]
+
+
+def key_header(key: str) -> dict[str, str]:
+    return {"X-API-Key": key}
+
+
+async def file_enterprise(client: httpx.AsyncClient, code: str, name: str, roles: list[str]) -> dict[str, str]:
+    response = await client.post("/api/v1/enterprises", json={"code": code, "name": name, "roles": roles}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    key = await client.post(f"/api/v1/enterprises/{code}/keys", json={}, headers=ADMIN)
+    assert key.status_code == 201, key.text
+    return key_header(key.json()["key"])
+
+
+async def file_parties(client: httpx.AsyncClient) -> Parties:
+    keys = [await file_enterprise(client, e["code"], e["name"], e["roles"]) for e in examples.ENTERPRISES]
+    return Parties(*keys)
+
+
+def purchase(order_no: str | None = None, **changes: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A consistent order / payment / waybill triple with fresh keys."""
+    n = next(_counter)
+    order_no = order_no or f"T{n:010d}"
+    order = copy.deepcopy(examples.ORDER) | {"orderNo": order_no, "payTransactionId": f"PAY{order_no}"}
+    payment = copy.deepcopy(examples.PAYMENT) | {"orderNo": order_no, "payTransactionId": f"PAY{order_no}"}
+    waybill = copy.deepcopy(examples.WAYBILL) | {"orderNo": order_no, "logisticsNo": f"WB{order_no}"}
+    order.update(changes.get("order", {}))
+    payment.update(changes.get("payment", {}))
+    waybill.update(changes.get("waybill", {}))
+    return order, payment, waybill
+
+
+async def post_triple(
+    client: httpx.AsyncClient, parties: Parties, triple: tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+) -> list[httpx.Response]:
+    order, payment, waybill = triple
+    return [
+        await client.post("/api/v1/orders", json=order, headers=parties.platform),
+        await client.post("/api/v1/payments", json=payment, headers=parties.payment),
+        await client.post("/api/v1/waybills", json=waybill, headers=parties.logistics),
+    ]
