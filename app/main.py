@@ -92,6 +92,21 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         [(m, "validation") for m in (OrderIn, PaymentIn, WaybillIn, Problem, FieldError)],
         ref_template="#/components/schemas/{model}",
     )
-    schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions.get("$defs", {}))
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(definitions.get("$defs", {}))
+    _problem_for_validation_errors(schema)
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
     app.openapi_schema = schema
     return schema
+
+
+def _problem_for_validation_errors(schema: dict[str, Any]) -> None:
+    """FastAPI declares its own 422 shape on routes with parameters; ours is problem+json everywhere."""
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            response = operation.get("responses", {}).get("422")
+            if response is not None and "application/json" in response.get("content", {}):
+                response["content"] = problem
+                response["description"] = "Validation failed; `errors` lists each bad field by path"

@@ -30,7 +30,9 @@ def key_header(key: str) -> dict[str, str]:
 
 
 async def file_enterprise(client: httpx.AsyncClient, code: str, name: str, roles: list[str]) -> dict[str, str]:
-    response = await client.post("/api/v1/enterprises", json={"code": code, "name": name, "roles": roles}, headers=ADMIN)
+    response = await client.post(
+        "/api/v1/enterprises", json={"code": code, "name": name, "roles": roles}, headers=ADMIN
+    )
     assert response.status_code == 201, response.text
     key = await client.post(f"/api/v1/enterprises/{code}/keys", json={}, headers=ADMIN)
     assert key.status_code == 201, key.text

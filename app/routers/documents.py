@@ -1,6 +1,7 @@
 """Intake and lookup of orders, payments and waybills (one router per document type, built alike)."""
+# No "from __future__ import annotations" here: the path-parameter aliases are closure values that
+# FastAPI must see as real objects, not strings.
 
-from __future__ import annotations
 
 from typing import Annotated, Any
 

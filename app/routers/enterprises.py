@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Body, Response, status
 
 from app.deps import PrincipalDep, SessionDep
 from app.models import ApiKey, Delegation
@@ -114,7 +115,13 @@ async def patch_enterprise(
     operation_id="create_enterprise_key",
 )
 async def create_key(
-    code: str, session: SessionDep, principal: PrincipalDep, data: KeyCreate | None = None
+    code: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    data: Annotated[
+        KeyCreate | None,
+        Body(openapi_examples={"labelled": {"summary": "A key for one system", "value": {"label": "ERP production"}}}),
+    ] = None,
 ) -> KeyIssued:
     principal.require_admin_or_enterprise(code)
     await service.get_enterprise(session, code)

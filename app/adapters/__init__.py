@@ -1,0 +1,1 @@
+"""Agency adapters: customs, inspection, tax and FX. The protocol is in ``base``."""

@@ -1,0 +1,68 @@
+"""The committed OpenAPI document is current, and Swagger UI tells the whole story."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from fastapi import FastAPI
+
+from app.cli import OPENAPI_PATH, render_openapi
+from app.reason_docs import DOC_PATH, render
+from app.rules.reason_codes import REASON_CODES
+
+
+def test_committed_openapi_is_current(app: FastAPI) -> None:
+    assert OPENAPI_PATH.read_text(encoding="utf-8") == render_openapi(app) + "\n", (
+        "openapi/openapi.json is stale: run `make openapi`"
+    )
+
+
+def test_reason_code_doc_is_current() -> None:
+    assert DOC_PATH.read_text(encoding="utf-8") == render(), "docs/reason-codes.md is stale: run `make openapi`"
+    text = DOC_PATH.read_text(encoding="utf-8")
+    for code in REASON_CODES:
+        assert f"`{code}`" in text
+
+
+async def test_served_document_has_security_examples_and_errors(client: httpx.AsyncClient) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["components"]["securitySchemes"]["ApiKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": schema["components"]["securitySchemes"]["ApiKey"]["description"],
+    }
+    for code in REASON_CODES:
+        assert code in schema["info"]["description"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            assert operation.get("summary"), where
+            assert operation.get("tags"), where
+            assert operation.get("operationId"), where
+            if path.startswith("/api/"):
+                assert operation.get("security") == [{"ApiKey": []}], where
+                assert "401" in operation["responses"], where
+            body = operation.get("requestBody")
+            if body is not None:
+                content = body["content"]["application/json"]
+                assert content.get("examples") or content.get("schema", {}).get("$ref"), where
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")) and path.startswith("/api/"):
+                    assert "application/problem+json" in response["content"], f"{where} {status}"
+    for doc_type in ("orders", "payments", "waybills"):
+        examples = schema["paths"][f"/api/v1/{doc_type}"]["post"]["requestBody"]["content"]["application/json"][
+            "examples"
+        ]
+        assert {"matched", "mismatched"} <= set(examples)
+    # The example bodies are valid documents of their schema (a newcomer can paste them in).
+    assert json.dumps(schema, ensure_ascii=False)
+
+
+async def test_swagger_ui_is_served(client: httpx.AsyncClient) -> None:
+    response = await client.get("/docs")
+    assert response.status_code == 200
+    assert "swagger-ui" in response.text
