@@ -16,9 +16,8 @@ def discrepancy_table() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for rc in REASON_CODES.values():
-        lines.append(
-            f"| `{rc.code}` | {rc.severity} | {', '.join(rc.documents)} | `{rc.field}` | {rc.en} | {rc.zh} | {rc.spec} |"
-        )
+        documents = ", ".join(rc.documents)
+        lines.append(f"| `{rc.code}` | {rc.severity} | {documents} | `{rc.field}` | {rc.en} | {rc.zh} | {rc.spec} |")
     return "\n".join(lines)
 
 

@@ -22,9 +22,9 @@ async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
 async def test_readyz_not_ready_without_migrations(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", _env_file=None)  # type: ignore[call-arg]
     app = create_app(settings)
-    async with LifespanManager(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            response = await http.get("/readyz")
+    transport = httpx.ASGITransport(app=app)
+    async with LifespanManager(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        response = await http.get("/readyz")
     assert response.status_code == 503
     assert response.json()["status"] == "not_ready"
     assert response.json()["migration"] is None
