@@ -1,4 +1,4 @@
-"""ASGI middleware: refuse bodies over the limit before anything parses them."""
+"""ASGI middleware: refuse bodies over the limit, and NUL in the URL, before anything parses them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge
+from app.errors import DomainError, MalformedBody, PayloadTooLarge
 
 
 class BodySizeLimit:
@@ -18,9 +18,13 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            # No stored value may hold NUL (PostgreSQL text cannot), so no lookup key may either.
+            await self._respond(scope, send, MalformedBody("The URL contains a NUL character", code="MALFORMED_URL"))
+            return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(scope, send)
+            await self._respond(scope, send, PayloadTooLarge(f"The body is larger than {self.max_bytes} bytes"))
             return
         received = 0
 
@@ -36,13 +40,12 @@ class BodySizeLimit:
 
         await self.app(scope, limited_receive, send)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        error = PayloadTooLarge(f"The body is larger than {self.max_bytes} bytes")
-        body = json.dumps(error.problem(scope.get("path"))).encode()
+    async def _respond(self, scope: Scope, send: Send, error: DomainError) -> None:
+        body = json.dumps(error.problem(scope.get("path", "").replace("\x00", ""))).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": error.status,
                 "headers": [
                     (b"content-type", b"application/problem+json"),
                     (b"content-length", str(len(body)).encode()),

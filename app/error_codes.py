@@ -5,6 +5,7 @@ from __future__ import annotations
 API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     # code: (HTTP status, spec receipt code where one exists, meaning)
     "MALFORMED_BODY": (400, "", "The body is not UTF-8 JSON (or not well-formed)."),
+    "MALFORMED_URL": (400, "", "The path or query holds a NUL character."),
     "UNAUTHENTICATED": (401, "", "No X-API-Key, or a key that is unknown or revoked."),
     "ADMIN_REQUIRED": (403, "", "Only an admin key may do this."),
     "READ_ONLY_PRINCIPAL": (403, "", "Officials read everything but change nothing."),

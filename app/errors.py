@@ -24,9 +24,7 @@ class DomainError(Exception):
     code: str = "BAD_REQUEST"
     title: str = "Bad request"
 
-    def __init__(
-        self, detail: str, *, code: str | None = None, status: int | None = None, **extra: Any
-    ) -> None:
+    def __init__(self, detail: str, *, code: str | None = None, status: int | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         if code is not None:
@@ -141,11 +139,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InterfaceError)
     @app.exception_handler(PoolTimeoutError)
     @app.exception_handler(ConnectionError)
+    @app.exception_handler(TimeoutError)
     async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable: %s", exc)
-        response = problem_response(
-            ServiceUnavailable("The database is not reachable; nothing was stored"), request
-        )
+        response = problem_response(ServiceUnavailable("The database is not reachable; nothing was stored"), request)
         response.headers["Retry-After"] = "1"
         return response
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import httpx
 from asgi_lifespan import LifespanManager
+from pydantic import SecretStr
 
 from app.config import Settings
 from app.main import create_app
@@ -35,3 +36,29 @@ async def test_unknown_route_is_problem_json(client: httpx.AsyncClient) -> None:
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "NOT_FOUND"
+
+
+async def test_database_down_is_503_problem_not_500() -> None:
+    settings = Settings(
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:9/unreachable",
+        admin_token=SecretStr("a-bootstrap-admin-token"),
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with LifespanManager(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        response = await http.get("/api/v1/records", headers={"X-API-Key": "a-bootstrap-admin-token"})
+        ready = await http.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["code"] == "DATABASE_UNAVAILABLE"
+    assert ready.status_code == 503
+    assert ready.json()["database"] == "unreachable"
+
+
+async def test_nul_in_url_is_400_not_500(client: httpx.AsyncClient) -> None:
+    for path in ("/api/v1/orders/3120960A01/A%00B", "/api/v1/records?orderNo=A%00B"):
+        response = await client.get(path, headers={"X-API-Key": "whatever"})
+        assert response.status_code == 400, path
+        assert response.json()["code"] == "MALFORMED_URL"

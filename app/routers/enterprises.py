@@ -62,9 +62,7 @@ def _delegation(d: Delegation) -> DelegationOut:
     responses=problems(401, 403, 409, 422, 503),
     operation_id="create_enterprise",
 )
-async def create_enterprise(
-    data: EnterpriseCreate, session: SessionDep, principal: PrincipalDep
-) -> EnterpriseOut:
+async def create_enterprise(data: EnterpriseCreate, session: SessionDep, principal: PrincipalDep) -> EnterpriseOut:
     principal.require_admin()
     return EnterpriseOut.model_validate(await service.create_enterprise(session, data))
 
@@ -132,12 +130,12 @@ async def create_key(
 @router.get(
     "/enterprises/{code}/keys",
     response_model=KeyList,
-    summary="List the enterprise's keys (never the secrets)",
+    summary="List the enterprise's keys (never the secrets); admins, officials, the enterprise",
     responses=problems(401, 403, 404, 503),
     operation_id="list_enterprise_keys",
 )
 async def list_keys(code: str, session: SessionDep, principal: PrincipalDep) -> KeyList:
-    principal.require_admin_or_enterprise(code)
+    principal.require_reader_of(code)
     await service.get_enterprise(session, code)
     rows = await auth.list_keys(session, code)
     return KeyList(
@@ -156,7 +154,7 @@ async def list_keys(code: str, session: SessionDep, principal: PrincipalDep) -> 
     operation_id="revoke_enterprise_key",
 )
 async def revoke_key(code: str, key_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Response:
-    principal.require_admin_or_enterprise(code)
+    principal.require_admin_or_enterprise(code, creates=False)
     await auth.revoke_key(session, key_id, code)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -200,8 +198,7 @@ async def create_delegation(
     operation_id="list_delegations",
 )
 async def list_delegations(code: str, session: SessionDep, principal: PrincipalDep) -> DelegationList:
-    if not principal.reads_everything:
-        principal.require_admin_or_enterprise(code)
+    principal.require_reader_of(code)
     await service.get_enterprise(session, code)
     return DelegationList(items=[_delegation(d) for d in await service.list_delegations(session, code)])
 
@@ -216,6 +213,6 @@ async def list_delegations(code: str, session: SessionDep, principal: PrincipalD
 async def revoke_delegation(
     code: str, delegation_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> Response:
-    principal.require_admin_or_enterprise(code)
+    principal.require_admin_or_enterprise(code, creates=False)
     await service.revoke_delegation(session, code, delegation_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

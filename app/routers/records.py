@@ -47,13 +47,9 @@ async def list_records(
     payTransactionId: Annotated[str | None, Query(max_length=60)] = None,
     logisticsNo: Annotated[str | None, Query(max_length=60)] = None,
     buyerIdNumber: Annotated[str | None, Query(max_length=60)] = None,
-    createdFrom: Annotated[
-        datetime | None, Query(description="Created at or after (ISO 8601 with zone)")
-    ] = None,
+    createdFrom: Annotated[datetime | None, Query(description="Created at or after (ISO 8601 with zone)")] = None,
     createdTo: Annotated[datetime | None, Query(description="Created before (ISO 8601 with zone)")] = None,
-    updatedSince: Annotated[
-        datetime | None, Query(description="Changed at or after (ISO 8601 with zone)")
-    ] = None,
+    updatedSince: Annotated[datetime | None, Query(description="Changed at or after (ISO 8601 with zone)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> RecordPage:

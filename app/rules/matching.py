@@ -117,9 +117,7 @@ def check_order(order: OrderIn, tolerance: Decimal) -> list[Discrepancy]:
     issues: list[Discrepancy] = []
     expected_paid = order.goodsValue + order.freight + order.taxTotal - order.discount
     if not amounts_agree(order.acturalPaid, expected_paid, tolerance):
-        issues.append(
-            _issue("ORDER_AMOUNT_FORMULA", [order], "order.acturalPaid", expected_paid, order.acturalPaid)
-        )
+        issues.append(_issue("ORDER_AMOUNT_FORMULA", [order], "order.acturalPaid", expected_paid, order.acturalPaid))
     for index, line in enumerate(order.orderList):
         line_total = line.price * line.qty
         if not amounts_agree(line.totalPrice, line_total, tolerance):
@@ -138,19 +136,13 @@ def check_order(order: OrderIn, tolerance: Decimal) -> list[Discrepancy]:
     for index, line in enumerate(order.orderList):
         if line.gnum != index + 1:
             issues.append(
-                _issue(
-                    "ORDER_LINE_NUMBERING", [order], f"order.orderList[{index}].gnum", index + 1, line.gnum
-                )
+                _issue("ORDER_LINE_NUMBERING", [order], f"order.orderList[{index}].gnum", index + 1, line.gnum)
             )
-    issues.extend(
-        _currency_issues(order, "order", [order.currency] + [line.currency for line in order.orderList])
-    )
+    issues.extend(_currency_issues(order, "order", [order.currency] + [line.currency for line in order.orderList]))
     return issues
 
 
-def _currency_issues(
-    doc: OrderIn | PaymentIn | WaybillIn, prefix: str, currencies: list[str]
-) -> list[Discrepancy]:
+def _currency_issues(doc: OrderIn | PaymentIn | WaybillIn, prefix: str, currencies: list[str]) -> list[Discrepancy]:
     issues = []
     for index, currency in enumerate(currencies):
         if currency != CNY:
@@ -167,24 +159,16 @@ def check_payment(order: OrderIn, payment: PaymentIn, tolerance: Decimal) -> lis
     issues: list[Discrepancy] = []
     if not amounts_agree(payment.amountPaid, order.acturalPaid, tolerance):
         issues.append(
-            _issue(
-                "PAYMENT_AMOUNT_MISMATCH", pair, "payment.amountPaid", order.acturalPaid, payment.amountPaid
-            )
+            _issue("PAYMENT_AMOUNT_MISMATCH", pair, "payment.amountPaid", order.acturalPaid, payment.amountPaid)
         )
     if payment.payerIdNumber.casefold() != order.buyerIdNumber.casefold():
         issues.append(
-            _issue(
-                "PAYER_NOT_BUYER", pair, "payment.payerIdNumber", order.buyerIdNumber, payment.payerIdNumber
-            )
+            _issue("PAYER_NOT_BUYER", pair, "payment.payerIdNumber", order.buyerIdNumber, payment.payerIdNumber)
         )
     if payment.payerName != order.buyerName:
-        issues.append(
-            _issue("PAYER_NOT_BUYER", pair, "payment.payerName", order.buyerName, payment.payerName)
-        )
+        issues.append(_issue("PAYER_NOT_BUYER", pair, "payment.payerName", order.buyerName, payment.payerName))
     if order.payCode is not None and order.payCode != payment.payCode:
-        issues.append(
-            _issue("PAYMENT_REFERENCE_MISMATCH", pair, "order.payCode", payment.payCode, order.payCode)
-        )
+        issues.append(_issue("PAYMENT_REFERENCE_MISMATCH", pair, "order.payCode", payment.payCode, order.payCode))
     if order.payTransactionId is not None and order.payTransactionId != payment.payTransactionId:
         issues.append(
             _issue(
@@ -232,7 +216,9 @@ def evaluate(data: MatchInput) -> MatchOutcome:
         issues.append(_issue("MULTIPLE_WAYBILLS", data.waybills, "waybill.orderNo", 1, len(data.waybills)))
     if not data.waybills:
         for waybill in data.ambiguous_waybills:
-            issues.append(_issue("WAYBILL_AMBIGUOUS", [waybill], "waybill.ebpCode", "ebpCode", None))
+            # Expected: this record's platform, which the waybill must name (JSON extension ebpCode).
+            expected_platform = order.ebpCode if order is not None else None
+            issues.append(_issue("WAYBILL_AMBIGUOUS", [waybill], "waybill.ebpCode", expected_platform, waybill.ebpCode))
     if order is not None:
         issues[:0] = check_order(order, data.tolerance)
         for payment in data.payments:

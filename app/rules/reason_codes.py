@@ -135,7 +135,7 @@ REASON_CODES: dict[str, ReasonCode] = {
             "WAYBILL_AMBIGUOUS",
             "error",
             ("waybill",),
-            "orderNo",
+            "ebpCode",
             "运单订单编号对应多个电商平台的订单,无法确定归属;请在运单中补充 ebpCode",
             "The waybill's orderNo matches orders of several platforms; send it again with ebpCode",
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -13,16 +14,28 @@ def _text(max_length: int, min_length: int = 1) -> Any:
     return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
 
 
-# C..n text fields of the field tables: trimmed, 1..n characters.
-Str30 = Annotated[str, _text(30)]
-Str37 = Annotated[str, _text(37)]
-Str50 = Annotated[str, _text(50)]
-Str60 = Annotated[str, _text(60)]
-Str100 = Annotated[str, _text(100)]
-Str200 = Annotated[str, _text(200)]
-Str250 = Annotated[str, _text(250)]
-Str510 = Annotated[str, _text(510)]
-Str1000 = Annotated[str, _text(1000)]
+_NOT_XML_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_chars(value: str) -> str:
+    # CEB messages are XML 1.0, which cannot carry these; PostgreSQL cannot store NUL either.
+    if _NOT_XML_CHARS.search(value):
+        raise ValueError("must not contain control characters (other than tab, CR, LF)")
+    return value
+
+
+XmlText = AfterValidator(_xml_chars)
+
+# C..n text fields of the field tables: trimmed, 1..n characters that XML can carry.
+Str30 = Annotated[str, _text(30), XmlText]
+Str37 = Annotated[str, _text(37), XmlText]
+Str50 = Annotated[str, _text(50), XmlText]
+Str60 = Annotated[str, _text(60), XmlText]
+Str100 = Annotated[str, _text(100), XmlText]
+Str200 = Annotated[str, _text(200), XmlText]
+Str250 = Annotated[str, _text(250), XmlText]
+Str510 = Annotated[str, _text(510), XmlText]
+Str1000 = Annotated[str, _text(1000), XmlText]
 
 
 def _int_to_str(value: Any) -> Any:

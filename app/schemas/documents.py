@@ -42,9 +42,7 @@ DocumentType = Literal["order", "payment", "waybill"]
 class CebDocument(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=False, frozen=True)
 
-    guid: Guid | None = Field(
-        default=None, description="C36 record id (upper-case UUID); generated if omitted"
-    )
+    guid: Guid | None = Field(default=None, description="C36 record id (upper-case UUID); generated if omitted")
     appType: AppType = Field(default="1", description="1 new, 2 change, 3 delete (cancel)")
     appTime: CebTime | None = Field(default=None, description="C14 YYYYMMDDhhmmss; now (UTC+8) if omitted")
     appStatus: AppStatus = Field(default="2", description="1 saved/draft (暂存), 2 declared (申报)")

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from stdnum.cn import uscc
 
+from app.schemas.ceb_types import XmlText
+
 Role = Literal["platform", "seller", "payment", "logistics", "declarant"]
 EnterpriseStatus = Literal["active", "suspended"]
 DocumentTypeName = Literal["order", "payment", "waybill"]
@@ -19,7 +21,9 @@ _CUSTOMS_CODE = re.compile(r"^[0-9A-Z]{10}$")
 
 def check_enterprise_code(value: str) -> str:
     """A 10-character customs registration code, or an 18-character unified social credit code."""
-    value = value.strip().upper()
+    value = value.strip()
+    if value != value.upper():
+        raise ValueError("an enterprise code has only digits and capital letters")
     if len(value) == 10:
         if not _CUSTOMS_CODE.match(value):
             raise ValueError("a 10-character customs code has only digits and capital letters")
@@ -32,7 +36,7 @@ def check_enterprise_code(value: str) -> str:
 
 
 FilingCode = Annotated[str, AfterValidator(check_enterprise_code)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), XmlText]
 
 
 def _unique_roles(roles: list[Role]) -> list[Role]:
@@ -45,9 +49,7 @@ Roles = Annotated[list[Role], Field(min_length=1, max_length=5), AfterValidator(
 class EnterpriseCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [{"code": "3120960A01", "name": "环球购跨境电商平台", "roles": ["platform"]}]
-        },
+        json_schema_extra={"examples": [{"code": "3120960A01", "name": "环球购跨境电商平台", "roles": ["platform"]}]},
     )
 
     code: FilingCode
@@ -81,7 +83,7 @@ class EnterpriseList(BaseModel):
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"label": "ERP production"}]})
 
-    label: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    label: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), XmlText] | None = None
 
 
 class KeyIssued(BaseModel):
@@ -108,7 +110,7 @@ class KeyList(BaseModel):
 class OfficialCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"label": "张三 · 杭州海关"}]})
 
-    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    label: Name
 
 
 class DelegationCreate(BaseModel):

@@ -24,9 +24,7 @@ class Problem(BaseModel):
     detail: str
     instance: str | None = None
     errors: list[FieldError] | None = None
-    cebReturnStatus: str | None = Field(
-        default=None, description="The spec's negative receipt code, where it has one"
-    )
+    cebReturnStatus: str | None = Field(default=None, description="The spec's negative receipt code, where it has one")
 
 
 _DESCRIPTIONS = {
@@ -42,9 +40,7 @@ _DESCRIPTIONS = {
 }
 
 
-def problems(
-    *statuses: int, also: dict[int | str, dict[str, Any]] | None = None
-) -> dict[int | str, dict[str, Any]]:
+def problems(*statuses: int, also: dict[int | str, dict[str, Any]] | None = None) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` entry for a route: each status as problem+json (plus ``also``)."""
     return (also or {}) | {
         status: {

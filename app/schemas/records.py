@@ -68,9 +68,7 @@ class DocumentOut(BaseModel):
     rawMessageId: uuid.UUID
     createdAt: datetime
     updatedAt: datetime
-    document: dict[str, Any] = Field(
-        description="The document with its CEB field names (decimals as strings)"
-    )
+    document: dict[str, Any] = Field(description="The document with its CEB field names (decimals as strings)")
 
 
 class TimelineEvent(BaseModel):

@@ -43,16 +43,26 @@ class Principal:
         if self.kind != "admin":
             raise Forbidden("Only an admin may do this", code="ADMIN_REQUIRED")
 
-    def require_admin_or_enterprise(self, code: str) -> None:
-        """Admins, or the enterprise itself; others get 404 so that nothing leaks."""
+    def require_admin_or_enterprise(self, code: str, *, creates: bool = True) -> None:
+        """Admins, or the enterprise itself; others get 404 so that nothing leaks.
+
+        A suspended enterprise may still list and revoke what it has (``creates=False``) — revoking a
+        leaked key must never wait for reactivation — but may not create anything new.
+        """
         if self.kind == "admin":
             return
         if self.kind == "enterprise" and self.enterprise_code == code:
-            self.require_active()
+            if creates:
+                self.require_active()
             return
         if self.kind == "official":
             raise Forbidden("Officials have read-only access", code="READ_ONLY_PRINCIPAL")
         raise NotFound(f"No enterprise {code}", code="ENTERPRISE_NOT_FOUND")
+
+    def require_reader_of(self, code: str) -> None:
+        """Admins and officials read every enterprise's filing data; an enterprise its own."""
+        if not self.reads_everything:
+            self.require_admin_or_enterprise(code, creates=False)
 
     def require_active(self) -> None:
         if self.kind == "enterprise" and self.enterprise_status != "active":

@@ -76,9 +76,7 @@ async def upsert_delegation(session: AsyncSession, principal_code: str, data: De
             errors=[{"path": "agentCode", "code": data.agentCode, "message": "not filed"}],
         )
     delegation = await session.scalar(
-        select(Delegation).where(
-            Delegation.principal_code == principal_code, Delegation.agent_code == data.agentCode
-        )
+        select(Delegation).where(Delegation.principal_code == principal_code, Delegation.agent_code == data.agentCode)
     )
     now = utcnow()
     types = sorted(set(data.documentTypes))

@@ -49,6 +49,7 @@ from app.services.matching import (
     evaluate_records,
     link_document,
     lock_order_numbers,
+    record_ids_for_order_no,
 )
 
 DocType = Literal["order", "payment", "waybill"]
@@ -182,9 +183,7 @@ def content_hash(document: AnyDocument) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _spec_error(
-    error_cls: type[DomainError], code: str, doc_type: str, detail: str, **extra: Any
-) -> DomainError:
+def _spec_error(error_cls: type[DomainError], code: str, doc_type: str, detail: str, **extra: Any) -> DomainError:
     spec = SPEC_CODES.get((code, doc_type))
     if spec is not None:
         extra["cebReturnStatus"] = spec
@@ -229,20 +228,13 @@ async def submit_documents(
                 results.append(ItemResult(item.index, error.status, error=error))
         return results
 
-    stored = (
-        await run_in_transaction(sessionmaker, work, retries=settings.max_transaction_retries)
-        if valid
-        else []
-    )
+    stored = await run_in_transaction(sessionmaker, work, retries=settings.max_transaction_retries) if valid else []
     return sorted(stored + invalid, key=lambda r: r.index)
 
 
 async def _load_parties(session: AsyncSession, ctx: _Context, documents: Sequence[AnyDocument]) -> None:
     codes = {
-        getattr(doc, name)
-        for doc in documents
-        for name, _ in NAMED_CODES[ctx.doc_type]
-        if getattr(doc, name, None)
+        getattr(doc, name) for doc in documents for name, _ in NAMED_CODES[ctx.doc_type] if getattr(doc, name, None)
     }
     if codes:
         rows = await session.scalars(select(Enterprise).where(Enterprise.code.in_(codes)))
@@ -266,9 +258,7 @@ def _check_parties(ctx: _Context, doc: AnyDocument) -> DomainError | None:
         if enterprise is None:
             not_filed.append({"path": name, "code": code, "message": f"enterprise {code} is not filed"})
         elif role not in enterprise.roles:
-            wrong_role.append(
-                {"path": name, "code": code, "message": f"enterprise {code} is not filed as {role}"}
-            )
+            wrong_role.append({"path": name, "code": code, "message": f"enterprise {code} is not filed as {role}"})
     if not_filed:
         return Unprocessable(
             "The document names an enterprise that is not filed",
@@ -336,13 +326,9 @@ def decide_action(
             f"A {doc_type} with this key is already stored with other content; send changes with appType 2",
         )
     if existing.state == "cancelled":
-        raise Conflict(
-            f"The {doc_type} was cancelled; send it again with appType 1", code="DOCUMENT_CANCELLED"
-        )
+        raise Conflict(f"The {doc_type} was cancelled; send it again with appType 1", code="DOCUMENT_CANCELLED")
     if document.appTime is not None and document.appTime < existing.app_time:
-        raise _spec_error(
-            Conflict, "STALE_MESSAGE", doc_type, "This change is older than the stored version; ignored"
-        )
+        raise _spec_error(Conflict, "STALE_MESSAGE", doc_type, "This change is older than the stored version; ignored")
     return "update"
 
 
@@ -389,6 +375,9 @@ async def _process(session: AsyncSession, ctx: _Context, index: int, document: A
         doc = existing
         if doc.order_no != document.orderNo:
             await lock_order_numbers(session, [doc.order_no])
+        if doc.doc_type == "waybill" and doc.record_id is None:
+            # A waiting waybill may have flagged several records ambiguous; they are evaluated again.
+            changed |= await record_ids_for_order_no(session, doc.order_no)
         if action == "cancel":
             doc.state, doc.version, doc.app_type, doc.guid = (
                 "cancelled",
@@ -409,9 +398,7 @@ async def _process(session: AsyncSession, ctx: _Context, index: int, document: A
                 add_event(session, "document_unlinked", actor, record_id=doc.record_id, document_id=doc.id)
                 doc.record_id = None
         await session.flush()
-    kind = {"create": "document_received", "update": "document_modified", "cancel": "document_cancelled"}[
-        action
-    ]
+    kind = {"create": "document_received", "update": "document_modified", "cancel": "document_cancelled"}[action]
     add_event(
         session,
         kind,

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
@@ -66,12 +66,13 @@ def add_event(
 
 async def get_or_create_record(
     session: AsyncSession, ebp_code: str, order_no: str, actor: str
-) -> MatchRecord:
+) -> tuple[MatchRecord, bool]:
+    """The record of (ebpCode, orderNo), and whether it was created now."""
     record = await session.scalar(
         select(MatchRecord).where(MatchRecord.ebp_code == ebp_code, MatchRecord.order_no == order_no)
     )
     if record is not None:
-        return record
+        return record, False
     now = utcnow()
     record = MatchRecord(
         ebp_code=ebp_code,
@@ -91,7 +92,7 @@ async def get_or_create_record(
         record_id=record.id,
         detail={"ebpCode": ebp_code, "orderNo": order_no},
     )
-    return record
+    return record, True
 
 
 async def records_for_order_no(session: AsyncSession, order_no: str) -> list[MatchRecord]:
@@ -104,10 +105,14 @@ async def link_waybill(session: AsyncSession, waybill: Document, actor: str) -> 
     A waybill carries only ``orderNo``: with the JSON extension ``ebpCode`` it names its record; else it
     links when exactly one record has that order number, and waits (flagged ambiguous) when several do.
     """
-    if waybill.ebp_code is not None:
-        record = await get_or_create_record(session, waybill.ebp_code, waybill.order_no, actor)
-        return _attach(session, waybill, record, actor)
     candidates = await records_for_order_no(session, waybill.order_no)
+    if waybill.ebp_code is not None:
+        record, created = await get_or_create_record(session, waybill.ebp_code, waybill.order_no, actor)
+        changed = _attach(session, waybill, record, actor)
+        if created:
+            changed |= await settle_waybills(session, waybill.order_no, actor)
+        # The other records of this order number may have been flagged ambiguous while it waited.
+        return changed | {r.id for r in candidates}
     if len(candidates) == 1:
         return _attach(session, waybill, candidates[0], actor)
     return {r.id for r in candidates}
@@ -132,21 +137,47 @@ def _attach(session: AsyncSession, doc: Document, record: MatchRecord, actor: st
     return changed
 
 
-async def adopt_waiting_waybills(session: AsyncSession, record: MatchRecord, actor: str) -> set[uuid.UUID]:
-    """When a record appears, waybills that were waiting for its order number may now link to it."""
-    waiting = list(
+async def settle_waybills(session: AsyncSession, order_no: str, actor: str) -> set[uuid.UUID]:
+    """A record appeared for this order number: re-link the waybills that carry no ``ebpCode``.
+
+    With one record, waiting waybills link to it. With several, a waybill linked to one of them while it
+    was the only candidate becomes ambiguous and waits again (unless that record is frozen), so that the
+    outcome does not depend on whether the waybill came before or after the second platform's order.
+    """
+    records = await records_for_order_no(session, order_no)
+    waybills = list(
         await session.scalars(
             select(Document).where(
                 Document.doc_type == "waybill",
-                Document.order_no == record.order_no,
-                Document.record_id.is_(None),
+                Document.order_no == order_no,
+                Document.ebp_code.is_(None),
+                Document.state != "cancelled",
             )
         )
     )
     changed: set[uuid.UUID] = set()
-    for waybill in waiting:
-        changed |= await link_waybill(session, waybill, actor)
-    return changed
+    if len(records) == 1:
+        for waybill in waybills:
+            if waybill.record_id is None:
+                changed |= _attach(session, waybill, records[0], actor)
+        return changed
+    frozen = {r.id for r in records if r.status in FROZEN_STATUSES}
+    for waybill in waybills:
+        if waybill.record_id is not None and waybill.record_id not in frozen:
+            add_event(
+                session,
+                "document_unlinked",
+                actor,
+                record_id=waybill.record_id,
+                document_id=waybill.id,
+                detail={"reason": "WAYBILL_AMBIGUOUS"},
+            )
+            waybill.record_id = None
+    return {r.id for r in records}
+
+
+async def record_ids_for_order_no(session: AsyncSession, order_no: str) -> set[uuid.UUID]:
+    return {r.id for r in await records_for_order_no(session, order_no)}
 
 
 async def link_document(session: AsyncSession, doc: Document, actor: str) -> set[uuid.UUID]:
@@ -154,15 +185,10 @@ async def link_document(session: AsyncSession, doc: Document, actor: str) -> set
     if doc.doc_type == "waybill":
         return await link_waybill(session, doc, actor)
     assert doc.ebp_code is not None
-    existed = await session.scalar(
-        select(func.count())
-        .select_from(MatchRecord)
-        .where(MatchRecord.ebp_code == doc.ebp_code, MatchRecord.order_no == doc.order_no)
-    )
-    record = await get_or_create_record(session, doc.ebp_code, doc.order_no, actor)
+    record, created = await get_or_create_record(session, doc.ebp_code, doc.order_no, actor)
     changed = _attach(session, doc, record, actor)
-    if not existed:
-        changed |= await adopt_waiting_waybills(session, record, actor)
+    if created:
+        changed |= await settle_waybills(session, doc.order_no, actor)
     return changed
 
 

@@ -88,7 +88,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         if moment.tzinfo is None:
             raise ValueError("naive")
         return moment, uuid.UUID(record_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError) as exc:
         raise Unprocessable("The cursor is not one this service issued", code="INVALID_CURSOR") from exc
 
 
@@ -100,9 +100,7 @@ async def list_records(
     if cursor:
         updated, record_id = decode_cursor(cursor)
         query = query.where(tuple_(MatchRecord.updated_at, MatchRecord.id) > tuple_(updated, record_id))
-    rows = list(
-        await session.scalars(query.order_by(MatchRecord.updated_at, MatchRecord.id).limit(limit + 1))
-    )
+    rows = list(await session.scalars(query.order_by(MatchRecord.updated_at, MatchRecord.id).limit(limit + 1)))
     page = rows[:limit]
     return RecordPage(
         items=[summary(r) for r in page],
@@ -147,10 +145,12 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: uui
     if record is None:
         raise NotFound(f"No record {record_id}", code="RECORD_NOT_FOUND")
     docs = list(
-        await session.scalars(
-            select(Document).where(Document.record_id == record.id).order_by(Document.created_at)
-        )
+        await session.scalars(select(Document).where(Document.record_id == record.id).order_by(Document.created_at))
     )
+    # A party sees the record; of its documents it sees those it owns or sent — the platform and the
+    # seller, who own the purchase, see them all. A carrier linking a waybill learns no buyer ID from it.
+    sees_all = principal.reads_everything or principal.enterprise_code in (record.ebp_code, record.ebc_code)
+    docs = [d for d in docs if _reads_document(principal, d, record)]
     doc_ids = [d.id for d in docs]
     events = await session.scalars(
         select(RecordEvent)
@@ -160,7 +160,11 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: uui
     return RecordDetail(
         **summary(record).model_dump(),
         documents=[document_out(d) for d in docs],
-        timeline=[TimelineEvent(at=e.at, kind=e.kind, actor=e.actor, detail=e.detail) for e in events],
+        timeline=[
+            TimelineEvent(at=e.at, kind=e.kind, actor=e.actor, detail=e.detail)
+            for e in events
+            if sees_all or e.document_id is None or e.document_id in doc_ids
+        ],
     )
 
 
@@ -180,12 +184,17 @@ async def get_document(
 
 
 async def _may_read_document(session: AsyncSession, principal: Principal, doc: Document) -> bool:
-    code = principal.enterprise_code
-    if principal.reads_everything or code in (doc.owner_code, doc.sender_code):
+    record = await session.get(MatchRecord, doc.record_id) if doc.record_id is not None else None
+    return _reads_document(principal, doc, record)
+
+
+def _reads_document(principal: Principal, doc: Document, record: MatchRecord | None) -> bool:
+    """Officials and admins; the document's owner or sender; the platform and seller of its record."""
+    if principal.reads_everything:
         return True
-    if doc.record_id is None or code is None:
+    code = principal.enterprise_code
+    if code is None:
         return False
-    party = await session.scalar(
-        select(MatchRecord.id).where(MatchRecord.id == doc.record_id, _party_clause(code))
-    )
-    return party is not None
+    if code in (doc.owner_code, doc.sender_code):
+        return True
+    return record is not None and code in (record.ebp_code, record.ebc_code)

@@ -93,16 +93,12 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["agent_code"], ["enterprise.code"], name=op.f("fk_delegation_agent_code_enterprise")
-        ),
+        sa.ForeignKeyConstraint(["agent_code"], ["enterprise.code"], name=op.f("fk_delegation_agent_code_enterprise")),
         sa.ForeignKeyConstraint(
             ["principal_code"], ["enterprise.code"], name=op.f("fk_delegation_principal_code_enterprise")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_delegation")),
-        sa.UniqueConstraint(
-            "principal_code", "agent_code", name=op.f("uq_delegation_principal_code_agent_code")
-        ),
+        sa.UniqueConstraint("principal_code", "agent_code", name=op.f("uq_delegation_principal_code_agent_code")),
     )
     with op.batch_alter_table("delegation", schema=None) as batch_op:
         batch_op.create_index("ix_delegation_agent", ["agent_code"], unique=False)
@@ -130,9 +126,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["raw_message_id"], ["raw_message.id"], name=op.f("fk_document_raw_message_id_raw_message")
         ),
-        sa.ForeignKeyConstraint(
-            ["record_id"], ["match_record.id"], name=op.f("fk_document_record_id_match_record")
-        ),
+        sa.ForeignKeyConstraint(["record_id"], ["match_record.id"], name=op.f("fk_document_record_id_match_record")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_document")),
         sa.UniqueConstraint(
             "doc_type", "owner_code", "business_no", name=op.f("uq_document_doc_type_owner_code_business_no")
@@ -145,18 +139,14 @@ def upgrade() -> None:
 
     op.create_table(
         "record_event",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("record_id", sa.Uuid(), nullable=True),
         sa.Column("document_id", sa.Uuid(), nullable=True),
         sa.Column("kind", sa.String(length=24), nullable=False),
         sa.Column("actor", sa.String(length=64), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("detail", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["document_id"], ["document.id"], name=op.f("fk_record_event_document_id_document")
-        ),
+        sa.ForeignKeyConstraint(["document_id"], ["document.id"], name=op.f("fk_record_event_document_id_document")),
         sa.ForeignKeyConstraint(
             ["record_id"], ["match_record.id"], name=op.f("fk_record_event_record_id_match_record")
         ),
