@@ -3,7 +3,7 @@ UV := ./scripts/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format typecheck migrate openapi docs check
+.PHONY: run test lint format typecheck migrate openapi docs check bench-xml
 
 run: ## start the service in embedded mode (SQLite file under var/, migrations applied)
 	$(UV) sync --frozen --no-dev
@@ -28,3 +28,6 @@ migrate:
 openapi: ## regenerate openapi/openapi.json and docs/reason-codes.md from the app
 	$(UV) run --frozen sw openapi
 	$(UV) run --frozen sw docs
+
+bench-xml: ## CEB XML codec: messages/s and records/s per core, single-order and 100-order messages
+	$(UV) run --frozen python -m bench.xml_codec

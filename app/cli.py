@@ -1,11 +1,11 @@
-"""The ``sw`` command: serve, migrate, admin-key, openapi, docs."""
+"""The ``sw`` command: serve, migrate, admin-key, openapi, docs, import."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
@@ -14,9 +14,12 @@ from app.config import get_settings
 from app.db import create_engine, create_sessionmaker, run_in_transaction
 from app.migrate import upgrade
 
-cli = typer.Typer(
-    help="Single Window — cross-border e-commerce three-document exchange", no_args_is_help=True
-)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from app.ceb.importer import ImportSummary, Outcome
+
+cli = typer.Typer(help="Single Window — cross-border e-commerce three-document exchange", no_args_is_help=True)
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 
@@ -80,10 +83,105 @@ def openapi(
 
 @cli.command()
 def docs() -> None:
-    """Regenerate docs/reason-codes.md from the code."""
+    """Regenerate docs/reason-codes.md and the sample CEB messages in docs/samples/ from the code."""
+    from app.ceb import samples
     from app.reason_docs import write
 
     typer.echo(f"wrote {write()}")
+    for path in samples.write():
+        typer.echo(f"wrote {path}")
+
+
+@cli.command("import")
+def import_messages(
+    paths: Annotated[
+        list[Path], typer.Argument(help="CEB XML files, or folders searched recursively for *.xml", exists=True)
+    ],
+    url: Annotated[str, typer.Option(help="Base URL of the running service", envvar="SW_URL")] = (
+        "http://127.0.0.1:8000"
+    ),
+    key: Annotated[
+        str, typer.Option(help="X-API-Key of the transmitting enterprise (its code is the copCode)", envvar="SW_KEY")
+    ] = "",
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Messages in flight at once")] = 4,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for one answer")] = 60.0,
+    retries: Annotated[
+        int, typer.Option(min=0, max=10, help="Resends after a network error, 429 or 5xx (sending again is safe)")
+    ] = 3,
+) -> None:
+    """Send CEB311 / CEB411 / CEB511 messages to a running service, with a progress bar and a summary.
+
+    Exits 0 when every record was stored or replayed, 1 when anything was rejected or failed, 2 when there
+    was nothing to send.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app.ceb.importer import collect_files, send_all
+
+    console = Console()
+    if not key:
+        console.print("[red]--key (or SW_KEY) is required: the API key of the transmitting enterprise[/red]")
+        raise typer.Exit(2)
+    files = collect_files(paths)
+    if not files:
+        console.print("[yellow]no .xml files found[/yellow]")
+        raise typer.Exit(2)
+    progress = Progress(
+        TextColumn("[bold]importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("stored {task.fields[stored]} · replayed {task.fields[replayed]} · rejected {task.fields[bad]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    with progress:
+        task = progress.add_task("import", total=len(files), stored=0, replayed=0, bad=0)
+        counts = {"stored": 0, "replayed": 0, "bad": 0}
+
+        def done(outcome: Outcome) -> None:
+            counts["stored"] += outcome.stored
+            counts["replayed"] += outcome.replayed
+            counts["bad"] += sum(outcome.rejected.values()) + (1 if outcome.kind != "receipt" else 0)
+            progress.update(task, advance=1, stored=counts["stored"], replayed=counts["replayed"], bad=counts["bad"])
+
+        sending = send_all(files, url.rstrip("/"), key, concurrency, done, retries=retries, request_timeout=timeout)
+        summary = asyncio.run(sending)
+    _print_import_summary(console, summary)
+    raise typer.Exit(0 if summary.clean else 1)
+
+
+def _print_import_summary(console: Console, summary: ImportSummary) -> None:
+    from rich.table import Table
+
+    table = Table(title="sw import", show_header=True)
+    table.add_column("")
+    table.add_column("count", justify="right")
+    for label, value in (
+        ("messages sent", summary.files),
+        ("messages answered with a receipt", summary.receipts),
+        ("messages refused (CEB900)", summary.refused),
+        ("messages failed (HTTP / network)", summary.failed),
+        ("records stored", summary.stored),
+        ("records replayed (already stored)", summary.replayed),
+        ("records rejected", summary.rejected),
+    ):
+        table.add_row(label, str(value))
+    console.print(table)
+    if summary.rejections or summary.refusals:
+        reasons = Table(title="rejected and refused, by code", show_header=True)
+        reasons.add_column("returnStatus [code] / failure")
+        reasons.add_column("records", justify="right")
+        reasons.add_column("messages", justify="right")
+        reasons.add_column("first file")
+        for reason in sorted(set(summary.rejections) | set(summary.refusals)):
+            reasons.add_row(
+                reason,
+                str(summary.rejections.get(reason, 0)),
+                str(summary.refusals.get(reason, 0)),
+                str(summary.first_file.get(reason, "")),
+            )
+        console.print(reasons)
 
 
 def render_openapi(app: object) -> str:

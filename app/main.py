@@ -16,7 +16,7 @@ from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.migrate import head_revision
 from app.reason_docs import discrepancy_table, error_table
-from app.routers import documents, enterprises, health, records
+from app.routers import documents, enterprises, health, messages, records
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.schemas.problems import FieldError, Problem
 
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(enterprises.router)
     for router in documents.routers:
         app.include_router(router)
+    app.include_router(messages.router)
     app.include_router(records.router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

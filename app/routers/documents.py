@@ -2,7 +2,6 @@
 # No "from __future__ import annotations" here: the path-parameter aliases are closure values that
 # FastAPI must see as real objects, not strings.
 
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response, status
@@ -10,13 +9,16 @@ from fastapi.responses import JSONResponse
 
 from app.deps import PrincipalDep, SessionDep, SessionmakerDep, SettingsDep
 from app.errors import DomainError, Unprocessable, UnsupportedMediaType
+from app.routers.messages import XML_RESPONSE, prefers_xml
 from app.schemas.examples import DOCUMENT_EXAMPLES
 from app.schemas.problems import problems
 from app.schemas.records import BatchItemResult, BatchResult, BatchSummary, DocumentOut, Receipt
+from app.services import messages as message_service
 from app.services import records as record_service
 from app.services.intake import DocType, IntakeItem, RawBody, parse_json, submit_documents, validate_document
 
 MAX_BATCH = 100
+CEB_FORM = {"order": "CEB311", "payment": "CEB411", "waybill": "CEB511"}
 
 ROUTES: dict[DocType, tuple[str, str, str, str, str]] = {
     # doc type: (path, tag, model, owner field, business-number field)
@@ -147,9 +149,7 @@ def build_router(doc_type: DocType) -> APIRouter:
         items = []
         for index, raw_item in enumerate(raw_items):
             try:
-                items.append(
-                    IntakeItem(index, document=validate_document(doc_type, raw_item, ("items", index)))
-                )
+                items.append(IntakeItem(index, document=validate_document(doc_type, raw_item, ("items", index))))
             except DomainError as error:
                 items.append(IntakeItem(index, error=error))
         results = await submit_documents(sessionmaker, settings, principal, doc_type, items, raw)
@@ -174,16 +174,31 @@ def build_router(doc_type: DocType) -> APIRouter:
         f"/{{{owner_field}}}/{{{number_field}}}",
         response_model=DocumentOut,
         summary=f"Read one {doc_type} by its natural key ({owner_field}, {number_field})",
-        responses=problems(401, 404, 503),
+        description=f"JSON by default; with `Accept: application/xml` the stored {doc_type} as its "
+        f"{CEB_FORM[doc_type]} message (one record; see docs/xml.md).",
+        responses=problems(
+            401,
+            404,
+            503,
+            also={
+                200: {
+                    "description": f"The {doc_type} (JSON), or its {CEB_FORM[doc_type]} form (XML)",
+                    "content": {"application/xml": {"schema": {"type": "string"}}},
+                }
+            },
+        ),
         operation_id=f"get_{doc_type}",
     )
     async def get_one(
         owner: Annotated[str, Path(alias=owner_field, max_length=18)],
         number: Annotated[str, Path(alias=number_field, max_length=60)],
+        request: Request,
         session: SessionDep,
         principal: PrincipalDep,
-    ) -> DocumentOut:
+    ) -> DocumentOut | Response:
         doc = await record_service.get_document(session, principal, doc_type, owner, number)
+        if prefers_xml(request.headers.get("accept")):
+            return Response(await message_service.render_document(session, doc), media_type=XML_RESPONSE)
         return record_service.document_out(doc)
 
     return router
