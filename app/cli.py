@@ -1,4 +1,4 @@
-"""The ``sw`` command: serve, migrate, admin-key, openapi, docs, import."""
+"""The ``sw`` command: serve, mock-agencies, migrate, admin-key, openapi, docs, import."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import uvicorn
 from app.config import get_settings
 from app.db import create_engine, create_sessionmaker, run_in_transaction
 from app.migrate import upgrade
+from app.observability import configure_logging
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -37,7 +38,37 @@ def serve(
     typer.echo(f"Single Window — database {_redact(settings.database_url)} (migrations applied)")
     typer.echo(f"Swagger UI:  http://{shown}:{port}/docs")
     typer.echo("Admin key:   run `uv run sw admin-key` in another terminal (or set SW_ADMIN_TOKEN)")
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    configure_logging()
+    uvicorn.run(
+        "app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info", log_config=None
+    )
+
+
+@cli.command("mock-agencies")
+def mock_agencies(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8100,
+) -> None:
+    """Run the mock customs, inspection, tax and FX agencies alone (POST /mock/{agency}/declarations)."""
+    from app.mock_agencies import create_mock_agencies_app
+
+    settings = get_settings()
+    shown = "localhost" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only used for the printed URL
+    typer.echo(f"Mock agencies: http://{shown}:{port}/mock/{{customs,inspection,tax,fx}}/declarations")
+    typer.echo(
+        f"latency {settings.mock_latency_ms} ms · failure rate {settings.mock_failure_rate} · "
+        f"slow answers {settings.mock_slow_answer_rate} · seed {settings.mock_seed}"
+    )
+    uvicorn.run(create_mock_agencies_app(settings), host=host, port=port, log_level="info")
+
+
+@cli.command()
+def worker() -> None:
+    """Run the dispatcher standalone (production; several at once on PostgreSQL). Agencies need URLs
+    (SW_AGENCY_URLS) — there are no in-process mock agencies here; `sw mock-agencies` serves them."""
+    from app.worker import main as worker_main
+
+    worker_main()
 
 
 @cli.command()

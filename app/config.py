@@ -35,6 +35,83 @@ class Settings(BaseSettings):
     max_transaction_retries: int = Field(default=5, ge=1, description="Retries after deadlock / unique races")
     page_size_max: int = Field(default=500, ge=1)
 
+    # Agency callbacks: Standard-Webhooks headers, HMAC-SHA256 over f"{id}.{timestamp}.{body}".
+    agency_callback_secret: SecretStr = Field(
+        default=SecretStr("single-window-dev-callback-secret"),
+        description="HMAC-SHA256 secret of agency callbacks. The default is a development value: set your own",
+    )
+
+    # Mock agencies (app/mock_agencies): their rules and fault injection, for tests and benchmarks.
+    mock_seed: int = Field(default=0, description="Seed of the mock agencies' sampling and fault injection")
+    mock_inspection_rate_advanced: float = Field(
+        default=0.01, ge=0, le=1, description="Share of declarations inspected, seller credit grade advanced"
+    )
+    mock_inspection_rate_general: float = Field(
+        default=0.05, ge=0, le=1, description="Share of declarations inspected, seller credit grade general"
+    )
+    mock_inspection_rate_low: float = Field(
+        default=0.5, ge=0, le=1, description="Share of declarations inspected, seller credit grade low"
+    )
+    mock_inspection_delay_ms: int = Field(
+        default=1500, ge=0, description="Mock customs: delay before the release callback after an inspection"
+    )
+    mock_latency_ms: int = Field(default=0, ge=0, description="Mock agencies: latency added to every declaration")
+    mock_failure_rate: float = Field(
+        default=0, ge=0, le=1, description="Mock agencies: share of calls failing (503, 429, or a hang), unanswered"
+    )
+    mock_slow_answer_rate: float = Field(
+        default=0, ge=0, le=1, description="Mock agencies: share of calls answered and recorded, then held too long"
+    )
+    mock_hang_s: float = Field(
+        default=35.0, ge=0, description="Mock agencies: how long a hang lasts (longer than the client's timeout)"
+    )
+    mock_callback_attempts: int = Field(default=5, ge=1, description="Mock customs: tries per release callback")
+    mock_callback_backoff_s: float = Field(
+        default=0.5, ge=0, description="Mock customs: first pause between callback tries (doubles each try)"
+    )
+    mock_fx_check_id_checksum: bool = Field(
+        default=False,
+        description="Mock FX: also check the payer ID's GB 11643 check digit (off: format only, "
+        "17 digits + digit or X, as the example IDs are not real)",
+    )
+
+    # --- declaration (清单) -------------------------------------------------------------------------
+    customs_code: str = Field(default="1501", pattern=r"^\d{4}$", description="Customs office receiving lists")
+    port_code: str = Field(default="1501", pattern=r"^\d{4}$", description="Customs office of the port of entry")
+    trade_mode: str = Field(default="9610", pattern=r"^(9610|1210)$", description="9610 direct / 1210 bonded")
+    traf_mode: str = Field(default="5", pattern=r"^\d$", description="Transport mode code (JGS-20), 5 = air")
+    declarant_code: str | None = Field(default=None, description="agentCode of the lists; the seller if unset")
+    declarant_name: str | None = None
+    guarantor_code: str | None = Field(default=None, description="assureCode; the seller if unset")
+    single_limit: Decimal = Field(default=Decimal("5000"), gt=0, description="CNY per purchase")
+    annual_limit: Decimal = Field(default=Decimal("26000"), gt=0, description="CNY per buyer per calendar year")
+    agencies: str = Field(default="customs,inspection,tax,fx", description="Agencies a declaration goes to")
+
+    # --- dispatch to the agencies ---------------------------------------------------------------------
+    agency_adapters: dict[str, str] = Field(
+        default_factory=dict,
+        description='Adapter class per agency, e.g. {"customs": "mypkg.adapters:Customs"}; the built-in '
+        "classes and the entry-point group singlewindow.adapters otherwise",
+    )
+    agency_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Base URL per agency; unset agencies go to the mock agencies mounted in this process",
+    )
+    agency_timeout_s: float = Field(default=10.0, gt=0, description="Read timeout of one agency call")
+    public_base_url: str | None = Field(
+        default=None, description="How agencies reach this service's callback endpoint (callbackUrl)"
+    )
+    dispatch_backoff_base_s: float = Field(default=2.0, gt=0)
+    dispatch_backoff_cap_s: float = Field(default=900.0, gt=0)
+    dispatch_max_attempts: int = Field(default=12, ge=1)
+    dispatch_lease_s: float = Field(default=60.0, gt=0, description="An in-flight claim expires after this")
+    dispatch_batch_size: int = Field(default=32, ge=1)
+    dispatch_poll_s: float = Field(default=1.0, gt=0, description="Idle wait between polls (NOTIFY wakes sooner)")
+    embedded_dispatcher: bool = Field(default=True, description="Run the dispatcher inside the API process")
+    mount_mock_agencies: bool = Field(
+        default=True, description="Serve the mock agencies under /mock/* (agencies without a URL go to them)"
+    )
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

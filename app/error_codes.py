@@ -14,7 +14,8 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "NOT_AUTHORISED_FOR_ENTERPRISE": (
         403,
         "",
-        "The document's enterprise (ebpCode / payCode / logisticsCode) is neither the caller nor delegated to it.",
+        "The document's enterprise (ebpCode / payCode / logisticsCode) is neither the caller nor delegated to it; "
+        "or a goods record's ebcCode is not the caller.",
     ),
     "NOT_FOUND": (404, "", "No such route."),
     "ENTERPRISE_NOT_FOUND": (404, "", "No such enterprise, or not visible to this key."),
@@ -24,10 +25,23 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
         "-301009 (order)",
         "appType 2/3 for a key that was never stored; or a lookup of a document not visible to this key.",
     ),
+    "DECLARATION_NOT_FOUND": (404, "", "The record has no declaration (it is not matched yet), or is not visible."),
+    "DISPATCH_NOT_FOUND": (404, "", "No such dispatch."),
+    "DISPATCH_NOT_REQUEUEABLE": (409, "", "Only a dead or waiting dispatch can be sent again."),
+    "NOTHING_TO_REDISPATCH": (409, "", "The record has no dead dispatch to re-push."),
+    "SIGNATURE_INVALID": (401, "", "An agency callback without a valid webhook signature."),
+    "SIGNATURE_STALE": (401, "", "An agency callback whose webhook-timestamp is more than 300 s off."),
+    "CALLBACK_INVALID": (422, "", "An agency callback body that is not {recordId, receipts: [...]}."),
     "KEY_NOT_FOUND": (404, "", "No such API key for this enterprise."),
     "DELEGATION_NOT_FOUND": (404, "", "No such delegation granted by this enterprise."),
+    "GOODS_NOT_FOUND": (404, "", "No goods record (ebcCode, itemNo), or not visible to this key."),
     "METHOD_NOT_ALLOWED": (405, "", "The route does not take this method."),
     "ENTERPRISE_EXISTS": (409, "", "The enterprise code is already filed."),
+    "GOODS_EXISTS": (
+        409,
+        "",
+        "The seller already filed this itemNo; change it with PATCH /api/v1/goods/{ebcCode}/{itemNo}.",
+    ),
     "DUPLICATE_DIFFERENT_CONTENT": (
         409,
         "-301010 / -401007 / -504012",
@@ -51,7 +65,7 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "ENTERPRISE_NOT_FILED": (
         422,
         "",
-        "The document or delegation names an enterprise code that is not filed.",
+        "The document, delegation or goods record names an enterprise code that is not filed.",
     ),
     "ENTERPRISE_ROLE_MISSING": (
         422,

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
+from app.adapters.registry import build_adapters
 from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.migrate import head_revision
+from app.mock_agencies.api import build_router as build_mock_router
+from app.mock_agencies.runtime import MockAgencies
+from app.observability import Metrics, RequestIdMiddleware
 from app.reason_docs import discrepancy_table, error_table
-from app.routers import documents, enterprises, health, messages, records
+from app.routers import callbacks, documents, enterprises, goods, health, messages, metrics, operations, records
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.schemas.problems import FieldError, Problem
+from app.services.declaration import enabled_agencies
+from app.worker import Dispatcher, agency_clients
 
 API_VERSION = "0.1.0"
 
@@ -32,11 +41,14 @@ with the other documents of its purchase into one **three-document exchange reco
 **Try it in this page:**
 1. *Authorize* with an admin key (`sw admin-key`, or `SW_ADMIN_TOKEN`).
 2. `POST /api/v1/enterprises` four times: a platform, a seller, a payment firm and a carrier
-   (codes `3120960A01`, `3120960A02`, `3120960P01`, `3120960L01` fit the examples).
+   (codes `3120960A01`, `3120960A02`, `3120960P01`, `3120960L01` fit the examples), and
+   `POST /api/v1/goods` with its example (the goods record, 商品备案, of the example item).
 3. `POST /api/v1/enterprises/{code}/keys` for each; *Authorize* with the platform's key and post the order
    example, then with the payment firm's key the payment, then with the carrier's key the waybill.
-4. `GET /api/v1/records?orderNo=GW20261123000101` shows the `MATCHED` record. Post the *mismatched* examples
-   the same way and read exactly why that record did not match.
+4. The last receipt says `DECLARED`: matched, and declared in the same transaction (inventory 清单, tax).
+   `GET /api/v1/records/{recordId}` a moment later shows it `CLEARED`, with the receipts of customs,
+   inspection, tax and FX (mock agencies by default) and the tax under `declaration.tax`. Post the
+   *mismatched* examples the same way and read exactly why that record did not match.
 
 ### Discrepancy reason codes
 """.strip()
@@ -49,9 +61,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.migration_head = head_revision(settings)
+    # Agencies without a configured URL are the mock agencies mounted in this app, reached in-process.
+    remote, embedded = agency_clients(settings, app if settings.mount_mock_agencies else None)
+    app.state.adapters = build_adapters(enabled_agencies(settings), settings, remote, embedded)
+    app.state.dispatcher = None
+    task: asyncio.Task[None] | None = None
+    if settings.embedded_dispatcher:
+        app.state.dispatcher = Dispatcher(
+            engine, app.state.sessionmaker, settings, app.state.adapters, metrics=app.state.metrics
+        )
+        task = asyncio.create_task(app.state.dispatcher.run(), name="dispatcher")
     try:
         yield
     finally:
+        if task is not None:
+            app.state.dispatcher.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=10)
+        await remote.aclose()
+        await embedded.aclose()
         await engine.dispose()
 
 
@@ -65,14 +93,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(enterprises.router)
+    app.include_router(goods.router)
     for router in documents.routers:
         app.include_router(router)
     app.include_router(messages.router)
     app.include_router(records.router)
+    app.include_router(operations.router)
+    app.include_router(callbacks.router)
+    if settings.mount_mock_agencies:
+        # Their later answers (signed callbacks) come back to this same app, in-process.
+        app.state.mock_agencies = MockAgencies(settings, httpx.ASGITransport(app=app))
+        # Documented by their own app (`sw mock-agencies`), not as part of the single window's API.
+        app.include_router(build_mock_router(app.state.mock_agencies), include_in_schema=False)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -105,8 +144,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
 def _problem_for_validation_errors(schema: dict[str, Any]) -> None:
     """FastAPI declares its own 422 shape on routes with parameters; ours is problem+json everywhere."""
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for operations in schema.get("paths", {}).values():
-        for operation in operations.values():
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
             response = operation.get("responses", {}).get("422")
             if response is not None and "application/json" in response.get("content", {}):
                 response["content"] = problem

@@ -48,7 +48,14 @@ def _postgres_only(request: pytest.FixtureRequest, database_url: str) -> None:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, admin_token=SecretStr(ADMIN_TOKEN), _env_file=None)  # type: ignore[call-arg]
+    # The dispatcher is driven explicitly by the tests that need it (``Dispatcher.run_once``), so that
+    # no background task races a test's assertions or its cleanup.
+    return Settings(  # type: ignore[call-arg]
+        database_url=database_url,
+        admin_token=SecretStr(ADMIN_TOKEN),
+        embedded_dispatcher=False,
+        _env_file=None,
+    )
 
 
 @pytest.fixture

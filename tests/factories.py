@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from app.schemas import examples
+from app.schemas.goods import EXAMPLE_GOODS
 from tests.conftest import ADMIN
 
 _counter = itertools.count(1)
@@ -40,16 +41,38 @@ async def file_enterprise(client: httpx.AsyncClient, code: str, name: str, roles
 
 
 async def file_parties(client: httpx.AsyncClient) -> Parties:
+    """The four example enterprises, and the goods record (商品备案) of the example order's item."""
     keys = [await file_enterprise(client, e["code"], e["name"], e["roles"]) for e in examples.ENTERPRISES]
+    await file_goods(client)
     return Parties(*keys)
 
 
-def purchase(order_no: str | None = None, **changes: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def goods_record(**overrides: Any) -> dict[str, Any]:
+    """The goods record of the example item (seller 3120960A02, itemNo JP-SSD-50), with ``overrides``."""
+    return copy.deepcopy(EXAMPLE_GOODS) | overrides
+
+
+async def file_goods(
+    client: httpx.AsyncClient, headers: dict[str, str] | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """File a goods record through the API (as admin unless ``headers`` say otherwise); the stored record."""
+    response = await client.post("/api/v1/goods", json=goods_record(**overrides), headers=headers or ADMIN)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def purchase(
+    order_no: str | None = None, own_buyer: bool = False, **changes: Any
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """A consistent order / payment / waybill triple with fresh keys."""
     n = next(_counter)
     order_no = order_no or f"T{n:010d}"
     order = copy.deepcopy(examples.ORDER) | {"orderNo": order_no, "payTransactionId": f"PAY{order_no}"}
     payment = copy.deepcopy(examples.PAYMENT) | {"orderNo": order_no, "payTransactionId": f"PAY{order_no}"}
+    if own_buyer:
+        # A buyer of their own, for tests of many purchases that must not reach the annual quota (26,000 CNY).
+        order["buyerIdNumber"] = payment["payerIdNumber"] = f"3301061990{n:08d}"
     waybill = copy.deepcopy(examples.WAYBILL) | {"orderNo": order_no, "logisticsNo": f"WB{order_no}"}
     order.update(changes.get("order", {}))
     payment.update(changes.get("payment", {}))

@@ -126,16 +126,16 @@ async def test_triple_posted_concurrently_matches_once(
         assert [r.status_code for r in responses] == [201, 201, 201], [r.text for r in responses]
         records = await _records(client, orderNo=documents["order"]["orderNo"])
         assert len(records) == 1, records
-        assert records[0]["status"] == "MATCHED", records[0]
+        assert records[0]["status"] == "DECLARED", records[0]
         assert records[0]["missing"] == []
         # Exactly one of the three requests saw the record complete.
-        assert sum(r.json()["recordStatus"] == "MATCHED" for r in responses) >= 1
+        assert sum(r.json()["recordStatus"] == "DECLARED" for r in responses) >= 1
         assert {r.json()["recordId"] for r in responses if r.json()["recordId"]} == {records[0]["id"]}
 
 
 async def test_two_hundred_shuffled_purchases_match_without_duplicates(client: httpx.AsyncClient) -> None:
     parties = await file_parties(client)
-    purchases = [purchase() for _ in range(200)]
+    purchases = [purchase(own_buyer=True) for _ in range(200)]
     posts = [(doc_type, document) for triple in purchases for doc_type, document in zip(DOC_TYPES, triple, strict=True)]
     random.Random(20261123).shuffle(posts)
 
@@ -145,7 +145,7 @@ async def test_two_hundred_shuffled_purchases_match_without_duplicates(client: h
     responses = await _bounded(32, [call(doc_type, document) for doc_type, document in posts])
 
     assert Counter(r.status_code for r in responses) == {201: 600}
-    matched = await _records(client, status="MATCHED")
+    matched = await _records(client, status="DECLARED")
     order_numbers = [r["orderNo"] for r in matched]
     assert len(order_numbers) == 200
     assert set(order_numbers) == {triple[0]["orderNo"] for triple in purchases}
@@ -158,7 +158,7 @@ async def test_overlapping_batches_do_not_deadlock_and_store_each_document_once(
     client: httpx.AsyncClient,
 ) -> None:
     parties = await file_parties(client)
-    purchases = [purchase() for _ in range(15)]
+    purchases = [purchase(own_buyer=True) for _ in range(15)]
     by_type = {doc_type: [triple[i] for triple in purchases] for i, doc_type in enumerate(DOC_TYPES)}
     rng = random.Random(7)
     batches: list[tuple[str, list[dict[str, Any]]]] = []
@@ -192,7 +192,7 @@ async def test_overlapping_batches_do_not_deadlock_and_store_each_document_once(
         assert await _order_version(client, order) == 1
     records = await _records(client)
     assert sorted(r["orderNo"] for r in records) == sorted(o["orderNo"] for o in by_type["order"])
-    assert {r["status"] for r in records} == {"MATCHED"}
+    assert {r["status"] for r in records} == {"DECLARED"}
 
 
 async def test_same_payment_key_for_different_orders_is_stored_once(client: httpx.AsyncClient) -> None:

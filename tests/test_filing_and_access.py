@@ -382,7 +382,7 @@ async def world(client: httpx.AsyncClient) -> World:
     matched = purchase()
     responses = await post_triple(client, parties, matched)
     assert [r.status_code for r in responses] == [201, 201, 201]
-    assert responses[-1].json()["recordStatus"] == "MATCHED"
+    assert responses[-1].json()["recordStatus"] == "DECLARED"
     awaiting_order, _, _ = purchase()
     awaiting = await client.post("/api/v1/orders", json=awaiting_order, headers=parties.platform)
     assert awaiting.status_code == 201
@@ -408,7 +408,7 @@ async def test_tenancy_record_list(client: httpx.AsyncClient, world: World) -> N
         actual[role] = {r["id"] for r in response.json()["items"]}
     assert actual == expected
     # Filters never widen what a key sees.
-    for params in ({"orderNo": world.matched[0]["orderNo"]}, {"ebpCode": PLATFORM}, {"status": "MATCHED"}):
+    for params in ({"orderNo": world.matched[0]["orderNo"]}, {"ebpCode": PLATFORM}, {"status": "DECLARED"}):
         response = await client.get("/api/v1/records", params=params, headers=world.keys["unrelated"])
         assert response.json() == {"items": [], "nextCursor": None}
     response = await client.get(
@@ -844,7 +844,7 @@ async def test_record_detail_shows_a_party_only_its_own_documents(client: httpx.
         seen[role] = sorted(d["documentType"] for d in body["documents"])
         linked = {e["detail"].get("documentType") for e in body["timeline"] if e["kind"] == "document_received"}
         assert linked == set(seen[role]), role
-        assert body["status"] == "MATCHED"
+        assert body["status"] == "DECLARED"
     assert seen == {
         "platform": ["order", "payment", "waybill"],
         "seller": ["order", "payment", "waybill"],

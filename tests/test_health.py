@@ -62,3 +62,20 @@ async def test_nul_in_url_is_400_not_500(client: httpx.AsyncClient) -> None:
         response = await client.get(path, headers={"X-API-Key": "whatever"})
         assert response.status_code == 400, path
         assert response.json()["code"] == "MALFORMED_URL"
+
+
+def test_json_log_lines_carry_the_request_and_record_ids() -> None:
+    import json
+    import logging
+
+    from app.observability import JsonFormatter, record_id_var, request_id_var
+
+    record = logging.LogRecord("app.test", logging.WARNING, __file__, 1, "dispatch %s failed", ("d-1",), None)
+    request_token, record_token = request_id_var.set("req-42"), record_id_var.set("rec-7")
+    try:
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id_var.reset(request_token)
+        record_id_var.reset(record_token)
+    assert line["message"] == "dispatch d-1 failed"
+    assert (line["level"], line["requestId"], line["recordId"]) == ("WARNING", "req-42", "rec-7")

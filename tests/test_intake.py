@@ -129,7 +129,7 @@ async def matched_triple(client: httpx.AsyncClient, parties: Parties, **changes:
     triple = purchase(**changes)
     responses = await post_triple(client, parties, triple)
     assert [r.status_code for r in responses] == [201, 201, 201], [r.text for r in responses]
-    assert responses[-1].json()["recordStatus"] == "MATCHED", responses[-1].text
+    assert responses[-1].json()["recordStatus"] == "DECLARED", responses[-1].text
     return triple
 
 
@@ -159,7 +159,7 @@ async def test_same_document_again_is_a_replay(client: httpx.AsyncClient, doc_ty
     assert receipt["recordId"] == record_id
     assert receipt["version"] == 1
     assert receipt["guid"] == GUID_1
-    assert receipt["recordStatus"] == "MATCHED"
+    assert receipt["recordStatus"] == "DECLARED"
     assert receipt["key"] == {k: doc[k] for k in KEY_FIELDS[doc_type]}
 
     # Same business content under a new guid and a later appTime (a resend by the sender's retry loop).
@@ -219,7 +219,7 @@ async def test_same_key_different_content_is_a_conflict(
 async def test_change_reevaluates_the_record(client: httpx.AsyncClient) -> None:
     parties = await file_parties(client)
     triple = purchase(payment={"amountPaid": "240.00"})
-    order, payment, _ = triple
+    order, payment, waybill = triple
     responses = await post_triple(client, parties, triple)
     assert [r.status_code for r in responses] == [201, 201, 201]
     mismatched = responses[-1].json()
@@ -238,7 +238,7 @@ async def test_change_reevaluates_the_record(client: httpx.AsyncClient) -> None:
     receipt = fixed.json()
     assert (receipt["version"], receipt["state"], receipt["replayed"]) == (2, "active", False)
     assert receipt["recordId"] == mismatched["recordId"]
-    assert receipt["recordStatus"] == "MATCHED"
+    assert receipt["recordStatus"] == "DECLARED"
     assert receipt["discrepancies"] == []
     assert receipt["returnInfo"].startswith("变更申报成功")
 
@@ -246,19 +246,24 @@ async def test_change_reevaluates_the_record(client: httpx.AsyncClient) -> None:
     assert stored["version"] == 2
     assert stored["document"]["amountPaid"] == "246.12"
     record = await record_of(client, receipt)
-    assert record["status"] == "MATCHED"
+    assert record["status"] == "DECLARED"
     assert record["discrepancies"] == []
     kinds = [event["kind"] for event in record["timeline"]]
     assert "document_modified" in kinds
-    assert {"from": "MISMATCHED", "to": "MATCHED"} in [e["detail"] for e in record["timeline"]]
+    changes = [e["detail"] for e in record["timeline"] if e["kind"] == "status_changed"]
+    assert changes[-2:] == [{"from": "MISMATCHED", "to": "MATCHED"}, {"from": "MATCHED", "to": "DECLARED"}]
 
-    # The same change again is a replay; a change to the order can break the match again.
+    # The same change again is a replay; once declared, the documents can no longer change (-301011).
     again = await submit(client, parties, "payment", payment, appType="2", amountPaid="246.12")
     assert (again.status_code, again.headers.get("Idempotent-Replayed"), again.json()["version"]) == (200, "true", 2)
+    before = await snapshot(client, triple_paths((order, payment, waybill)))
     broken = await submit(client, parties, "order", order, appType="2", consignee="王大明")
-    assert broken.status_code == 200, broken.text
-    assert broken.json()["recordStatus"] == "MISMATCHED"
-    assert [d["code"] for d in broken.json()["discrepancies"]] == ["CONSIGNEE_NAME_MISMATCH"]
+    assert assert_problem(broken, 409, "RECORD_ALREADY_DECLARED")["cebReturnStatus"] == "-301011"
+    cancelled = await submit(client, parties, "payment", payment, appType="3")
+    assert assert_problem(cancelled, 409, "RECORD_ALREADY_DECLARED")["cebReturnStatus"] == "-401008"
+    second = await submit(client, parties, "payment", payment, payTransactionId="PAY-SECOND", amountPaid="1")
+    assert assert_problem(second, 409, "RECORD_ALREADY_DECLARED")["cebReturnStatus"] == "-401008"
+    assert await snapshot(client, triple_paths((order, payment, waybill))) == before
 
 
 async def test_change_or_cancel_of_unknown_key_is_not_found(client: httpx.AsyncClient) -> None:
@@ -282,7 +287,10 @@ async def test_change_or_cancel_of_unknown_key_is_not_found(client: httpx.AsyncC
 
 async def test_cancel_sends_the_record_back_and_resend_restores_it(client: httpx.AsyncClient) -> None:
     parties = await file_parties(client)
-    triple = await matched_triple(client, parties)
+    # A mismatched purchase (a declared one is frozen): the payment is 6.12 short.
+    triple = purchase(payment={"amountPaid": "240.00"})
+    responses = await post_triple(client, parties, triple)
+    assert responses[-1].json()["recordStatus"] == "MISMATCHED", responses[-1].text
     order, payment, waybill = triple
 
     cancelled = await submit(client, parties, "payment", payment, appType="3")
@@ -325,8 +333,10 @@ async def test_cancel_sends_the_record_back_and_resend_restores_it(client: httpx
     assert (await submit(client, parties, "order", order)).status_code == 200
     final = await submit(client, parties, "waybill", waybill)
     assert final.status_code == 200, final.text
-    assert (final.json()["state"], final.json()["recordStatus"]) == ("active", "MATCHED")
-    assert (await record_of(client, final.json()))["status"] == "MATCHED"
+    assert (final.json()["state"], final.json()["recordStatus"]) == ("active", "MISMATCHED")
+    fixed = await submit(client, parties, "payment", payment, appType="2", amountPaid="246.12")
+    assert fixed.json()["recordStatus"] == "DECLARED", fixed.text
+    assert (await record_of(client, final.json()))["status"] == "DECLARED"
 
 
 # --- appStatus 1: draft ---------------------------------------------------------------------------
@@ -353,8 +363,8 @@ async def test_draft_is_stored_but_not_matched_until_declared(client: httpx.Asyn
     declared = await submit(client, parties, "order", order, appStatus="2")
     assert declared.status_code == 200, declared.text
     receipt = declared.json()
-    assert (receipt["state"], receipt["version"], receipt["recordStatus"]) == ("active", 2, "MATCHED")
-    assert (await record_of(client, receipt))["status"] == "MATCHED"
+    assert (receipt["state"], receipt["version"], receipt["recordStatus"]) == ("active", 2, "DECLARED")
+    assert (await record_of(client, receipt))["status"] == "DECLARED"
 
 
 # --- stale changes --------------------------------------------------------------------------------
@@ -365,7 +375,7 @@ async def test_change_older_than_stored_is_stale(
     client: httpx.AsyncClient, doc_type: str, spec_code: str | None
 ) -> None:
     parties = await file_parties(client)
-    triple = purchase()
+    triple = purchase(payment={"amountPaid": "1.00"})  # mismatched, so it stays open to changes
     doc = doc_of(triple, doc_type)
     doc["appTime"] = "20261123100000"
     responses = await post_triple(client, parties, triple)
@@ -539,7 +549,9 @@ async def test_exact_decimals_are_kept(client: httpx.AsyncClient) -> None:
     )
     response = await submit_raw(client, parties, "order", text.encode())
     assert response.status_code == 201, response.text
-    assert response.json()["discrepancies"] == []  # 12345678901234.12345 + 46.12 exactly
+    # 12345678901234.12345 + 46.12 exactly: no amount discrepancy (the tax on such a sum differs from 46.12,
+    # which is only the TAX_TOTAL_MISMATCH warning).
+    assert [d["code"] for d in response.json()["discrepancies"]] == ["TAX_TOTAL_MISMATCH"]
     stored = (await read(client, doc_path("order", order)))["document"]
     assert stored["goodsValue"] == "12345678901234.12345"
     assert stored["acturalPaid"] == "12345678901280.24345"
@@ -563,7 +575,8 @@ async def small_client(settings: Settings, client: httpx.AsyncClient) -> AsyncIt
 
 async def test_body_over_the_limit_is_413(client: httpx.AsyncClient, small_client: httpx.AsyncClient) -> None:
     parties = await file_parties(client)
-    triple = await matched_triple(client, parties)
+    triple = purchase(payment={"amountPaid": "1.00"})  # mismatched, so the payment may still change
+    await post_triple(client, parties, triple)
     order, payment, _ = triple
     big = json.dumps(order | {"appType": "2", "note": "备注" * 500}, ensure_ascii=False).encode()
     assert len(big) > 2048
@@ -700,11 +713,11 @@ async def test_batches_of_one_purchase_match_in_any_order(client: httpx.AsyncCli
         assert response.status_code == 200, response.text
         assert [item["status"] for item in response.json()["items"]] == [201, 201, 201]
         last = response.json()
-    assert [item["receipt"]["recordStatus"] for item in last["items"]] == ["MATCHED"] * 3
+    assert [item["receipt"]["recordStatus"] for item in last["items"]] == ["DECLARED"] * 3
     for p in purchases:
         page = await read(client, f"/api/v1/records?orderNo={p[0]['orderNo']}")
         [record] = page["items"]
-        assert (record["status"], record["missing"], record["discrepancies"]) == ("MATCHED", [], [])
+        assert (record["status"], record["missing"], record["discrepancies"]) == ("DECLARED", [], [])
 
 
 # --- filing: the enterprises a document names -----------------------------------------------------
@@ -741,4 +754,4 @@ async def test_named_enterprises_must_be_filed_with_their_role(client: httpx.Asy
     # The same documents naming filed enterprises are accepted.
     responses = await post_triple(client, parties, triple)
     assert [r.status_code for r in responses] == [201, 201, 201]
-    assert responses[-1].json()["recordStatus"] == "MATCHED"
+    assert responses[-1].json()["recordStatus"] == "DECLARED"

@@ -105,11 +105,11 @@ async def test_every_arrival_order_gives_one_matched_record(
             continue
         expected_missing = [t for t in DOC_TYPES if t not in arrived]
         assert receipt["missing"] == expected_missing, receipt
-        assert receipt["recordStatus"] == ("MATCHED" if not expected_missing else "AWAITING_DOCUMENTS"), receipt
+        assert receipt["recordStatus"] == ("DECLARED" if not expected_missing else "AWAITING_DOCUMENTS"), receipt
         assert receipt["discrepancies"] == []
 
     record = await _only_record(client, order_no)
-    assert record["status"] == "MATCHED"
+    assert record["status"] == "DECLARED"
     assert record["missing"] == []
     assert record["discrepancies"] == []
     assert record["matchedAt"] is not None
@@ -128,7 +128,10 @@ async def test_matched_record_timeline_has_status_change_to_matched(client: http
     assert kinds.count("document_received") == 3, kinds
     assert "record_created" in kinds
     changes = [e["detail"] for e in detail["timeline"] if e["kind"] == "status_changed"]
-    assert changes[-1] == {"from": "AWAITING_DOCUMENTS", "to": "MATCHED"}, changes
+    assert changes[-2:] == [
+        {"from": "AWAITING_DOCUMENTS", "to": "MATCHED"},
+        {"from": "MATCHED", "to": "DECLARED"},
+    ], changes
     assert all(e["actor"] for e in detail["timeline"])
 
 
@@ -228,8 +231,8 @@ async def test_waiting_waybill_links_when_its_record_appears(client: httpx.Async
     assert stored.json()["recordId"] == record["id"]
 
     receipt = await _post(client, other, documents[other], _sender(parties, other))
-    assert receipt["recordStatus"] == "MATCHED"
-    assert (await _only_record(client, order_no))["status"] == "MATCHED"
+    assert receipt["recordStatus"] == "DECLARED"
+    assert (await _only_record(client, order_no))["status"] == "DECLARED"
 
 
 async def test_waybill_for_two_platforms_waits_until_it_names_its_platform(client: httpx.AsyncClient) -> None:
@@ -261,7 +264,7 @@ async def test_waybill_for_two_platforms_waits_until_it_names_its_platform(clien
     first = await _record_of(client, order_no, order["ebpCode"])
     assert changed["recordId"] == first["id"]
     assert changed["version"] == 2
-    assert first["status"] == "MATCHED", first
+    assert first["status"] == "DECLARED", first
     assert first["discrepancies"] == []
     second = await _record_of(client, order_no, SECOND_PLATFORM["code"])
     assert second["status"] == "AWAITING_DOCUMENTS"
@@ -281,7 +284,7 @@ async def test_waybill_with_platform_links_directly_among_two_platforms(client: 
     receipt = await _post(client, "waybill", waybill2 | {"ebpCode": SECOND_PLATFORM["code"]}, parties.logistics)
     second = await _record_of(client, order["orderNo"], SECOND_PLATFORM["code"])
     assert receipt["recordId"] == second["id"]
-    assert second["status"] == "MATCHED"
+    assert second["status"] == "DECLARED"
     first = await _record_of(client, order["orderNo"], order["ebpCode"])
     assert first["missing"] == ["payment", "waybill"]
     assert first["discrepancies"] == []
@@ -296,8 +299,9 @@ async def test_waybill_first_then_orders_of_two_platforms_is_ambiguous(client: h
 
     assert (await _post(client, "waybill", waybill, parties.logistics))["recordId"] is None
     await _post(client, "order", order, parties.platform)
-    await _post(client, "payment", payment, parties.payment)
+    # (Were the first purchase's payment to come now, it would match and be declared with this waybill.)
     await _post(client, "order", order2, platform2)
+    await _post(client, "payment", payment, parties.payment)
     await _post(client, "payment", payment2, parties.payment)
 
     # Same documents as when the orders came first: whatever the arrival order, the waybill is ambiguous.
@@ -311,7 +315,7 @@ async def test_waybill_first_then_orders_of_two_platforms_is_ambiguous(client: h
     assert stored.json()["recordId"] is None
 
     changed = await _post(client, "waybill", waybill | {"appType": "2", "ebpCode": order["ebpCode"]}, parties.logistics)
-    assert changed["recordStatus"] == "MATCHED"
+    assert changed["recordStatus"] == "DECLARED"
     assert (await _record_of(client, order_no, SECOND_PLATFORM["code"]))["discrepancies"] == []
 
 
@@ -338,11 +342,14 @@ async def test_two_payments_for_one_order_mismatch_until_one_is_cancelled(client
     parties = await file_parties(client)
     triple = purchase()
     order_no = triple[0]["orderNo"]
-    await post_triple(client, parties, triple)
-    assert (await _only_record(client, order_no))["status"] == "MATCHED"
+    await _post(client, "order", triple[0], parties.platform)
+    await _post(client, "payment", triple[1], parties.payment)
 
     extra = copy.deepcopy(triple[1]) | {"payTransactionId": f"PAY2{order_no}"}
     receipt = await _post(client, "payment", extra, parties.payment)
+    assert receipt["recordStatus"] == "AWAITING_DOCUMENTS"
+    assert "MULTIPLE_PAYMENTS" in _codes(receipt["discrepancies"])
+    receipt = await _post(client, "waybill", triple[2], parties.logistics)
     assert receipt["recordStatus"] == "MISMATCHED"
     record = await _only_record(client, order_no)
     assert record["status"] == "MISMATCHED"
@@ -357,18 +364,26 @@ async def test_two_payments_for_one_order_mismatch_until_one_is_cancelled(client
 
     cancelled = await _post(client, "payment", extra | {"appType": "3"}, parties.payment)
     assert cancelled["state"] == "cancelled"
-    assert cancelled["recordStatus"] == "MATCHED"
+    assert cancelled["recordStatus"] == "DECLARED"
     record = await _only_record(client, order_no)
-    assert record["status"] == "MATCHED"
+    assert record["status"] == "DECLARED"
     assert record["discrepancies"] == []
     changes = [e["detail"] for e in (await _detail(client, record["id"]))["timeline"] if e["kind"] == "status_changed"]
-    assert [c["to"] for c in changes] == ["MATCHED", "MISMATCHED", "MATCHED"]
+    assert [c["to"] for c in changes] == ["MISMATCHED", "MATCHED", "DECLARED"]
+
+    # Declared, the purchase takes no further payment (-401008).
+    third = await client.post(
+        "/api/v1/payments", json=extra | {"payTransactionId": f"PAY3{order_no}"}, headers=parties.payment
+    )
+    assert third.status_code == 409
+    assert third.json()["cebReturnStatus"] == "-401008"
 
 
 async def test_payment_moved_to_another_order_leaves_the_old_record(client: httpx.AsyncClient) -> None:
     parties = await file_parties(client)
     first = purchase()
-    await post_triple(client, parties, first)
+    await _post(client, "order", first[0], parties.platform)  # not yet complete, so its payment may still move
+    await _post(client, "payment", first[1], parties.payment)
     payment = first[1]
     # A second purchase whose order refers to this payment, with no payment of its own yet.
     order2, _payment2, waybill2 = purchase(order={"payTransactionId": payment["payTransactionId"]})
@@ -380,19 +395,17 @@ async def test_payment_moved_to_another_order_leaves_the_old_record(client: http
     new_record = await _only_record(client, order2["orderNo"])
     assert moved["recordId"] == new_record["id"]
     assert moved["version"] == 2
-    assert new_record["status"] == "MATCHED", new_record
+    assert new_record["status"] == "DECLARED", new_record
     new_detail = await _detail(client, new_record["id"])
     assert sorted(d["documentType"] for d in new_detail["documents"]) == sorted(DOC_TYPES)
 
     old_record = await _only_record(client, first[0]["orderNo"])
     assert old_record["status"] == "AWAITING_DOCUMENTS"
-    assert old_record["missing"] == ["payment"]
+    assert old_record["missing"] == ["payment", "waybill"]
     assert old_record["discrepancies"] == []
     old_detail = await _detail(client, old_record["id"])
-    assert sorted(d["documentType"] for d in old_detail["documents"]) == ["order", "waybill"]
-    assert [e["detail"]["to"] for e in old_detail["timeline"] if e["kind"] == "status_changed"][-1] == (
-        "AWAITING_DOCUMENTS"
-    )
+    assert sorted(d["documentType"] for d in old_detail["documents"]) == ["order"]
+    assert "document_unlinked" in [e["kind"] for e in old_detail["timeline"]]
 
 
 async def test_second_platform_order_same_number_keeps_separate_records(client: httpx.AsyncClient) -> None:
@@ -409,4 +422,4 @@ async def test_second_platform_order_same_number_keeps_separate_records(client: 
     await _post(client, "waybill", waybill2 | {"ebpCode": SECOND_PLATFORM["code"]}, parties.logistics)
     records = await _records(client, order["orderNo"])
     assert sorted(r["ebpCode"] for r in records) == [examples.PLATFORM["code"], SECOND_PLATFORM["code"]]
-    assert [r["status"] for r in records] == ["MATCHED", "MATCHED"]
+    assert [r["status"] for r in records] == ["DECLARED", "DECLARED"]

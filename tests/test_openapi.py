@@ -43,7 +43,10 @@ async def test_served_document_has_security_examples_and_errors(client: httpx.As
             assert operation.get("summary"), where
             assert operation.get("tags"), where
             assert operation.get("operationId"), where
-            if path.startswith("/api/"):
+            if path.startswith("/api/v1/agency-callbacks/"):
+                # Agencies authenticate by an HMAC signature over the body, not by an API key.
+                assert "webhook-signature" in operation["description"], where
+            elif path.startswith("/api/"):
                 assert operation.get("security") == [{"ApiKey": []}], where
                 assert "401" in operation["responses"], where
             xml_door = path == "/api/v1/messages"  # CEB XML in; CEB900 XML for a refused message

@@ -119,7 +119,7 @@ def no(triple: Triple) -> str:
 async def test_filter_by_status(client: httpx.AsyncClient, dataset: Dataset) -> None:
     d = dataset
     assert await record_orders(client) == set(d.ids)
-    assert await record_orders(client, status="MATCHED") == {no(d.matched)}
+    assert await record_orders(client, status="DECLARED") == {no(d.matched)}
     assert await record_orders(client, status="MISMATCHED") == {no(d.mismatched)}
     assert await record_orders(client, status="AWAITING_DOCUMENTS") == {
         no(d.order_only),
@@ -127,7 +127,7 @@ async def test_filter_by_status(client: httpx.AsyncClient, dataset: Dataset) -> 
         no(d.other_platform),
     }
     assert await record_orders(client, status="CANCELLED") == set()
-    [matched] = await records(client, status="MATCHED")
+    [matched] = await records(client, status="DECLARED")
     assert matched["missing"] == []
     assert matched["discrepancies"] == []
     assert matched["matchedAt"] is not None
@@ -186,7 +186,7 @@ async def test_combined_filters(client: httpx.AsyncClient, dataset: Dataset) -> 
     assert await record_orders(
         client, status="AWAITING_DOCUMENTS", buyerIdNumber=examples.ORDER["buyerIdNumber"], ebpCode=PLATFORM
     ) == {no(d.other_seller)}
-    assert await record_orders(client, status="MATCHED", orderNo=no(d.mismatched)) == set()
+    assert await record_orders(client, status="DECLARED", orderNo=no(d.mismatched)) == set()
     assert await record_orders(
         client, payTransactionId=d.matched[1]["payTransactionId"], logisticsNo=d.matched[2]["logisticsNo"]
     ) == {no(d.matched)}
@@ -380,7 +380,7 @@ async def test_record_detail_has_documents_discrepancies_and_timeline(
     client: httpx.AsyncClient, dataset: Dataset
 ) -> None:
     d = dataset
-    for triple, status in ((d.matched, "MATCHED"), (d.mismatched, "MISMATCHED")):
+    for triple, status in ((d.matched, "DECLARED"), (d.mismatched, "MISMATCHED")):
         record_id = d.ids[no(triple)]
         response = await client.get(f"/api/v1/records/{record_id}", headers=ADMIN)
         assert response.status_code == 200, response.text
@@ -411,7 +411,7 @@ async def test_record_detail_has_documents_discrepancies_and_timeline(
             for field, value in posted.items():
                 assert doc["document"][field] == value, (doc_type, field)
 
-        if status == "MATCHED":
+        if status == "DECLARED":
             assert detail["discrepancies"] == []
             assert detail["matchedAt"] is not None
         else:
@@ -427,7 +427,9 @@ async def test_record_detail_has_documents_discrepancies_and_timeline(
         assert kinds.count("document_received") == 3
         assert kinds.count("document_linked") == 3
         assert kinds[-1] == "status_changed"
-        assert timeline[-1]["detail"] == {"from": "AWAITING_DOCUMENTS", "to": status}
+        # A matched record is declared in the same transaction: AWAITING → MATCHED → DECLARED.
+        before = "MATCHED" if status == "DECLARED" else "AWAITING_DOCUMENTS"
+        assert timeline[-1]["detail"] == {"from": before, "to": status}
         assert timeline[-1]["actor"] == f"enterprise:{CARRIER}"
         times = [parse_time(e["at"]) for e in timeline]
         assert times == sorted(times)
@@ -514,11 +516,13 @@ async def test_decimals_come_back_as_strings_exactly(client: httpx.AsyncClient) 
         "/api/v1/orders", content=raw.encode(), headers={**parties.platform, "content-type": "application/json"}
     )
     assert response.status_code == 201, response.text
-    assert response.json()["discrepancies"] == []
+    # Amounts agree to the cent; taxTotal 0.02 is not the tax of these goods, which is only a warning.
+    assert [d["code"] for d in response.json()["discrepancies"]] == ["TAX_TOTAL_MISMATCH"]
     payment |= {"amountPaid": "210.120"}
     paid_receipt = await client.post("/api/v1/payments", json=payment, headers=parties.payment)
     assert paid_receipt.status_code == 201
-    assert paid_receipt.json()["discrepancies"] == []  # 210.120 is 210.12
+    # 210.120 is 210.12: no PAYMENT_AMOUNT_MISMATCH (the tax warning on the order stays).
+    assert [d["code"] for d in paid_receipt.json()["discrepancies"]] == ["TAX_TOTAL_MISMATCH"]
     assert paid_receipt.json()["missing"] == ["waybill"]
 
     stored = (await client.get(f"/api/v1/orders/{PLATFORM}/{order['orderNo']}", headers=ADMIN)).json()["document"]
@@ -576,5 +580,5 @@ async def test_waybill_before_its_order_links_when_the_order_arrives(client: htt
     assert [r["id"] for r in await records(client, headers=parties.logistics)] == [record_id]
 
     final = await client.post("/api/v1/payments", json=payment, headers=parties.payment)
-    assert final.json()["recordStatus"] == "MATCHED"
+    assert final.json()["recordStatus"] == "DECLARED"
     assert final.json()["recordId"] == record_id

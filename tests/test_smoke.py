@@ -10,5 +10,5 @@ async def test_matched_triple(client: httpx.AsyncClient) -> None:
     responses = await post_triple(client, parties, purchase())
     assert [r.status_code for r in responses] == [201, 201, 201], [r.text for r in responses]
     last = responses[-1].json()
-    assert last["recordStatus"] == "MATCHED", last
+    assert last["recordStatus"] == "DECLARED", last
     assert last["discrepancies"] == []

@@ -1,27 +1,55 @@
 """The agency adapter seam (ARCHITECTURE.md §Adapters).
 
-An adapter turns a declaration into one agency's request and reads the agency's answer. Transport is an
-injected ``httpx.AsyncClient`` so tests pass ``httpx.MockTransport`` or talk to a live mock agency. Which
-class serves which agency, its base URL, timeout and credentials come from settings; a new agency is a new
-class named in configuration, never an edit to the core. The declaration-and-dispatch issue fills this in.
+An adapter turns a declaration package into one agency's request and reads the agency's answer. Transport
+is an injected ``httpx.AsyncClient`` (tests pass ``httpx.MockTransport`` or talk to a live mock agency).
+Which class serves which agency and where it lives come from settings (``app/adapters/registry.py``); a
+new agency is a new class named in configuration, never an edit to the core. The wire contract is in
+docs/adapters.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, runtime_checkable
+
+import httpx
+
+from app.db import utcnow
 
 
 @dataclass(frozen=True)
 class AgencyReceipt:
-    """An agency's answer, with the CEB ``returnStatus`` code it carries (e.g. 120, 399, 800, or negative)."""
+    """One agency answer with its CEB ``returnStatus`` (120, 399, 500, 800, 100, or a negative error code)."""
 
-    agency: str
     return_status: str
     return_info: str
-    received_at: datetime
-    raw: dict[str, Any] = field(default_factory=dict)
+    return_time: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AgencyAnswer:
+    receipts: list[AgencyReceipt]
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+class AgencyError(Exception):
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RetryableAgencyError(AgencyError):
+    """Timeouts, connection errors, 408, 429 and 5xx: the dispatch is tried again later."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after_s: float | None = None) -> None:
+        super().__init__(message, status)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentAgencyError(AgencyError):
+    """Any other 4xx, or an answer we cannot read: the dispatch goes to the dead-letter state."""
 
 
 @runtime_checkable
@@ -30,4 +58,70 @@ class AgencyAdapter(Protocol):
 
     name: str
 
-    async def submit(self, declaration: dict[str, Any], dispatch_id: str) -> AgencyReceipt: ...
+    async def submit(self, package: dict[str, Any], dispatch_id: str) -> AgencyAnswer: ...
+
+
+RETRYABLE_STATUSES = frozenset({408, 429})
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        try:
+            return max((parsedate_to_datetime(value) - utcnow()).total_seconds(), 0.0)
+        except (TypeError, ValueError):
+            return None
+
+
+class HttpAgencyAdapter:
+    """POST ``{base_url}/declarations`` with the package this agency needs, and read its receipts."""
+
+    name = "agency"
+
+    def __init__(self, name: str, client: httpx.AsyncClient, base_url: str) -> None:
+        self.name = name
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+
+    def payload(self, package: dict[str, Any]) -> dict[str, Any]:
+        """What this agency is sent; subclasses keep only the parts their agency needs."""
+        return package
+
+    async def submit(self, package: dict[str, Any], dispatch_id: str) -> AgencyAnswer:
+        try:
+            response = await self.client.post(
+                f"{self.base_url}/declarations",
+                json=self.payload(package),
+                headers={"Idempotency-Key": dispatch_id},
+            )
+        except httpx.TimeoutException as exc:
+            raise RetryableAgencyError(f"timeout: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise RetryableAgencyError(f"transport: {type(exc).__name__}: {exc}") from exc
+        status = response.status_code
+        if status in RETRYABLE_STATUSES or status >= 500:
+            raise RetryableAgencyError(
+                f"HTTP {status}", status, retry_after_seconds(response.headers.get("retry-after"))
+            )
+        if status >= 400:
+            raise PermanentAgencyError(f"HTTP {status}: {response.text[:300]}", status)
+        return self.read_answer(response)
+
+    def read_answer(self, response: httpx.Response) -> AgencyAnswer:
+        try:
+            body = response.json()
+            receipts = [
+                AgencyReceipt(
+                    return_status=str(r["returnStatus"]),
+                    return_info=str(r.get("returnInfo", ""))[:1000],
+                    return_time=r.get("returnTime"),
+                    extra={k: v for k, v in r.items() if k not in ("returnStatus", "returnInfo", "returnTime")},
+                )
+                for r in body["receipts"]
+            ]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PermanentAgencyError(f"unreadable answer: {exc}", response.status_code) from exc
+        return AgencyAnswer(receipts=receipts, body=body)

@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,16 +25,18 @@ from app.ceb.kinds import (
     CEB_NS,
     DECIMAL_FIELDS,
     INT_FIELDS,
+    INVENTORY_HEAD,
+    INVENTORY_LIST,
     KIND_BY_MESSAGE,
     KINDS,
     XSD_BY_MESSAGE,
     DocType,
     MessageKind,
 )
+from app.schemas.ceb_types import CHINA_TZ
 
 _P = "{" + CEB_NS + "}"
 _P_LEN = len(_P)
-CHINA_TZ = timezone(timedelta(hours=8))
 # Characters XML 1.0 cannot carry at all (not even as a character reference).
 _XML_SPACE = " \t\n\r"
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -213,6 +215,22 @@ def render_message(
         if kind.lines is not None:
             for line in document.get("orderList") or ():
                 _fill(etree.SubElement(record, _P + kind.lines), kind.line_fields, line)
+    _fill(etree.SubElement(root, _P + "BaseTransfer"), BASE_TRANSFER, transfer)
+    return _bytes(root, pretty)
+
+
+def render_inventory(inventory: Mapping[str, Any], transfer: Mapping[str, str], *, pretty: bool = False) -> bytes:
+    """A declaration's inventory (清单) as a one-record CEB621 message.
+
+    Unsigned: the XSD requires a ``ds:Signature``, which the signing issue adds; everything else is valid.
+    """
+    root = etree.Element(_P + "CEB621Message", nsmap={"ceb": CEB_NS})
+    root.set("guid", new_guid())
+    root.set("version", "1.0")
+    record = etree.SubElement(root, _P + "Inventory")
+    _fill(etree.SubElement(record, _P + "InventoryHead"), INVENTORY_HEAD, inventory)
+    for line in inventory.get("inventoryList") or ():
+        _fill(etree.SubElement(record, _P + "InventoryList"), INVENTORY_LIST, line)
     _fill(etree.SubElement(root, _P + "BaseTransfer"), BASE_TRANSFER, transfer)
     return _bytes(root, pretty)
 

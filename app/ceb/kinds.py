@@ -105,6 +105,20 @@ LOGISTICS_HEAD = (
 )
 BASE_TRANSFER = ("copCode", "copName", "dxpMode", "dxpId", "note")
 
+# CEB621 InventoryHead / InventoryList, in XSD order (ceb-messages.md §2.4) — rendered, never parsed here.
+INVENTORY_HEAD = (
+    "guid", "appType", "appTime", "appStatus", "orderNo", "ebpCode", "ebpName", "ebcCode", "ebcName",
+    "logisticsNo", "logisticsCode", "logisticsName", "copNo", "preNo", "assureCode", "emsNo", "invtNo", "ieFlag",
+    "declTime", "customsCode", "portCode", "ieDate", "buyerIdType", "buyerIdNumber", "buyerName", "buyerTelephone",
+    "consigneeAddress", "agentCode", "agentName", "areaCode", "areaName", "tradeMode", "trafMode", "trafNo",
+    "voyageNo", "billNo", "loctNo", "licenseNo", "country", "freight", "insuredFee", "currency", "wrapType",
+    "packNo", "grossWeight", "netWeight", "note",
+)  # fmt: skip
+INVENTORY_LIST = (
+    "gnum", "itemRecordNo", "itemNo", "itemName", "gcode", "gname", "gmodel", "barCode", "country",
+    "tradeCountry", "currency", "qty", "unit", "qty1", "unit1", "qty2", "unit2", "price", "totalPrice", "note",
+)  # fmt: skip
+
 # N19,5 fields (written without exponent) and integer fields (read as int) of the three records.
 DECIMAL_FIELDS = frozenset(
     {

@@ -1,16 +1,22 @@
 """SQLAlchemy tables, one module per concept. Importing this package registers them all."""
 
 from app.models.base import Base
+from app.models.declaration import AgencyReceipt, Declaration, Dispatch, DispatchAttempt, Goods
 from app.models.document import Document, RawMessage
 from app.models.enterprise import ApiKey, Delegation, Enterprise
 from app.models.match_record import MatchRecord, RecordEvent
 
 __all__ = [
+    "AgencyReceipt",
     "ApiKey",
     "Base",
+    "Declaration",
     "Delegation",
+    "Dispatch",
+    "DispatchAttempt",
     "Document",
     "Enterprise",
+    "Goods",
     "MatchRecord",
     "RawMessage",
     "RecordEvent",

@@ -34,6 +34,9 @@ class MatchRecord(TimestampMixin, Base):
     missing: Mapped[list[Any]]
     discrepancies: Mapped[list[Any]]
     matched_at: Mapped[datetime | None]
+    # Per agency: {status, returnStatus, returnInfo, updatedAt}, kept from the agency receipts.
+    agencies: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    rejection: Mapped[dict[str, Any] | None]
 
 
 class RecordEvent(Base):

@@ -105,7 +105,13 @@ def build_router(doc_type: DocType) -> APIRouter:
         data, raw = await _read_json(request)
         document = validate_document(doc_type, data)
         [result] = await submit_documents(
-            sessionmaker, settings, principal, doc_type, [IntakeItem(0, document=document)], raw
+            sessionmaker,
+            settings,
+            principal,
+            doc_type,
+            [IntakeItem(0, document=document)],
+            raw,
+            request.app.state.metrics,
         )
         if result.error is not None:
             raise result.error
@@ -152,7 +158,9 @@ def build_router(doc_type: DocType) -> APIRouter:
                 items.append(IntakeItem(index, document=validate_document(doc_type, raw_item, ("items", index))))
             except DomainError as error:
                 items.append(IntakeItem(index, error=error))
-        results = await submit_documents(sessionmaker, settings, principal, doc_type, items, raw)
+        results = await submit_documents(
+            sessionmaker, settings, principal, doc_type, items, raw, request.app.state.metrics
+        )
         return BatchResult(
             items=[
                 BatchItemResult(

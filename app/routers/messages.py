@@ -105,7 +105,9 @@ async def submit_message(
             f"Send CEB XML as application/xml or text/xml — got {content_type or 'no content type'}",
         )
     body = await request.body()
-    answer = await message_service.receive_message(sessionmaker, settings, principal, body, content_type)
+    answer = await message_service.receive_message(
+        sessionmaker, settings, principal, body, content_type, request.app.state.metrics
+    )
     headers = {}
     if answer.http_status == 200:
         headers = {

@@ -6,12 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 
+from app.ceb.codec import render_inventory
 from app.deps import PrincipalDep, SessionDep, SettingsDep
 from app.errors import Unprocessable
+from app.routers.messages import prefers_xml
 from app.schemas.problems import problems
-from app.schemas.records import RecordDetail, RecordPage, RecordStatusName
+from app.schemas.records import DeclarationOut, RecordDetail, RecordPage, RecordStatusName
 from app.services import records as record_service
 from app.services.records import RecordFilter
 
@@ -79,3 +82,34 @@ async def list_records(
 )
 async def get_record(record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> RecordDetail:
     return await record_service.get_record(session, principal, record_id)
+
+
+@router.get(
+    "/{record_id}/declaration",
+    response_model=DeclarationOut,
+    summary="The record's declaration: the inventory (清单) and its tax; as CEB621 with Accept: application/xml",
+    description="JSON by default. With `Accept: application/xml`, the inventory as a one-record `CEB621Message` "
+    "(unsigned: the XSD's `ds:Signature` comes with the signing issue).",
+    responses=problems(
+        401,
+        404,
+        422,
+        503,
+        also={200: {"description": "The declaration", "content": {"application/xml": {"schema": {"type": "string"}}}}},
+    ),
+    operation_id="get_declaration",
+)
+async def get_declaration(
+    record_id: uuid.UUID, request: Request, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    declaration = await record_service.get_declaration(session, principal, record_id)
+    if prefers_xml(request.headers.get("accept")):
+        inventory = declaration.inventory
+        transfer = {
+            "copCode": inventory["agentCode"],
+            "copName": inventory["agentName"],
+            "dxpMode": "DXP",
+            "dxpId": inventory["agentCode"],
+        }
+        return Response(render_inventory(inventory, transfer), media_type="application/xml")
+    return JSONResponse(declaration.model_dump(mode="json"))

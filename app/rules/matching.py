@@ -6,7 +6,7 @@ No I/O and no ORM objects: the service loads the documents and hands them in; ev
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from app.rules.reason_codes import REASON_CODES
+from app.rules.tax import TaxableLine, TaxAssessment, assess
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 
 CNY = "142"
@@ -59,6 +60,17 @@ class MatchInput:
     waybills: Sequence[WaybillIn] = ()
     ambiguous_waybills: Sequence[WaybillIn] = ()
     tolerance: Decimal = Decimal("0")
+    # The seller's goods records by itemNo; None skips the goods checks (records without goods data).
+    goods: Mapping[str, GoodsFacts] | None = None
+
+
+@dataclass(frozen=True)
+class GoodsFacts:
+    """What matching needs of a goods record (商品备案)."""
+
+    item_no: str
+    vat_rate: Decimal
+    consumption_tax_rate: Decimal
 
 
 @dataclass(frozen=True)
@@ -221,6 +233,8 @@ def evaluate(data: MatchInput) -> MatchOutcome:
             issues.append(_issue("WAYBILL_AMBIGUOUS", [waybill], "waybill.ebpCode", expected_platform, waybill.ebpCode))
     if order is not None:
         issues[:0] = check_order(order, data.tolerance)
+        if data.goods is not None:
+            issues.extend(check_goods(order, data.goods, data.waybills, data.tolerance))
         for payment in data.payments:
             issues.extend(check_payment(order, payment, data.tolerance))
         for waybill in data.waybills:
@@ -236,6 +250,38 @@ def evaluate(data: MatchInput) -> MatchOutcome:
         if not present
     ]
     return MatchOutcome(status=status_for(missing, issues), missing=missing, discrepancies=issues)
+
+
+def check_goods(
+    order: OrderIn, goods: Mapping[str, GoodsFacts], waybills: Sequence[WaybillIn], tolerance: Decimal
+) -> list[Discrepancy]:
+    """Every line's item is filed under the seller; the order's taxTotal is the tax those records give."""
+    issues = [
+        _issue("GOODS_NOT_FILED", [order], f"order.orderList[{index}].itemNo", "a filed itemNo", line.itemNo)
+        for index, line in enumerate(order.orderList)
+        if line.itemNo is None or line.itemNo not in goods
+    ]
+    if issues:
+        return issues
+    assessment = assess_order(order, goods, waybills[0] if len(waybills) == 1 else None)
+    if not amounts_agree(order.taxTotal, assessment.tax_total, tolerance):
+        issues.append(_issue("TAX_TOTAL_MISMATCH", [order], "order.taxTotal", assessment.tax_total, order.taxTotal))
+    return issues
+
+
+def assess_order(order: OrderIn, goods: Mapping[str, GoodsFacts], waybill: WaybillIn | None) -> TaxAssessment:
+    """The tax of an order whose items are all filed: freight from the order, insurance from the waybill."""
+    lines = [
+        TaxableLine(
+            gnum=line.gnum,
+            goods_value=line.totalPrice,
+            vat_rate=goods[line.itemNo or ""].vat_rate,
+            consumption_tax_rate=goods[line.itemNo or ""].consumption_tax_rate,
+        )
+        for line in order.orderList
+    ]
+    insurance = waybill.insuredFee if waybill is not None and waybill.insuredFee is not None else Decimal("0")
+    return assess(lines, freight=order.freight, insurance=insurance)
 
 
 def status_for(missing: Sequence[str], issues: Sequence[Discrepancy]) -> RecordStatus:

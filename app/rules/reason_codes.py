@@ -139,5 +139,21 @@ REASON_CODES: dict[str, ReasonCode] = {
             "运单订单编号对应多个电商平台的订单,无法确定归属;请在运单中补充 ebpCode",
             "The waybill's orderNo matches orders of several platforms; send it again with ebpCode",
         ),
+        ReasonCode(
+            "GOODS_NOT_FILED",
+            "error",
+            ("order",),
+            "orderList[n].itemNo",
+            "订单商品未在电商企业名下备案(商品备案)",
+            "The order line's item has no goods record (商品备案) under the seller (ebcCode, itemNo)",
+        ),
+        ReasonCode(
+            "TAX_TOTAL_MISMATCH",
+            "warning",
+            ("order",),
+            "taxTotal",
+            "订单代扣税款与按跨境电商综合税计算的税额不一致",
+            "The order's taxTotal differs from the cross-border tax computed from the goods records",
+        ),
     )
 }

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+
+# CEB times (appTime, declTime, returnTime) are China wall-clock time.
+CHINA_TZ = timezone(timedelta(hours=8))
 
 
 def _text(max_length: int, min_length: int = 1) -> Any:

@@ -90,11 +90,53 @@ class RecordSummary(BaseModel):
     createdAt: datetime
     updatedAt: datetime
     matchedAt: datetime | None
+    agencies: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per agency (customs, inspection, tax, fx): dispatch status, state, last returnStatus, returnInfo",
+    )
+    rejection: dict[str, Any] | None = Field(
+        default=None, description="Who rejected the record, with the code and reason (REJECTED records)"
+    )
+
+
+class TaxLine(BaseModel):
+    gnum: int
+    taxPrice: str
+    customsTax: str
+    valueAddedTax: str
+    consumptionTax: str
+
+
+class TaxView(BaseModel):
+    """The tax with the CEB816 names (decimal strings)."""
+
+    customsTax: str
+    valueAddedTax: str
+    consumptionTax: str
+    taxTotal: str
+    dutiableValue: str
+    lines: list[TaxLine]
+
+
+class DeclarationOut(BaseModel):
+    inventory: dict[str, Any] = Field(description="CEB621 InventoryHead fields with inventoryList")
+    tax: TaxView
+    createdAt: datetime
+
+
+class AgencyReceiptOut(BaseModel):
+    agency: str
+    returnStatus: str
+    returnInfo: str
+    source: Literal["reply", "callback"]
+    receivedAt: datetime
 
 
 class RecordDetail(RecordSummary):
     documents: list[DocumentOut]
     timeline: list[TimelineEvent]
+    declaration: DeclarationOut | None = None
+    receipts: list[AgencyReceiptOut] = Field(default_factory=list, description="Every agency answer, oldest first")
 
 
 class RecordPage(BaseModel):

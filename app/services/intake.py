@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -32,6 +32,8 @@ from app.errors import (
     validation_errors,
 )
 from app.models import Delegation, Document, Enterprise, MatchRecord, RawMessage
+from app.observability import Metrics
+from app.schemas.ceb_types import CHINA_TZ
 from app.schemas.documents import (
     MODEL_BY_TYPE,
     AnyDocument,
@@ -45,15 +47,15 @@ from app.schemas.records import Receipt
 from app.services.auth import Principal
 from app.services.matching import (
     FROZEN_STATUSES,
-    add_event,
     evaluate_records,
     link_document,
     lock_order_numbers,
     record_ids_for_order_no,
+    target_record,
 )
+from app.services.timeline import add_event
 
 DocType = Literal["order", "payment", "waybill"]
-CHINA_TZ = timezone(timedelta(hours=8))
 TRANSPORT_FIELDS = frozenset({"guid", "appType", "appTime"})
 
 # The spec's negative receipt codes (ceb-messages.md §3.2) for each rejection, per document type.
@@ -200,6 +202,7 @@ async def submit_documents(
     doc_type: DocType,
     items: Sequence[IntakeItem],
     raw: RawBody,
+    metrics: Metrics | None = None,
 ) -> list[ItemResult]:
     if principal.kind != "enterprise" or principal.enterprise_code is None:
         raise Forbidden("Documents are transmitted with an enterprise's key", code="ENTERPRISE_KEY_REQUIRED")
@@ -229,7 +232,12 @@ async def submit_documents(
         return results
 
     stored = await run_in_transaction(sessionmaker, work, retries=settings.max_transaction_retries) if valid else []
-    return sorted(stored + invalid, key=lambda r: r.index)
+    results = sorted(stored + invalid, key=lambda r: r.index)
+    if metrics is not None:
+        for result in results:
+            outcome = "rejected" if result.error else "replayed" if result.replayed else "stored"
+            metrics.documents.labels(type=doc_type, outcome=outcome).inc()
+    return results
 
 
 async def _load_parties(session: AsyncSession, ctx: _Context, documents: Sequence[AnyDocument]) -> None:
@@ -295,6 +303,13 @@ def decide_action(
     """What a submission does to the stored document (appType 1 new, 2 change, 3 delete)."""
     app_type = document.appType
     if existing is None:
+        if app_type == "1" and record_frozen:
+            raise _spec_error(
+                Conflict,
+                "RECORD_ALREADY_DECLARED",
+                doc_type,
+                "The purchase is already declared; no further document can join it",
+            )
         if app_type == "1":
             return "create"
         raise _spec_error(
@@ -307,6 +322,18 @@ def decide_action(
         return "replay"
     if same_content and app_type != "3" and existing.state != "cancelled":
         return "replay"
+    # What is wrong with the message itself comes before what the record's state forbids.
+    if app_type == "1" and existing.state == "active":
+        raise _spec_error(
+            Conflict,
+            "DUPLICATE_DIFFERENT_CONTENT",
+            doc_type,
+            f"A {doc_type} with this key is already stored with other content; send changes with appType 2",
+        )
+    if app_type == "2" and existing.state == "cancelled":
+        raise Conflict(f"The {doc_type} was cancelled; send it again with appType 1", code="DOCUMENT_CANCELLED")
+    if app_type != "1" and document.appTime is not None and document.appTime < existing.app_time:
+        raise _spec_error(Conflict, "STALE_MESSAGE", doc_type, "This message is older than the stored version; ignored")
     if record_frozen:
         raise _spec_error(
             Conflict,
@@ -316,20 +343,7 @@ def decide_action(
         )
     if app_type == "3":
         return "cancel"
-    if app_type == "1":
-        if existing.state in ("cancelled", "draft"):
-            return "update"  # declaring a draft, or sending again after a cancellation
-        raise _spec_error(
-            Conflict,
-            "DUPLICATE_DIFFERENT_CONTENT",
-            doc_type,
-            f"A {doc_type} with this key is already stored with other content; send changes with appType 2",
-        )
-    if existing.state == "cancelled":
-        raise Conflict(f"The {doc_type} was cancelled; send it again with appType 1", code="DOCUMENT_CANCELLED")
-    if document.appTime is not None and document.appTime < existing.app_time:
-        raise _spec_error(Conflict, "STALE_MESSAGE", doc_type, "This change is older than the stored version; ignored")
-    return "update"
+    return "update"  # a change; or appType 1 declaring a draft, or sending again after a cancellation
 
 
 async def _process(session: AsyncSession, ctx: _Context, index: int, document: AnyDocument) -> ItemResult:
@@ -348,6 +362,10 @@ async def _process(session: AsyncSession, ctx: _Context, index: int, document: A
     if existing is not None and existing.record_id is not None:
         record = await session.get(MatchRecord, existing.record_id)
         frozen = record is not None and record.status in FROZEN_STATUSES
+    if not frozen and document.appType != "3":
+        # A new document, or a change that moves it, must not join a record that is already declared.
+        target = await target_record(session, ctx.doc_type, document.orderNo, document.ebpCode)
+        frozen = target is not None and target.status in FROZEN_STATUSES
     action = decide_action(
         ctx.doc_type, document, existing, existing is not None and existing.content_sha256 == digest, frozen
     )
@@ -421,7 +439,7 @@ async def _process(session: AsyncSession, ctx: _Context, index: int, document: A
         changed |= await link_document(session, doc, actor)
     elif doc.record_id is not None:
         changed.add(doc.record_id)
-    await evaluate_records(session, changed, actor, ctx.settings.amount_tolerance)
+    await evaluate_records(session, changed, actor, ctx.settings)
     return ItemResult(
         index, 201 if action == "create" else 200, receipt=await build_receipt(session, doc, replayed=False)
     )

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.db import utcnow
-from app.models import Document, MatchRecord, RecordEvent
+from app.models import Document, MatchRecord
 from app.rules.matching import MatchInput, evaluate
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
+from app.services.declaration import declare, goods_facts
+from app.services.goods import load_goods
+from app.services.timeline import add_event
 
 # Statuses after which the record's documents are frozen (the next issues set them).
 FROZEN_STATUSES = frozenset({"DECLARED", "INSPECTION", "CLEARED", "REJECTED"})
@@ -41,27 +43,6 @@ def parse_payload(doc: Document) -> OrderIn | PaymentIn | WaybillIn:
     if doc.doc_type == "payment":
         return PaymentIn.model_validate(doc.payload)
     return WaybillIn.model_validate(doc.payload)
-
-
-def add_event(
-    session: AsyncSession,
-    kind: str,
-    actor: str,
-    *,
-    record_id: uuid.UUID | None = None,
-    document_id: uuid.UUID | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    session.add(
-        RecordEvent(
-            record_id=record_id,
-            document_id=document_id,
-            kind=kind,
-            actor=actor,
-            at=utcnow(),
-            detail=detail or {},
-        )
-    )
 
 
 async def get_or_create_record(
@@ -180,6 +161,18 @@ async def record_ids_for_order_no(session: AsyncSession, order_no: str) -> set[u
     return {r.id for r in await records_for_order_no(session, order_no)}
 
 
+async def target_record(
+    session: AsyncSession, doc_type: str, order_no: str, ebp_code: str | None
+) -> MatchRecord | None:
+    """The existing record a document with these link fields would join (None: a new one, or none yet)."""
+    if ebp_code is not None:
+        return await session.scalar(
+            select(MatchRecord).where(MatchRecord.ebp_code == ebp_code, MatchRecord.order_no == order_no)
+        )
+    candidates = await records_for_order_no(session, order_no) if doc_type == "waybill" else []
+    return candidates[0] if len(candidates) == 1 else None
+
+
 async def link_document(session: AsyncSession, doc: Document, actor: str) -> set[uuid.UUID]:
     """Attach an order, payment or waybill to its record (creating it); returns records to re-evaluate."""
     if doc.doc_type == "waybill":
@@ -193,15 +186,15 @@ async def link_document(session: AsyncSession, doc: Document, actor: str) -> set
 
 
 async def evaluate_records(
-    session: AsyncSession, record_ids: Iterable[uuid.UUID], actor: str, tolerance: Decimal
+    session: AsyncSession, record_ids: Iterable[uuid.UUID], actor: str, settings: Settings
 ) -> None:
     for record_id in sorted(record_ids):
         record = await session.get(MatchRecord, record_id)
         if record is not None and record.status not in FROZEN_STATUSES:
-            await evaluate_record(session, record, actor, tolerance)
+            await evaluate_record(session, record, actor, settings)
 
 
-async def evaluate_record(session: AsyncSession, record: MatchRecord, actor: str, tolerance: Decimal) -> None:
+async def evaluate_record(session: AsyncSession, record: MatchRecord, actor: str, settings: Settings) -> None:
     docs = list(await session.scalars(select(Document).where(Document.record_id == record.id)))
     active = [d for d in docs if d.state == "active"]
     order_rows = [d for d in docs if d.doc_type == "order" and d.state != "cancelled"]
@@ -209,14 +202,19 @@ async def evaluate_record(session: AsyncSession, record: MatchRecord, actor: str
     ambiguous: list[WaybillIn] = []
     if not any(d.doc_type == "waybill" for d in active):
         ambiguous = await _ambiguous_waybills(session, record.order_no)
+    order = OrderIn.model_validate(orders[0].payload) if orders else None
+    goods = await load_goods(session, order.ebcCode, [line.itemNo for line in order.orderList]) if order else {}
+    payments = [PaymentIn.model_validate(d.payload) for d in active if d.doc_type == "payment"]
+    waybills = [WaybillIn.model_validate(d.payload) for d in active if d.doc_type == "waybill"]
 
     outcome = evaluate(
         MatchInput(
-            order=OrderIn.model_validate(orders[0].payload) if orders else None,
-            payments=[PaymentIn.model_validate(d.payload) for d in active if d.doc_type == "payment"],
-            waybills=[WaybillIn.model_validate(d.payload) for d in active if d.doc_type == "waybill"],
+            order=order,
+            payments=payments,
+            waybills=waybills,
             ambiguous_waybills=ambiguous,
-            tolerance=tolerance,
+            tolerance=settings.amount_tolerance,
+            goods=goods_facts(goods) if order else None,
         )
     )
     status: str = outcome.status
@@ -241,6 +239,9 @@ async def evaluate_record(session: AsyncSession, record: MatchRecord, actor: str
         record.discrepancies = discrepancies
         record.missing = outcome.missing
         record.updated_at = utcnow()
+    if record.status == "MATCHED" and order is not None:
+        # Matched means exactly one active payment and one active waybill (else MULTIPLE_* errors).
+        await declare(session, record, order, payments[0], waybills[0], goods, actor, settings)
 
 
 async def _ambiguous_waybills(session: AsyncSession, order_no: str) -> list[WaybillIn]:

@@ -21,6 +21,7 @@ from app.ceb.kinds import DocType
 from app.config import Settings
 from app.errors import DomainError, Forbidden
 from app.models import Document, Enterprise
+from app.observability import Metrics
 from app.services.auth import Principal
 from app.services.intake import IntakeItem, ItemResult, RawBody, submit_documents, validate_document
 
@@ -57,6 +58,7 @@ async def receive_message(
     principal: Principal,
     body: bytes,
     content_type: str,
+    metrics: Metrics | None = None,
 ) -> MessageAnswer:
     if principal.kind != "enterprise" or principal.enterprise_code is None:
         raise Forbidden("Documents are transmitted with an enterprise's key", code="ENTERPRISE_KEY_REQUIRED")
@@ -86,6 +88,7 @@ async def receive_message(
         message.kind.doc_type,
         items,
         RawBody(body=body, content_type=content_type),
+        metrics,
     )
     rows = [_return_row(message, item, result) for item, result in zip(items, results, strict=True)]
     return MessageAnswer(

@@ -13,9 +13,18 @@ from sqlalchemy import ColumnElement, Select, exists, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound, Unprocessable
-from app.models import Document, MatchRecord, RecordEvent
+from app.models import AgencyReceipt, Declaration, Document, MatchRecord, RecordEvent
 from app.schemas.documents import key_dict
-from app.schemas.records import DocumentOut, RecordDetail, RecordPage, RecordSummary, TimelineEvent
+from app.schemas.records import (
+    AgencyReceiptOut,
+    DeclarationOut,
+    DocumentOut,
+    RecordDetail,
+    RecordPage,
+    RecordSummary,
+    TaxView,
+    TimelineEvent,
+)
 from app.services.auth import Principal
 
 
@@ -121,6 +130,8 @@ def summary(record: MatchRecord) -> RecordSummary:
         createdAt=record.created_at,
         updatedAt=record.updated_at,
         matchedAt=record.matched_at,
+        agencies=record.agencies or {},
+        rejection=record.rejection,
     )
 
 
@@ -157,14 +168,49 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: uui
         .where(or_(RecordEvent.record_id == record.id, RecordEvent.document_id.in_(doc_ids)))
         .order_by(RecordEvent.id)
     )
+    declaration = await session.get(Declaration, record.id)
+    receipts = await session.scalars(
+        select(AgencyReceipt).where(AgencyReceipt.record_id == record.id).order_by(AgencyReceipt.received_at)
+    )
     return RecordDetail(
         **summary(record).model_dump(),
+        declaration=(
+            DeclarationOut(
+                inventory=declaration.inventory,
+                tax=TaxView.model_validate(declaration.tax),
+                createdAt=declaration.created_at,
+            )
+            if declaration is not None
+            else None
+        ),
+        receipts=[
+            AgencyReceiptOut(
+                agency=r.agency,
+                returnStatus=r.return_status,
+                returnInfo=r.return_info,
+                source=r.source,
+                receivedAt=r.received_at,
+            )
+            for r in receipts
+        ],
         documents=[document_out(d) for d in docs],
         timeline=[
             TimelineEvent(at=e.at, kind=e.kind, actor=e.actor, detail=e.detail)
             for e in events
             if sees_all or e.document_id is None or e.document_id in doc_ids
         ],
+    )
+
+
+async def get_declaration(session: AsyncSession, principal: Principal, record_id: uuid.UUID) -> DeclarationOut:
+    record = await session.scalar(_filtered(principal, RecordFilter()).where(MatchRecord.id == record_id))
+    declaration = await session.get(Declaration, record_id) if record is not None else None
+    if declaration is None:
+        raise NotFound(f"Record {record_id} has no declaration", code="DECLARATION_NOT_FOUND")
+    return DeclarationOut(
+        inventory=declaration.inventory,
+        tax=TaxView.model_validate(declaration.tax),
+        createdAt=declaration.created_at,
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,35 +16,19 @@ from app.ceb.importer import collect_files
 from app.cli import cli
 from app.schemas import examples
 from tests.ceb.conftest import ceb, message
-from tests.test_cli import _free_port
+from tests.live import clean_env, free_port, live_sw
 
 ADMIN_TOKEN = "import-test-admin-token-0123456789"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SW_")}
-    env["SW_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('import') / 'sw.db'}"
-    env["SW_ADMIN_TOKEN"] = ADMIN_TOKEN
-    port = _free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own console script
-        [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    env = clean_env(
+        SW_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('import') / 'sw.db'}",
+        SW_ADMIN_TOKEN=ADMIN_TOKEN,
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "sw serve exited early"
-            assert time.monotonic() < deadline, "sw serve did not become ready"
-            time.sleep(0.2)
+    with live_sw("serve", env, "/readyz") as live:
+        base = live.base
         admin = {"X-API-Key": ADMIN_TOKEN}
         keys = {}
         with httpx.Client(base_url=base, timeout=10) as http:
@@ -54,9 +37,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
                 issued = http.post(f"/api/v1/enterprises/{enterprise['code']}/keys", json={}, headers=admin)
                 keys[str(enterprise["roles"][0])] = issued.json()["key"]
         yield base, keys
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def _order(number: str, **changes: str) -> dict[str, object]:
@@ -133,7 +113,7 @@ def test_import_failures_are_counted_and_exit_non_zero(server: tuple[str, dict[s
     assert (code, "HTTP 401 UNAUTHENTICATED" in output) == (1, True), output
     code, output = sw_import(str(path), "--url", base, "--key", keys["logistics"])
     assert (code, "-900010 [COP_CODE_MISMATCH]" in output) == (1, True), output
-    code, output = sw_import(str(path), "--url", f"http://127.0.0.1:{_free_port()}", "--key", "k", "--retries", "0")
+    code, output = sw_import(str(path), "--url", f"http://127.0.0.1:{free_port()}", "--key", "k", "--retries", "0")
     assert (code, "transport error" in output) == (1, True), output
     assert sw_import(str(path), "--url", base)[0] == 2  # no key
     empty = tmp_path / "empty"

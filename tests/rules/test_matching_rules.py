@@ -15,8 +15,11 @@ from app.rules.matching import (
     CENT,
     Discrepancy,
     DocumentRef,
+    GoodsFacts,
     MatchInput,
     Message,
+    assess_order,
+    check_goods,
     check_order,
     check_payment,
     check_waybill,
@@ -26,6 +29,7 @@ from app.rules.matching import (
 from app.rules.reason_codes import REASON_CODES
 from app.schemas import examples
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
+from app.schemas.goods import EXAMPLE_GOODS, GoodsCreate
 
 ZERO = Decimal("0")
 ORDER_REF = DocumentRef(type="order", key="3120960A01/GW20261123000101")
@@ -51,6 +55,15 @@ def waybill(**changes: Any) -> WaybillIn:
 
 def full(o: OrderIn | None = None, p: PaymentIn | None = None, w: WaybillIn | None = None, **kwargs: Any) -> MatchInput:
     return MatchInput(order=o or order(), payments=[p or payment()], waybills=[w or waybill()], **kwargs)
+
+
+def facts(item_no: str = "JP-SSD-50", vat: str = "0.13", consumption: str = "0.15") -> GoodsFacts:
+    return GoodsFacts(item_no=item_no, vat_rate=Decimal(vat), consumption_tax_rate=Decimal(consumption))
+
+
+# The Swagger example's goods record (商品备案) as matching sees it: VAT 13 %, consumption tax 15 %.
+_EXAMPLE = GoodsCreate.model_validate(EXAMPLE_GOODS)
+FILED = {_EXAMPLE.itemNo: GoodsFacts(_EXAMPLE.itemNo, _EXAMPLE.vatRate, _EXAMPLE.consumptionTaxRate)}
 
 
 def issue(code: str, documents: list[DocumentRef], field: str, expected: str | None, actual: str | None) -> Discrepancy:
@@ -240,6 +253,42 @@ CASES: dict[str, tuple[Any, list[Discrepancy]]] = {
         lambda: MatchInput(order=None, payments=[payment()], ambiguous_waybills=[waybill()]),
         [issue("WAYBILL_AMBIGUOUS", [WAYBILL_REF], "waybill.ebpCode", None, None)],
     ),
+    "order line without itemNo": (
+        lambda: full(order(orderList=[line(itemNo=None)]), goods=FILED),
+        [issue("GOODS_NOT_FILED", [ORDER_REF], "order.orderList[0].itemNo", "a filed itemNo", None)],
+    ),
+    "second line's item not filed": (
+        # A gift line (price 0) keeps the amounts consistent; the tax is not checked while an item is unfiled.
+        lambda: full(
+            order(orderList=[line(), line(gnum=2, itemNo="JP-SSD-99", price="0", totalPrice="0")]), goods=FILED
+        ),
+        [issue("GOODS_NOT_FILED", [ORDER_REF], "order.orderList[1].itemNo", "a filed itemNo", "JP-SSD-99")],
+    ),
+    "item filed by no goods record at all": (
+        lambda: full(goods={}),
+        [issue("GOODS_NOT_FILED", [ORDER_REF], "order.orderList[0].itemNo", "a filed itemNo", "JP-SSD-50")],
+    ),
+    "item filed under another itemNo": (
+        lambda: full(goods={"JP-SSD-50-B": facts("JP-SSD-50-B")}),
+        [issue("GOODS_NOT_FILED", [ORDER_REF], "order.orderList[0].itemNo", "a filed itemNo", "JP-SSD-50")],
+    ),
+    "taxTotal leaves out the freight (warning)": (
+        # Dutiable value 200 + 10 freight = 210.00. Consumption tax 210 / 0.85 × 0.15 = 37.0588 statutory,
+        # × 0.7 = 25.9412 → 25.94; VAT (210 + 37.0588) × 0.13 = 32.1176, × 0.7 = 22.4824 → 22.48;
+        # 25.94 + 22.48 = 48.42, where the order says 46.12 (the tax of the goods alone).
+        lambda: full(order(freight="10.00", acturalPaid="256.12"), payment(amountPaid="256.12"), goods=FILED),
+        [issue("TAX_TOTAL_MISMATCH", [ORDER_REF], "order.taxTotal", "48.42", "46.12")],
+    ),
+    "taxTotal leaves out the insurance (warning)": (
+        # Insurance from the waybill: 200 + 5 = 205.00. Consumption tax 205 / 0.85 × 0.15 × 0.7 = 25.3235 →
+        # 25.32; VAT (205 + 36.1765) × 0.13 × 0.7 = 21.9471 → 21.95; total 47.27.
+        lambda: full(w=waybill(insuredFee="5.00"), goods=FILED),
+        [issue("TAX_TOTAL_MISMATCH", [ORDER_REF], "order.taxTotal", "47.27", "46.12")],
+    ),
+    "no tax collected (warning)": (
+        lambda: full(order(taxTotal="0", acturalPaid="200.00"), payment(amountPaid="200.00"), goods=FILED),
+        [issue("TAX_TOTAL_MISMATCH", [ORDER_REF], "order.taxTotal", "46.12", "0.00")],
+    ),
 }
 
 
@@ -248,8 +297,10 @@ def test_reason_code_fires_with_its_details(case: str) -> None:
     build, expected = CASES[case]
     outcome = evaluate(build())
     assert outcome.discrepancies == expected
-    assert all(d.severity == "error" for d in expected)
-    assert outcome.status == ("AWAITING_DOCUMENTS" if outcome.missing else "MISMATCHED")
+    blocking = any(d.severity == "error" for d in expected)
+    assert blocking == ("(warning)" not in case)
+    # A warning informs and never blocks the match.
+    assert outcome.status == ("AWAITING_DOCUMENTS" if outcome.missing else "MISMATCHED" if blocking else "MATCHED")
 
 
 def test_every_reason_code_is_exercised() -> None:
@@ -283,6 +334,86 @@ def test_each_check_alone() -> None:
         "CONSIGNEE_PHONE_MISMATCH",
         "CONSIGNEE_ADDRESS_MISMATCH",
     ]
+
+
+# --- goods records (商品备案) and the tax -------------------------------------------------------
+
+
+def test_swagger_triple_matches_with_its_goods_record() -> None:
+    # The example order's taxTotal 46.12 is the tax of its filed item (tax.py: 24.71 + 21.41).
+    assert assess_order(order(), FILED, waybill()).tax_total == Decimal("46.12")
+    outcome = evaluate(full(goods=FILED))
+    assert (outcome.status, outcome.discrepancies) == ("MATCHED", [])
+    assert check_goods(order(), FILED, [waybill()], ZERO) == []
+
+
+def test_without_goods_data_both_goods_checks_are_skipped() -> None:
+    unfiled = full(order(orderList=[line(itemNo=None)]))
+    untaxed = full(order(taxTotal="0", acturalPaid="200.00"), payment(amountPaid="200.00"))
+    for data in (unfiled, untaxed):
+        assert data.goods is None
+        assert (evaluate(data).status, evaluate(data).discrepancies) == ("MATCHED", [])
+    # The same purchases with the goods records: each check speaks.
+    assert [d.code for d in evaluate(full(order(orderList=[line(itemNo=None)]), goods=FILED)).discrepancies] == [
+        "GOODS_NOT_FILED"
+    ]
+    untaxed_checked = evaluate(
+        full(order(taxTotal="0", acturalPaid="200.00"), payment(amountPaid="200.00"), goods=FILED)
+    )
+    assert [d.code for d in untaxed_checked.discrepancies] == ["TAX_TOTAL_MISMATCH"]
+
+
+def test_goods_checks_wait_for_an_order() -> None:
+    outcome = evaluate(MatchInput(order=None, payments=[payment()], waybills=[waybill()], goods={}))
+    assert (outcome.status, outcome.missing, outcome.discrepancies) == ("AWAITING_DOCUMENTS", ["order"], [])
+
+
+def test_unfiled_goods_block_while_a_tax_difference_warns() -> None:
+    unfiled_untaxed = order(orderList=[line(itemNo=None)], taxTotal="0", acturalPaid="200.00")
+    both = evaluate(full(unfiled_untaxed, payment(amountPaid="200.00"), goods=FILED))
+    # With an item unfiled the tax cannot be computed, so only GOODS_NOT_FILED is reported.
+    assert [d.code for d in both.discrepancies] == ["GOODS_NOT_FILED"]
+    assert both.status == "MISMATCHED"
+    # A warning rides along with an error of another check, and the error decides the status.
+    mixed = evaluate(full(order(taxTotal="0", acturalPaid="200.00"), payment(amountPaid="201.00"), goods=FILED))
+    assert [(d.code, d.severity) for d in mixed.discrepancies] == [
+        ("TAX_TOTAL_MISMATCH", "warning"),
+        ("PAYMENT_AMOUNT_MISMATCH", "error"),
+    ]
+    assert mixed.status == "MISMATCHED"
+
+
+def test_tax_total_compares_to_the_cent_within_the_tolerance() -> None:
+    def warned(tax_total: str, tolerance: str = "0") -> bool:
+        paid = str(Decimal("200.00") + Decimal(tax_total))
+        data = full(
+            order(taxTotal=tax_total, acturalPaid=paid),
+            payment(amountPaid=paid),
+            goods=FILED,
+            tolerance=Decimal(tolerance),
+        )
+        return [d.code for d in evaluate(data).discrepancies] == ["TAX_TOTAL_MISMATCH"]
+
+    assert not warned("46.12")
+    assert not warned("46.12000")
+    assert not warned("46.124")  # 46.12 to the cent
+    assert warned("46.125")  # 46.13 to the cent
+    assert warned("46.11")
+    assert not warned("46.10", tolerance="0.05")
+    assert warned("46.06", tolerance="0.05")
+
+
+def test_tax_over_several_lines_and_rates() -> None:
+    # Line 1: the cosmetic, 24.71 + 21.41 = 46.12. Line 2: a 100.00 VAT-only item (13 %, no consumption tax):
+    # 100 × 0.13 × 0.7 = 9.10. Total 55.22.
+    goods = FILED | {"JP-MILK-1": facts("JP-MILK-1", consumption="0")}
+    lines = [line(), line(gnum=2, itemNo="JP-MILK-1", price="100.00", totalPrice="100.00")]
+    o = order(goodsValue="300.00", taxTotal="55.22", acturalPaid="355.22", orderList=lines)
+    assert assess_order(o, goods, None).tax_total == Decimal("55.22")
+    assert evaluate(full(o, payment(amountPaid="355.22"), goods=goods)).discrepancies == []
+    off = order(goodsValue="300.00", taxTotal="46.12", acturalPaid="346.12", orderList=lines)
+    [warning] = evaluate(full(off, payment(amountPaid="346.12"), goods=goods)).discrepancies
+    assert (warning.code, warning.expected, warning.actual) == ("TAX_TOTAL_MISMATCH", "55.22", "46.12")
 
 
 # --- silence where the documents agree --------------------------------------------------------

@@ -1,0 +1,13 @@
+"""Customs (海关): the inventory and the documents it was composed from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.adapters.base import HttpAgencyAdapter
+
+
+class CustomsAdapter(HttpAgencyAdapter):
+    def payload(self, package: dict[str, Any]) -> dict[str, Any]:
+        keep = ("dispatchId", "recordId", "agency", "callbackUrl", "inventory", "order", "payment", "waybill", "tax")
+        return {k: package[k] for k in keep if k in package}

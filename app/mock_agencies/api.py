@@ -1,0 +1,153 @@
+"""HTTP face of the mock agencies: ``POST /mock/{agency}/declarations`` and ``GET /mock/{agency}/stats``.
+
+``create_mock_agencies_router(settings)`` mounts them under the main app (embedded mode);
+``create_mock_agencies_app(settings)`` serves them alone (``sw mock-agencies --port P``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from app.config import Settings, get_settings
+from app.mock_agencies.runtime import PROBLEM_JSON, MockAgencies
+from app.mock_agencies.store import AGENCIES
+
+TAG = "Mock agencies"
+
+_WHAT = {
+    "customs": "checks the inventory (清单) → `120` `399` `800`, or `120` `500` and a signed `800` callback after "
+    "an inspection; `100` with the reasons",
+    "inspection": "goods off the positive list → `100`; sampled by the seller's credit grade → `500`; else `120`",
+    "tax": "recomputes the tax → `120` with a CEB816-like `taxBill`; over the single or annual limit → `100` "
+    "(`-621005` / `-621018` in returnInfo)",
+    "fx": "checks currency, amount and the payer's ID → `120` with a `settlement`; else `100`",
+}
+
+_PACKAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["recordId"],
+    "description": "The declaration package (CEB field names; decimals as strings). Customs also needs callbackUrl.",
+    "properties": {
+        "dispatchId": {"type": "string"},
+        "recordId": {"type": "string"},
+        "agency": {"type": "string", "enum": list(AGENCIES)},
+        "callbackUrl": {"type": "string", "format": "uri"},
+        "inventory": {"type": "object", "description": "Every CEB621 InventoryHead field and `inventoryList`"},
+        "tax": {"type": "object", "description": "customsTax, valueAddedTax, consumptionTax, taxTotal, lines"},
+        "order": {"type": "object", "description": "CEB311 order with orderList"},
+        "payment": {"type": "object", "description": "CEB411 payment"},
+        "waybill": {"type": "object", "description": "CEB511 waybill"},
+        "goods": {"type": "array", "items": {"type": "object"}, "description": "Filed goods with rates"},
+        "seller": {"type": "object", "properties": {"code": {"type": "string"}, "creditGrade": {"type": "string"}}},
+    },
+}
+
+
+class MockAgencyReceipt(BaseModel):
+    returnStatus: str = Field(description="120 accepted, 399 concluded, 500 inspection, 800 released, 100 rejected")
+    returnInfo: str
+    returnTime: str = Field(description="YYYYMMDDhhmmssSSS, China time")
+
+
+class MockAgencyAnswer(BaseModel):
+    agency: str
+    dispatchId: str
+    receipts: list[MockAgencyReceipt]
+    taxBill: dict[str, Any] | None = Field(default=None, description="Tax agency: {taxHeadRd, taxListRd}")
+    settlement: dict[str, Any] | None = Field(default=None, description="FX agency")
+
+
+class MockAgencyStats(BaseModel):
+    agency: str
+    answered: int = Field(description="Distinct idempotency keys answered")
+    requests: int = Field(description="Every call received, including failed and replayed ones")
+    replays: int
+    keyConflicts: int = Field(description="A known key with a different body (answered as the first time)")
+    faults: dict[str, int]
+    callbacks: dict[str, int]
+
+
+_PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
+
+
+def _add_agency_routes(router: APIRouter, agencies: MockAgencies, agency: str) -> None:
+    async def declare(
+        request: Request, idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None
+    ) -> JSONResponse:
+        outcome = await agencies.declare(agency, idempotency_key, await request.body())
+        return JSONResponse(
+            outcome.body, status_code=outcome.status_code, headers=outcome.headers, media_type=outcome.media_type
+        )
+
+    async def stats() -> MockAgencyStats:
+        return MockAgencyStats.model_validate(agencies.stats(agency))
+
+    router.add_api_route(
+        f"/mock/{agency}/declarations",
+        declare,
+        methods=["POST"],
+        response_model=MockAgencyAnswer,
+        summary=f"Mock {agency}: declare (same Idempotency-Key → same answer, counted once)",
+        description=_WHAT[agency],
+        operation_id=f"mock_{agency}_declare",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _PACKAGE_SCHEMA}}}},
+        responses={
+            400: {"description": "No Idempotency-Key", **_PROBLEM},
+            422: {"description": "Not a declaration package (permanent)", **_PROBLEM},
+            429: {"description": "Injected: busy, see Retry-After", **_PROBLEM},
+            503: {"description": "Injected: unavailable", **_PROBLEM},
+            504: {"description": "Injected: hung past the client's timeout", **_PROBLEM},
+        },
+    )
+    router.add_api_route(
+        f"/mock/{agency}/stats",
+        stats,
+        methods=["GET"],
+        response_model=MockAgencyStats,
+        summary=f"Mock {agency}: keys answered and calls received",
+        operation_id=f"mock_{agency}_stats",
+    )
+
+
+def build_router(agencies: MockAgencies) -> APIRouter:
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await agencies.aclose()
+
+    router = APIRouter(tags=[TAG], lifespan=lifespan)
+    for agency in AGENCIES:
+        _add_agency_routes(router, agencies, agency)
+    return router
+
+
+def create_mock_agencies_router(
+    settings: Settings, callback_transport: httpx.AsyncBaseTransport | None = None
+) -> APIRouter:
+    """The four mock agencies, to include in the main app (embedded mode)."""
+    return build_router(MockAgencies(settings, callback_transport))
+
+
+def create_mock_agencies_app(
+    settings: Settings | None = None, callback_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """The four mock agencies as a standalone app; ``app.state.mock_agencies`` is their runtime."""
+    settings = settings or get_settings()
+    agencies = MockAgencies(settings, callback_transport)
+    app = FastAPI(
+        title="Single Window — mock agencies (customs, inspection, tax, FX)",
+        version="0.1.0",
+        description="Agencies that behave like the real ones, with fault injection (SW_MOCK_* settings).",
+    )
+    app.state.mock_agencies = agencies
+    app.include_router(build_router(agencies))
+    return app

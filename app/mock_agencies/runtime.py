@@ -1,0 +1,226 @@
+"""One set of mock agencies: settings, the store, fault injection and the customs release callbacks.
+
+``MockAgencies.declare`` is the whole life of one ``POST /mock/{agency}/declarations``: count it, add the
+configured latency, refuse a malformed call (400 / 422), inject a fault (503 / 429 / hang → 504, before
+anything is recorded), then answer once per idempotency key — the rules decide under the store's lock, and
+the same key later gets the same answer. A customs answer that holds the declaration for inspection owes a
+signed release callback, sent after ``SW_MOCK_INSPECTION_DELAY_MS``; one that never landed is sent again
+when the same declaration is pushed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from app.config import Settings
+from app.mock_agencies import rules
+from app.mock_agencies.callbacks import CallbackSender
+from app.mock_agencies.faults import FAILURES, Fault, draw_fault
+from app.mock_agencies.store import AGENCIES, CallbackState, MockAgencyStore, StoredAnswer
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+_CALLBACK_NAMESPACE = uuid.UUID("0f6f0c1e-4d9b-4f0e-9a57-6c7d0b5e2a11")
+
+
+@dataclass(frozen=True)
+class AgencyResponse:
+    status_code: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "application/json"
+
+
+def problem(status: int, code: str, title: str, detail: str, **headers: str) -> AgencyResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "code": code, "detail": detail}
+    return AgencyResponse(status, body, dict(headers), PROBLEM_JSON)
+
+
+class MalformedPackage(ValueError):
+    """The call cannot be processed at all (permanent 4xx); business faults are ``100`` receipts instead."""
+
+
+class MockAgencies:
+    def __init__(
+        self,
+        settings: Settings,
+        callback_transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = MockAgencyStore()
+        self.rng = random.Random(settings.mock_seed)  # noqa: S311 - reproducible fault injection, not crypto
+        self.rates = rules.InspectionRates(
+            advanced=settings.mock_inspection_rate_advanced,
+            general=settings.mock_inspection_rate_general,
+            low=settings.mock_inspection_rate_low,
+        )
+        self.callbacks = CallbackSender(
+            settings.agency_callback_secret.get_secret_value(),
+            attempts=settings.mock_callback_attempts,
+            backoff_s=settings.mock_callback_backoff_s,
+            transport=callback_transport,
+        )
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- one call ---------------------------------------------------------------------------------------
+
+    async def declare(self, agency: str, idempotency_key: str | None, raw_body: bytes) -> AgencyResponse:
+        self.store.count_request(agency)
+        if self.settings.mock_latency_ms:
+            await asyncio.sleep(self.settings.mock_latency_ms / 1000)
+        key = (idempotency_key or "").strip()
+        if not key or len(key) > 255:
+            return problem(400, "IDEMPOTENCY_KEY_REQUIRED", "Idempotency-Key required", "Send 1..255 characters.")
+        try:
+            package = self._parse(agency, raw_body)
+        except MalformedPackage as exc:
+            return problem(422, "MALFORMED_PACKAGE", "The declaration package cannot be processed", str(exc))
+
+        fault = draw_fault(self.rng, self.settings.mock_failure_rate, self.settings.mock_slow_answer_rate)
+        if fault in FAILURES:
+            self.store.count_fault(agency, fault)
+            return await self._fail(fault)
+
+        request_sha256 = hashlib.sha256(raw_body).hexdigest()
+        stored, replayed = await self.store.answer_once(
+            agency, key, request_sha256, lambda: self._decide(agency, key, package, request_sha256)
+        )
+        callback = stored.callback
+        if callback is not None and (not replayed or callback.status == "failed"):
+            self._schedule_release(callback, self.settings.mock_inspection_delay_ms / 1000)
+        if fault is Fault.SLOW_ANSWER:
+            self.store.count_fault(agency, fault)
+            await asyncio.sleep(self.settings.mock_hang_s)  # recorded, but the caller gives up before the reply
+        return AgencyResponse(200, stored.body)
+
+    def stats(self, agency: str) -> dict[str, Any]:
+        return self.store.ledger(agency).stats(agency)
+
+    @staticmethod
+    def _parse(agency: str, raw_body: bytes) -> Mapping[str, Any]:
+        try:
+            package = json.loads(raw_body, parse_float=Decimal)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise MalformedPackage(f"the body is not JSON: {exc}") from exc
+        if not isinstance(package, dict):
+            raise MalformedPackage("the body must be one JSON object, the declaration package")
+        if package.get("agency") not in (None, agency):
+            raise MalformedPackage(f"the package is for {package.get('agency')!r}, sent to {agency!r}")
+        if not isinstance(package.get("recordId"), str) or not package["recordId"].strip():
+            raise MalformedPackage("recordId (string) is required")
+        if agency == "customs":
+            url = urlsplit(str(package.get("callbackUrl") or ""))
+            if url.scheme not in ("http", "https") or not url.netloc:
+                raise MalformedPackage("customs needs callbackUrl (http or https) to answer after an inspection")
+        return package
+
+    async def _fail(self, fault: Fault) -> AgencyResponse:
+        if fault is Fault.THROTTLED:
+            return problem(429, "AGENCY_BUSY", "Too many requests", "Try again later.", **{"Retry-After": "1"})
+        if fault is Fault.HANG:
+            await asyncio.sleep(self.settings.mock_hang_s)
+            return problem(504, "AGENCY_TIMEOUT", "The agency did not answer in time", "Try again later.")
+        return problem(503, "AGENCY_UNAVAILABLE", "The agency is unavailable", "Try again later.")
+
+    # --- deciding (under the store's lock: no awaits) -----------------------------------------------------
+
+    def _decide(self, agency: str, key: str, package: Mapping[str, Any], request_sha256: str) -> StoredAnswer:
+        now = self.clock()
+        decision = self._rule(agency, package, now)
+        stamp = rules.return_time(now)
+        body: dict[str, Any] = {
+            "agency": agency,
+            "dispatchId": str(package.get("dispatchId") or key),
+            "receipts": [_receipt_json(r, stamp) for r in decision.receipts],
+        }
+        if decision.tax_bill is not None:
+            body["taxBill"] = decision.tax_bill
+        if decision.settlement is not None:
+            body["settlement"] = decision.settlement
+        callback = (
+            self._release_callback(key, package, body["dispatchId"], now) if decision.held_for_inspection else None
+        )
+        return StoredAnswer(body, request_sha256, callback)
+
+    def _rule(self, agency: str, package: Mapping[str, Any], now: datetime) -> rules.AgencyDecision:
+        seed = self.settings.mock_seed
+        if agency == "customs":
+            return rules.customs_decision(package, rules.selected_for_inspection(package, seed, self.rates))
+        if agency == "inspection":
+            return rules.inspection_decision(package, seed, self.rates)
+        if agency == "tax":
+            buyer, year = rules.quota_key(package, now)
+            used = self.store.annual_total(buyer, year)
+            decision = rules.tax_decision(package, used, now, self.settings.single_limit, self.settings.annual_limit)
+            if decision.quota_use is not None:
+                use = decision.quota_use
+                self.store.add_to_annual_total(use.buyer_id_number, use.year, use.dutiable_value)
+            return decision
+        if agency == "fx":
+            return rules.fx_decision(package, now, self.settings.mock_fx_check_id_checksum)
+        raise ValueError(f"unknown agency {agency!r}; known: {AGENCIES}")
+
+    def _release_callback(self, key: str, package: Mapping[str, Any], dispatch_id: str, now: datetime) -> CallbackState:
+        released_at = now + timedelta(milliseconds=self.settings.mock_inspection_delay_ms)
+        release = rules.RELEASE_AFTER_INSPECTION
+        body = {
+            "agency": "customs",
+            "recordId": rules.record_id(package),
+            "dispatchId": dispatch_id,
+            "receipts": [_receipt_json(release, rules.return_time(released_at))],
+        }
+        return CallbackState(
+            url=str(package["callbackUrl"]),
+            webhook_id=f"msg_{uuid.uuid5(_CALLBACK_NAMESPACE, f'customs-release:{key}').hex}",
+            body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        )
+
+    # --- release callbacks ------------------------------------------------------------------------------
+
+    def _schedule_release(self, callback: CallbackState, delay_s: float) -> None:
+        callback.status = "pending"  # set before yielding, so concurrent replays schedule it once
+        task = asyncio.create_task(self._release_later(callback, delay_s))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _release_later(self, callback: CallbackState, delay_s: float) -> None:
+        try:
+            await asyncio.sleep(delay_s)
+            await self.callbacks.deliver(callback)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            callback.status = "failed"
+            log.exception("callback %s to %s failed unexpectedly", callback.webhook_id, callback.url)
+
+    async def wait_for_callbacks(self) -> None:
+        """Until every scheduled callback has been delivered or given up (tests, graceful shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _receipt_json(receipt: rules.Receipt, stamp: str) -> dict[str, str]:
+    return {"returnStatus": receipt.return_status, "returnInfo": receipt.return_info, "returnTime": stamp}

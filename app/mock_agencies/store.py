@@ -1,0 +1,96 @@
+"""The mock agencies' memory: answers by idempotency key, counters, and the tax agency's per-buyer totals.
+
+One store belongs to one mock-agencies app (made by its factory); nothing lives at module level. Deciding and
+recording an answer happen under one ``asyncio.Lock`` so concurrent calls with one key are answered once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+AGENCIES = ("customs", "inspection", "tax", "fx")
+
+
+@dataclass
+class StoredAnswer:
+    body: dict[str, Any]  # the JSON answer, returned again unchanged for the same key
+    request_sha256: str
+    callback: CallbackState | None = None  # customs, when it held the declaration for inspection
+
+
+@dataclass
+class CallbackState:
+    """A release callback owed to the single window: the same ``webhook-id`` and body on every try."""
+
+    url: str
+    webhook_id: str
+    body: bytes
+    status: str = "pending"  # pending | delivered | failed
+    attempts: int = 0
+
+
+@dataclass
+class AgencyLedger:
+    answers: dict[str, StoredAnswer] = field(default_factory=dict)
+    requests: int = 0  # every POST received, whatever became of it
+    replays: int = 0  # answered again from memory (same key)
+    key_conflicts: int = 0  # same key with a different body (answered as the first time, per the contract)
+    faults: Counter[str] = field(default_factory=Counter)  # injected: unavailable / throttled / hang / slow_answer
+
+    def stats(self, agency: str) -> dict[str, Any]:
+        callbacks = Counter(a.callback.status for a in self.answers.values() if a.callback is not None)
+        return {
+            "agency": agency,
+            "answered": len(self.answers),
+            "requests": self.requests,
+            "replays": self.replays,
+            "keyConflicts": self.key_conflicts,
+            "faults": {kind: self.faults[kind] for kind in ("unavailable", "throttled", "hang", "slow_answer")},
+            "callbacks": {status: callbacks[status] for status in ("pending", "delivered", "failed")},
+        }
+
+
+class MockAgencyStore:
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.ledgers = {agency: AgencyLedger() for agency in AGENCIES}
+        self._annual_totals: dict[tuple[str, int], Decimal] = {}
+
+    def ledger(self, agency: str) -> AgencyLedger:
+        return self.ledgers[agency]
+
+    def count_request(self, agency: str) -> None:
+        self.ledgers[agency].requests += 1
+
+    def count_fault(self, agency: str, kind: str) -> None:
+        self.ledgers[agency].faults[kind] += 1
+
+    async def answer_once(
+        self, agency: str, key: str, request_sha256: str, decide: Callable[[], StoredAnswer]
+    ) -> tuple[StoredAnswer, bool]:
+        """The stored answer for ``key``, or ``decide()`` recorded as it; ``True`` when it was a replay."""
+        async with self.lock:
+            ledger = self.ledgers[agency]
+            stored = ledger.answers.get(key)
+            if stored is not None:
+                ledger.replays += 1
+                if stored.request_sha256 != request_sha256:
+                    ledger.key_conflicts += 1
+                return stored, True
+            stored = decide()
+            ledger.answers[key] = stored
+            return stored, False
+
+    # The tax agency's view of each buyer's calendar year (dutiable values it accepted, once per key).
+    # Only called inside ``answer_once``'s ``decide``, i.e. under the lock.
+    def annual_total(self, buyer_id_number: str, year: int) -> Decimal:
+        return self._annual_totals.get((buyer_id_number, year), Decimal(0))
+
+    def add_to_annual_total(self, buyer_id_number: str, year: int, dutiable_value: Decimal) -> None:
+        key = (buyer_id_number, year)
+        self._annual_totals[key] = self.annual_total(buyer_id_number, year) + dutiable_value

@@ -1,0 +1,94 @@
+"""Signed agency callbacks (Standard Webhooks): verify, dedupe on the id, apply the receipts."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.adapters.base import AgencyReceipt
+from app.config import Settings
+from app.db import run_in_transaction
+from app.errors import NotFound, Unauthenticated, Unprocessable
+from app.models import AgencyReceipt as AgencyReceiptRow
+from app.models import MatchRecord
+from app.services.receipts import apply_receipts
+from app.webhooks import sign
+
+TOLERANCE_S = 300
+
+
+def verify(secrets: list[str], headers: dict[str, str], body: bytes, now: float | None = None) -> str:
+    """The webhook id of a correctly signed, fresh callback; raises 401 otherwise."""
+    webhook_id = headers.get("webhook-id", "")
+    timestamp = headers.get("webhook-timestamp", "")
+    signatures = headers.get("webhook-signature", "").split()
+    if not webhook_id or not timestamp or not signatures or len(webhook_id) > 100:
+        raise Unauthenticated("Missing webhook-id, webhook-timestamp or webhook-signature", code="SIGNATURE_INVALID")
+    try:
+        sent = int(timestamp)
+    except ValueError as exc:
+        raise Unauthenticated("webhook-timestamp is not unix seconds", code="SIGNATURE_INVALID") from exc
+    if abs((now if now is not None else time.time()) - sent) > TOLERANCE_S:
+        raise Unauthenticated("webhook-timestamp is outside the 5-minute window", code="SIGNATURE_STALE")
+    expected = [sign(secret, webhook_id, timestamp, body) for secret in secrets]
+    if not any(hmac.compare_digest(given, wanted) for given in signatures for wanted in expected):
+        raise Unauthenticated("The signature does not match the body", code="SIGNATURE_INVALID")
+    return webhook_id
+
+
+async def receive_callback(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    agency: str,
+    headers: dict[str, str],
+    body: bytes,
+) -> dict[str, Any]:
+    secrets = [s.strip() for s in settings.agency_callback_secret.get_secret_value().split(",") if s.strip()]
+    webhook_id = verify(secrets, headers, body)
+    try:
+        data = json.loads(body)
+        record_id = uuid.UUID(str(data["recordId"]))
+        receipts = [
+            AgencyReceipt(
+                return_status=str(r["returnStatus"]),
+                return_info=str(r.get("returnInfo", ""))[:1000],
+                return_time=r.get("returnTime"),
+            )
+            for r in data["receipts"]
+        ]
+        dispatch_id = uuid.UUID(str(data["dispatchId"])) if data.get("dispatchId") else None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Unprocessable(f"Not a callback body: {exc}", code="CALLBACK_INVALID") from exc
+    if not receipts:
+        raise Unprocessable("A callback carries at least one receipt", code="CALLBACK_INVALID")
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        seen = await session.scalar(select(AgencyReceiptRow.id).where(AgencyReceiptRow.callback_id == webhook_id))
+        if seen is not None:
+            return {"status": "duplicate", "webhookId": webhook_id}
+        record = await session.get(MatchRecord, record_id, with_for_update=True)
+        if record is None:
+            raise NotFound(f"No record {record_id}", code="RECORD_NOT_FOUND")
+        await apply_receipts(
+            session,
+            record,
+            agency,
+            receipts,
+            source="callback",
+            actor=f"agency:{agency}",
+            dispatch_id=dispatch_id,
+            callback_id=webhook_id,
+        )
+        return {"status": "accepted", "webhookId": webhook_id, "recordStatus": record.status}
+
+    try:
+        return await run_in_transaction(sessionmaker, work, retries=settings.max_transaction_retries)
+    except IntegrityError:  # the same id committed concurrently: processed once already
+        return {"status": "duplicate", "webhookId": webhook_id}

@@ -1,0 +1,93 @@
+"""Agency answers (回执) back on the record: stored, on the timeline, and moving the record's status."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.adapters.base import AgencyReceipt
+from app.db import utcnow
+from app.models import AgencyReceipt as AgencyReceiptRow
+from app.models import Declaration, MatchRecord
+from app.rules.agency_status import agency_state, is_rejection, later_state, record_status_after
+from app.services.timeline import add_event
+
+
+async def apply_receipts(
+    session: AsyncSession,
+    record: MatchRecord,
+    agency: str,
+    receipts: Sequence[AgencyReceipt],
+    *,
+    source: str,
+    actor: str,
+    dispatch_id: uuid.UUID | None = None,
+    callback_id: str | None = None,
+) -> None:
+    now = utcnow()
+    agencies = dict(record.agencies)
+    for receipt in receipts:
+        session.add(
+            AgencyReceiptRow(
+                record_id=record.id,
+                agency=agency,
+                dispatch_id=dispatch_id,
+                return_status=receipt.return_status,
+                return_info=receipt.return_info,
+                source=source,
+                callback_id=callback_id,
+                payload={"returnTime": receipt.return_time, **receipt.extra},
+                received_at=now,
+            )
+        )
+        # Only the first row of a callback carries its id (the unique dedupe key).
+        callback_id = None
+        add_event(
+            session,
+            "agency_receipt",
+            actor,
+            record_id=record.id,
+            detail={
+                "agency": agency,
+                "returnStatus": receipt.return_status,
+                "returnInfo": receipt.return_info,
+                "source": source,
+            },
+        )
+        previous = agencies.get(agency, {})
+        state = agency_state(receipt.return_status)
+        if later_state(previous.get("state"), state) != state:
+            continue  # an earlier stage arriving late (a reply after its callback) changes nothing
+        agencies[agency] = {
+            **previous,
+            "status": "delivered",
+            "state": state,
+            "returnStatus": receipt.return_status,
+            "returnInfo": receipt.return_info,
+            "updatedAt": now.isoformat(),
+        }
+    record.agencies = agencies
+    status = record_status_after(record.status, agencies)
+    if status != record.status:
+        add_event(session, "status_changed", actor, record_id=record.id, detail={"from": record.status, "to": status})
+        if status == "REJECTED":
+            rejecting = next(r for r in receipts if is_rejection(r.return_status)) if receipts else None
+            record.rejection = {
+                "agency": agency,
+                "cebReturnStatus": rejecting.return_status if rejecting else None,
+                "returnInfo": rejecting.return_info if rejecting else None,
+            }
+            declaration = await session.get(Declaration, record.id)
+            if declaration is not None:
+                declaration.counts_to_quota = False  # a rejected purchase does not use the buyer's quota
+        record.status = status
+    record.updated_at = now
+
+
+def mark_dispatch_state(record: MatchRecord, agency: str, status: str, error: str | None = None) -> None:
+    """Keep the record's per-agency summary in step with its dispatch (retry, dead, …)."""
+    agencies = dict(record.agencies)
+    agencies[agency] = {**agencies.get(agency, {}), "status": status, "lastError": error}
+    record.agencies = agencies

@@ -1,0 +1,51 @@
+"""How agency receipts move a record — pure."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.rules.agency_status import agency_state, later_state, record_status_after
+
+
+@pytest.mark.parametrize(
+    ("code", "state"),
+    [
+        ("120", "accepted"),
+        ("399", "accepted"),
+        ("500", "held"),
+        ("502", "held"),
+        ("800", "released"),
+        ("899", "released"),
+        ("100", "rejected"),
+        ("-621018", "rejected"),
+    ],
+)
+def test_agency_state(code: str, state: str) -> None:
+    assert agency_state(code) == state
+
+
+def test_answers_only_move_forward() -> None:
+    assert later_state(None, "accepted") == "accepted"
+    assert later_state("held", "released") == "released"
+    assert later_state("released", "held") == "released"  # the reply recorded after its callback
+    assert later_state("rejected", "released") == "rejected"
+
+
+def agencies(**states: str | None) -> dict[str, dict[str, str | None]]:
+    return {name: {"state": state} for name, state in states.items()}
+
+
+@pytest.mark.parametrize(
+    ("current", "states", "expected"),
+    [
+        ("DECLARED", {"customs": "accepted", "inspection": None, "tax": None, "fx": None}, "DECLARED"),
+        ("DECLARED", {"customs": "held", "inspection": "held", "tax": None, "fx": None}, "INSPECTION"),
+        ("INSPECTION", {"customs": "released", "inspection": "held", "tax": "accepted", "fx": "accepted"}, "CLEARED"),
+        # Released, but not every agency has answered: "no agency rejected" is not known yet.
+        ("DECLARED", {"customs": "released", "inspection": "accepted", "tax": None, "fx": "accepted"}, "DECLARED"),
+        ("DECLARED", {"customs": "released", "inspection": "rejected", "tax": "accepted", "fx": None}, "REJECTED"),
+        ("CLEARED", {"customs": "released", "fx": "rejected"}, "CLEARED"),  # final
+    ],
+)
+def test_record_status_after(current: str, states: dict[str, str | None], expected: str) -> None:
+    assert record_status_after(current, agencies(**states)) == expected

@@ -1,0 +1,350 @@
+"""Declare once, every agency acts, the answer comes back: the outbox, the dispatcher, the mock agencies
+(mounted in the app, reached in-process) and the receipts on the record."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from app.config import Settings
+from app.main import create_app
+from app.models import Dispatch, DispatchAttempt
+from app.rules.backoff import backoff_delay
+from app.services.dispatch import claim_due, deliver
+from app.webhooks import sign
+from app.worker import Dispatcher
+from tests.conftest import ADMIN, _wipe
+from tests.factories import file_parties, post_triple, purchase
+
+AGENCIES = ("customs", "inspection", "tax", "fx")
+
+
+@asynccontextmanager
+async def _app(settings: Settings, **overrides: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    app = create_app(settings.model_copy(update=overrides))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
+            try:
+                yield app, client
+            finally:
+                await app.state.mock_agencies.wait_for_callbacks()
+                await _wipe(app)
+
+
+@pytest.fixture
+async def world(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """Fast agencies: no inspection sampling unless asked, quick callbacks, tiny backoff."""
+    async with _app(
+        settings,
+        mock_inspection_rate_general=0.0,
+        mock_inspection_delay_ms=10,
+        dispatch_backoff_base_s=0.001,
+        dispatch_backoff_cap_s=0.01,
+    ) as pair:
+        yield pair
+
+
+def dispatcher(app: FastAPI) -> Dispatcher:
+    return Dispatcher(
+        app.state.engine, app.state.sessionmaker, app.state.settings, app.state.adapters, metrics=app.state.metrics
+    )
+
+
+async def drain(app: FastAPI, until: float = 20.0) -> None:
+    """Run the dispatcher until nothing is due (and the mock agencies' callbacks have arrived)."""
+    worker = dispatcher(app)
+    deadline = time.monotonic() + until
+    while time.monotonic() < deadline:
+        claimed = await worker.run_once()
+        await app.state.mock_agencies.wait_for_callbacks()
+        async with app.state.sessionmaker() as session:
+            open_ = await session.scalar(
+                select(func.count()).select_from(Dispatch).where(Dispatch.status.in_(("pending", "retry", "in_flight")))
+            )
+        if not claimed and not open_:
+            return
+        if not claimed:
+            await asyncio.sleep(0.01)
+    raise AssertionError("the outbox did not drain")
+
+
+async def detail(client: httpx.AsyncClient, record_id: str) -> dict[str, Any]:
+    response = await client.get(f"/api/v1/records/{record_id}", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def stats(client: httpx.AsyncClient, agency: str) -> dict[str, Any]:
+    body: dict[str, Any] = (await client.get(f"/mock/{agency}/stats")).json()
+    return body
+
+
+async def test_declared_purchase_is_cleared_with_every_agency_receipt(world: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    app, client = world
+    parties = await file_parties(client)
+    receipt = (await post_triple(client, parties, purchase()))[-1].json()
+    assert receipt["recordStatus"] == "DECLARED"
+    await drain(app)
+    record = await detail(client, receipt["recordId"])
+    assert record["status"] == "CLEARED", record
+    assert {a: record["agencies"][a]["returnStatus"] for a in AGENCIES} == {
+        "customs": "800",
+        "inspection": "120",
+        "tax": "120",
+        "fx": "120",
+    }
+    assert [(r["agency"], r["returnStatus"]) for r in record["receipts"] if r["agency"] == "customs"] == [
+        ("customs", "120"),
+        ("customs", "399"),
+        ("customs", "800"),
+    ]
+    changes = [e["detail"]["to"] for e in record["timeline"] if e["kind"] == "status_changed"]
+    assert changes[-3:] == ["MATCHED", "DECLARED", "CLEARED"]
+    for agency in AGENCIES:
+        assert (await stats(client, agency))["answered"] == 1
+
+    metrics = await client.get("/metrics", headers={"X-Request-ID": "trace-0001"})
+    assert metrics.headers["x-request-id"] == "trace-0001"
+    text = metrics.text
+    assert 'sw_documents_received_total{outcome="stored",type="order"} 1.0' in text
+    assert 'sw_records{status="CLEARED"} 1.0' in text
+    assert 'sw_dispatch_attempts_total{agency="customs",outcome="delivered"} 1.0' in text
+    assert 'sw_outbox_depth{status="pending"} 0.0' in text
+    assert "sw_outbox_oldest_pending_age_seconds 0.0" in text
+    assert 'sw_dispatch_latency_seconds_count{agency="fx",outcome="delivered"} 1.0' in text
+
+
+async def test_inspection_holds_then_customs_releases_by_signed_callback(settings: Settings) -> None:
+    async with _app(settings, mock_inspection_rate_general=1.0, mock_inspection_delay_ms=300) as (app, client):
+        parties = await file_parties(client)
+        receipt = (await post_triple(client, parties, purchase()))[-1].json()
+        worker = dispatcher(app)
+        await worker.run_once()
+        held = await detail(client, receipt["recordId"])
+        if held["status"] == "INSPECTION":  # the release callback may already be in
+            assert held["agencies"]["customs"]["returnStatus"] == "500"
+        await drain(app)
+        record = await detail(client, receipt["recordId"])
+        assert record["status"] == "CLEARED"
+        sources = [(r["agency"], r["returnStatus"], r["source"]) for r in record["receipts"]]
+        assert ("customs", "500", "reply") in sources
+        assert ("customs", "800", "callback") in sources
+        assert "INSPECTION" in [e["detail"]["to"] for e in record["timeline"] if e["kind"] == "status_changed"]
+
+
+async def test_agency_rejection_rejects_the_record_and_releases_the_quota(
+    world: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = world
+    parties = await file_parties(client)
+    # The goods record says the item is off the positive list: inspection answers 100.
+    patched = await client.patch("/api/v1/goods/3120960A02/JP-SSD-50", json={"positiveList": False}, headers=ADMIN)
+    assert patched.status_code == 200, patched.text
+    receipt = (await post_triple(client, parties, purchase()))[-1].json()
+    await drain(app)
+    record = await detail(client, receipt["recordId"])
+    assert record["status"] == "REJECTED"
+    assert record["rejection"]["agency"] == "inspection"
+    assert record["rejection"]["cebReturnStatus"] == "100"
+    assert "JP-SSD-50" in record["rejection"]["returnInfo"]
+
+
+async def test_a_third_of_agency_calls_failing_every_record_still_ends(settings: Settings) -> None:
+    async with _app(
+        settings,
+        mock_failure_rate=0.33,
+        mock_hang_s=0.3,
+        agency_timeout_s=0.1,
+        mock_inspection_rate_general=0.0,
+        dispatch_backoff_base_s=0.001,
+        dispatch_backoff_cap_s=0.01,
+        dispatch_max_attempts=30,
+    ) as (app, client):
+        parties = await file_parties(client)
+        ids = [(await post_triple(client, parties, purchase(own_buyer=True)))[-1].json()["recordId"] for _ in range(8)]
+        await drain(app, until=60)
+        for record_id in ids:
+            assert (await detail(client, record_id))["status"] == "CLEARED"
+        for agency in AGENCIES:
+            agency_stats = await stats(client, agency)
+            assert agency_stats["answered"] == len(ids), agency_stats  # each declaration acted on once
+        async with app.state.sessionmaker() as session:
+            attempts = list(await session.scalars(select(DispatchAttempt.outcome)))
+        assert attempts.count("delivered") == len(ids) * len(AGENCIES)
+        assert "retry" in attempts  # the faults really happened
+
+
+async def test_permanent_4xx_goes_dead_after_one_attempt_then_redispatch_delivers(settings: Settings) -> None:
+    broken = {"fx": "http://embedded/mock/nowhere"}  # 404: a permanent answer
+    async with _app(settings, agency_urls=broken, mock_inspection_rate_general=0.0) as (app, client):
+        # The configured URL is "remote": point that client at this app too (the edge is still HTTP).
+        app.state.adapters["fx"].client = app.state.adapters["customs"].client
+        parties = await file_parties(client)
+        receipt = (await post_triple(client, parties, purchase()))[-1].json()
+        await drain(app)
+        dead = (await client.get("/api/v1/admin/dispatches", params={"status": "dead"}, headers=ADMIN)).json()
+        [fx] = dead["items"]
+        assert (fx["agency"], fx["attempts"], len(fx["history"])) == ("fx", 1, 1)
+        assert fx["history"][0]["httpStatus"] == 404
+        record = await detail(client, receipt["recordId"])
+        assert record["agencies"]["fx"]["status"] == "dead"
+        assert "dispatch_dead" in [e["kind"] for e in record["timeline"]]
+
+        # Configuration fixed, an admin re-pushes (重推): delivered, once.
+        app.state.adapters["fx"].base_url = "http://embedded/mock/fx"
+        pushed = await client.post(f"/api/v1/records/{receipt['recordId']}/redispatch", headers=ADMIN)
+        assert pushed.status_code == 200, pushed.text
+        assert [d["status"] for d in pushed.json()["items"]] == ["pending"]
+        await drain(app)
+        record = await detail(client, receipt["recordId"])
+        assert record["agencies"]["fx"]["returnStatus"] == "120"
+        assert (await stats(client, "fx"))["answered"] == 1
+        again = await client.post(f"/api/v1/records/{receipt['recordId']}/redispatch", headers=ADMIN)
+        assert again.status_code == 409
+
+
+async def test_worker_crash_after_send_before_record_redelivers_and_agency_counts_once(settings: Settings) -> None:
+    async with _app(settings, dispatch_lease_s=0.05, mock_inspection_rate_general=0.0) as (app, client):
+        parties = await file_parties(client)
+        receipt = (await post_triple(client, parties, purchase()))[-1].json()
+        claims = await claim_due(app.state.sessionmaker, app.state.settings)
+        assert len(claims) == len(AGENCIES)
+        # The worker sends to customs, then dies before recording anything.
+        customs = next(c for c in claims if c.agency == "customs")
+        async with app.state.sessionmaker() as session:
+            from app.services.dispatch import build_package
+
+            package = await build_package(session, customs, app.state.settings)
+        await app.state.adapters["customs"].submit(package, str(customs.id))
+        await asyncio.sleep(0.1)  # the leases expire
+        await drain(app)
+        record = await detail(client, receipt["recordId"])
+        assert record["status"] == "CLEARED"
+        customs_stats = await stats(client, "customs")
+        assert (customs_stats["answered"], customs_stats["requests"], customs_stats["replays"]) == (1, 2, 1)
+        async with app.state.sessionmaker() as session:
+            row = await session.get(Dispatch, customs.id)
+            assert row is not None
+            assert (row.status, row.attempts) == ("delivered", 2)
+
+
+async def test_a_stale_claim_cannot_record_over_a_newer_one(world: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    app, client = world
+    parties = await file_parties(client)
+    await post_triple(client, parties, purchase())
+    claims = await claim_due(app.state.sessionmaker, app.state.settings)
+    stale = claims[0]
+    newer = stale.__class__(stale.id, stale.record_id, stale.agency, stale.attempt + 1)
+    async with app.state.sessionmaker() as session, session.begin():
+        row = await session.get(Dispatch, stale.id)
+        assert row is not None
+        row.attempts = newer.attempt  # as if the lease expired and another worker claimed it again
+    outcome = await deliver(app.state.sessionmaker, app.state.settings, app.state.adapters, stale)
+    assert outcome == "lost_lease"
+
+
+@pytest.mark.postgres_only
+async def test_two_workers_never_deliver_one_dispatch_twice(world: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    app, client = world
+    parties = await file_parties(client)
+    for _ in range(15):
+        await post_triple(client, parties, purchase(own_buyer=True))
+    workers = [dispatcher(app), dispatcher(app)]
+    for _ in range(20):
+        claimed = await asyncio.gather(*(w.run_once() for w in workers))
+        if not any(claimed):
+            break
+    await app.state.mock_agencies.wait_for_callbacks()
+    async with app.state.sessionmaker() as session:
+        delivered = await session.scalar(
+            select(func.count()).select_from(DispatchAttempt).where(DispatchAttempt.outcome == "delivered")
+        )
+        total = await session.scalar(select(func.count()).select_from(Dispatch))
+    assert delivered == total == 15 * len(AGENCIES)
+    for agency in AGENCIES:
+        agency_stats = await stats(client, agency)
+        assert agency_stats["requests"] == agency_stats["answered"] == 15
+
+
+# --- signed callbacks ---------------------------------------------------------------------------------
+
+
+DEV_SECRET = "single-window-dev-callback-secret"
+
+
+def _signed(body: bytes, secret: str = DEV_SECRET, **headers: str) -> dict[str, str]:
+    webhook_id = headers.get("webhook-id", f"msg_{uuid.uuid4().hex}")
+    timestamp = headers.get("webhook-timestamp", str(int(time.time())))
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": sign(secret, webhook_id, timestamp, body),
+        "content-type": "application/json",
+    }
+
+
+async def test_callbacks_are_verified_and_processed_once(world: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    _, client = world
+    parties = await file_parties(client)
+    receipt = (await post_triple(client, parties, purchase()))[-1].json()
+    body = (
+        f'{{"agency":"customs","recordId":"{receipt["recordId"]}",'
+        '"receipts":[{"returnStatus":"500","returnInfo":"查验"}]}'
+    ).encode()
+    url = "/api/v1/agency-callbacks/customs"
+
+    headers = _signed(body)
+    first = await client.post(url, content=body, headers=headers)
+    assert first.json() == {"status": "accepted", "webhookId": headers["webhook-id"], "recordStatus": "INSPECTION"}
+    replay = await client.post(url, content=body, headers=headers)
+    assert replay.json()["status"] == "duplicate"
+    record = await detail(client, receipt["recordId"])
+    assert [r["source"] for r in record["receipts"]].count("callback") == 1
+
+    tampered = body.replace(b"500", b"800")
+    assert (await client.post(url, content=tampered, headers=_signed(body))).json()["code"] == "SIGNATURE_INVALID"
+    stale = _signed(body, **{"webhook-timestamp": str(int(time.time()) - 301)})
+    assert (await client.post(url, content=body, headers=stale)).json()["code"] == "SIGNATURE_STALE"
+    wrong_key = _signed(body, secret="not-the-secret")
+    assert (await client.post(url, content=body, headers=wrong_key)).status_code == 401
+    assert (await detail(client, receipt["recordId"]))["status"] == "INSPECTION"
+
+
+async def test_callback_secret_rotation_accepts_old_and_new(settings: Settings) -> None:
+    async with _app(settings, agency_callback_secret=SecretStr("new-secret,old-secret")) as (_, client):
+        parties = await file_parties(client)
+        receipt = (await post_triple(client, parties, purchase()))[-1].json()
+        body = (
+            f'{{"recordId":"{receipt["recordId"]}","receipts":[{{"returnStatus":"120","returnInfo":"ok"}}]}}'
+        ).encode()
+        for secret in ("old-secret", "new-secret"):
+            response = await client.post("/api/v1/agency-callbacks/tax", content=body, headers=_signed(body, secret))
+            assert response.json()["status"] == "accepted", response.text
+
+
+@given(
+    st.integers(min_value=1, max_value=40),
+    st.floats(min_value=0.001, max_value=10),
+    st.floats(min_value=1, max_value=900),
+)
+def test_backoff_stays_within_full_jitter_bounds(attempt: int, base: float, cap: float) -> None:
+    rng = random.Random(attempt)
+    delay = backoff_delay(attempt, base, cap, None, rng)
+    assert 0 <= delay <= min(cap, base * 2 ** (attempt - 1))
+    assert backoff_delay(attempt, base, cap, 5.0, rng) >= min(5.0, cap)
