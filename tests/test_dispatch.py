@@ -348,3 +348,49 @@ def test_backoff_stays_within_full_jitter_bounds(attempt: int, base: float, cap:
     delay = backoff_delay(attempt, base, cap, None, rng)
     assert 0 <= delay <= min(cap, base * 2 ** (attempt - 1))
     assert backoff_delay(attempt, base, cap, 5.0, rng) >= min(5.0, cap)
+
+
+@pytest.mark.postgres_only
+async def test_dispatcher_wakes_on_notify_not_on_its_poll(settings: Settings) -> None:
+    async with _app(settings, dispatch_poll_s=60.0, mock_inspection_rate_general=0.0) as (app, client):
+        parties = await file_parties(client)
+        worker = dispatcher(app)
+        running = asyncio.create_task(worker.run())
+        try:
+            await asyncio.sleep(0.5)  # listening, and idle until the poll in 60 s
+            receipt = (await post_triple(client, parties, purchase()))[-1].json()
+            deadline = time.monotonic() + 10
+            while (await detail(client, receipt["recordId"]))["status"] != "CLEARED":
+                assert time.monotonic() < deadline, "the NOTIFY did not wake the dispatcher"
+                await asyncio.sleep(0.1)
+        finally:
+            worker.stop()
+            await asyncio.wait_for(running, timeout=10)
+
+
+class RecordingFxAdapter:
+    """A fifth-party adapter class named in configuration (SW_AGENCY_ADAPTERS)."""
+
+    def __init__(self, name: str, client: httpx.AsyncClient, base_url: str) -> None:
+        self.name, self.client, self.base_url = name, client, base_url
+
+
+def test_adapters_come_from_configuration(settings: Settings) -> None:
+    from app.adapters.customs import CustomsAdapter
+    from app.adapters.registry import build_adapters
+
+    configured = settings.model_copy(
+        update={
+            "agency_adapters": {"fx": "tests.test_dispatch:RecordingFxAdapter"},
+            "agency_urls": {"customs": "https://customs.example/ceb"},
+        }
+    )
+    remote, embedded = httpx.AsyncClient(), httpx.AsyncClient()
+    adapters = build_adapters(["customs", "fx"], configured, remote, embedded)
+    assert isinstance(adapters["fx"], RecordingFxAdapter)
+    assert adapters["fx"].client is embedded
+    customs = adapters["customs"]
+    assert isinstance(customs, CustomsAdapter)
+    assert (customs.client, customs.base_url) == (remote, "https://customs.example/ceb")
+    with pytest.raises(LookupError):
+        build_adapters(["fifth"], configured, remote, embedded)
