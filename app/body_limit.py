@@ -1,12 +1,23 @@
-"""ASGI middleware: refuse bodies over the limit, and NUL in the URL, before anything parses them."""
+"""ASGI middleware: refuse bodies over the limit, NUL in the URL and repeated query parameters, before anything
+parses them."""
 
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import DomainError, MalformedBody, PayloadTooLarge
+
+
+def _repeated_query_name(query_string: bytes) -> str | None:
+    seen: set[str] = set()
+    for name, _ in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 class BodySizeLimit:
@@ -21,6 +32,12 @@ class BodySizeLimit:
         if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
             # No stored value may hold NUL (PostgreSQL text cannot), so no lookup key may either.
             await self._respond(scope, send, MalformedBody("The URL contains a NUL character", code="MALFORMED_URL"))
+            return
+        repeated = _repeated_query_name(scope.get("query_string", b""))
+        if repeated is not None:
+            # Every query parameter takes one value; silently keeping the last of several would guess.
+            detail = f"The query parameter {repeated!r} is given more than once"
+            await self._respond(scope, send, MalformedBody(detail, code="MALFORMED_URL"))
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -150,7 +150,7 @@ async def run_in_transaction(
             await asyncio.sleep(0.005 * attempt)
 
 
-async def session_scope(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+async def session_scope(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncGenerator[AsyncSession, None]:
     """Request dependency: one transaction per request, committed on success, rolled back on error."""
     async with sessionmaker() as session, session.begin():
         yield session

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -33,8 +34,12 @@ def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async for session in session_scope(get_sessionmaker(request)):
-        yield session
+    # When the handler fails, FastAPI throws into this generator; ``aclosing`` passes that on to the unit of
+    # work, which a bare ``async for`` would leave suspended, its connection checked out and its transaction
+    # (on SQLite the write lock) open, until garbage collection.
+    async with aclosing(session_scope(get_sessionmaker(request))) as unit_of_work:
+        async for session in unit_of_work:
+            yield session
 
 
 async def get_principal(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> Principal:
@@ -45,5 +50,7 @@ async def get_principal(request: Request, key: Annotated[str | None, Depends(api
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the transaction commits when the handler returns, before the response is sent — a 2xx
+# means committed (with the default "request" scope FastAPI would commit after sending the answer).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

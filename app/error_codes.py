@@ -5,7 +5,7 @@ from __future__ import annotations
 API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     # code: (HTTP status, spec receipt code where one exists, meaning)
     "MALFORMED_BODY": (400, "", "The body is not UTF-8 JSON (or not well-formed)."),
-    "MALFORMED_URL": (400, "", "The path or query holds a NUL character."),
+    "MALFORMED_URL": (400, "", "The path or query holds a NUL character, or a query parameter is given twice."),
     "UNAUTHENTICATED": (401, "", "No X-API-Key, or a key that is unknown or revoked."),
     "ADMIN_REQUIRED": (403, "", "Only an admin key may do this."),
     "READ_ONLY_PRINCIPAL": (403, "", "Officials read everything but change nothing."),
@@ -32,11 +32,18 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "SIGNATURE_INVALID": (401, "", "An agency callback without a valid webhook signature."),
     "SIGNATURE_STALE": (401, "", "An agency callback whose webhook-timestamp is more than 300 s off."),
     "CALLBACK_INVALID": (422, "", "An agency callback body that is not {recordId, receipts: [...]}."),
+    "AGENCY_NOT_FOUND": (404, "", "A callback for an agency this service does not dispatch to."),
     "KEY_NOT_FOUND": (404, "", "No such API key for this enterprise."),
     "DELEGATION_NOT_FOUND": (404, "", "No such delegation granted by this enterprise."),
     "GOODS_NOT_FOUND": (404, "", "No goods record (ebcCode, itemNo), or not visible to this key."),
     "METHOD_NOT_ALLOWED": (405, "", "The route does not take this method."),
     "ENTERPRISE_EXISTS": (409, "", "The enterprise code is already filed."),
+    "DELEGATION_CONFLICT": (409, "", "The same delegation was created concurrently; send the request again."),
+    "CALLBACK_NOT_APPLICABLE": (
+        409,
+        "",
+        "A callback for a record that is not declared, or a dispatch it does not have.",
+    ),
     "GOODS_EXISTS": (
         409,
         "",

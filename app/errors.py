@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,19 @@ def validation_errors(errors: Any, prefix: tuple[Any, ...] = ()) -> list[dict[st
     return out
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app fully matches at this path (routers may be nested)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
@@ -133,7 +147,11 @@ def install_error_handlers(app: FastAPI) -> None:
             status=exc.status_code,
         )
         error.title = str(exc.detail)
-        return problem_response(error, request, dict(exc.headers) if exc.headers else None)
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:
+            # Starlette names only the first route whose path matched; the resource has them all (RFC 9110 §15.5.6).
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return problem_response(error, request, headers or None)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)

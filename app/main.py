@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,10 +26,11 @@ from app.observability import Metrics, RequestIdMiddleware
 from app.reason_docs import discrepancy_table, error_table
 from app.routers import callbacks, documents, enterprises, goods, health, messages, metrics, operations, records
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
-from app.schemas.problems import FieldError, Problem
+from app.schemas.problems import FieldError, Problem, problems
 from app.services.declaration import enabled_agencies
 from app.worker import Dispatcher, agency_clients
 
+log = logging.getLogger(__name__)
 API_VERSION = "0.1.0"
 
 DESCRIPTION = """
@@ -64,6 +66,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Agencies without a configured URL are the mock agencies mounted in this app, reached in-process.
     remote, embedded = agency_clients(settings, app if settings.mount_mock_agencies else None)
     app.state.adapters = build_adapters(enabled_agencies(settings), settings, remote, embedded)
+    unreachable = [a for a in app.state.adapters if a not in settings.agency_urls and not settings.mount_mock_agencies]
+    if unreachable:
+        log.warning("agencies %s have no SW_AGENCY_URLS entry and the mock agencies are not mounted", unreachable)
     app.state.dispatcher = None
     task: asyncio.Task[None] | None = None
     if settings.embedded_dispatcher:
@@ -76,7 +81,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if task is not None:
             app.state.dispatcher.stop()
-            with contextlib.suppress(asyncio.CancelledError):
+            # A delivery hanging on a slow agency is cancelled after 10 s; its lease expires and the
+            # dispatch is taken up again by the next dispatcher to run.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=10)
         await remote.aclose()
         await embedded.aclose()
@@ -135,6 +142,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(definitions.get("$defs", {}))
     _problem_for_validation_errors(schema)
+    _malformed_url_for_parameters(schema)
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     app.openapi_schema = schema
@@ -150,3 +158,13 @@ def _problem_for_validation_errors(schema: dict[str, Any]) -> None:
             if response is not None and "application/json" in response.get("content", {}):
                 response["content"] = problem
                 response["description"] = "Validation failed; `errors` lists each bad field by path"
+
+
+def _malformed_url_for_parameters(schema: dict[str, Any]) -> None:
+    """Every URL is screened before routing (app/body_limit.py): where a route reads the path or query, a
+    NUL or a repeated query parameter is a 400 ``MALFORMED_URL``."""
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation["responses"]
+            if operation.get("parameters") and "400" not in responses:
+                operation["responses"] = dict(sorted((responses | {"400": problems(400)[400]}).items()))

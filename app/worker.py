@@ -57,12 +57,17 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """Reap expired leases, claim one batch and deliver it; returns how many were claimed."""
-        await reap_expired_leases(self.sessionmaker)
+        await reap_expired_leases(self.sessionmaker, self.settings.dispatch_max_attempts)
         claims = await claim_due(self.sessionmaker, self.settings)
         if claims:
-            await asyncio.gather(
-                *(deliver(self.sessionmaker, self.settings, self.adapters, c, self.rng, self.metrics) for c in claims)
+            outcomes = await asyncio.gather(
+                *(deliver(self.sessionmaker, self.settings, self.adapters, c, self.rng, self.metrics) for c in claims),
+                return_exceptions=True,
             )
+            for claim, outcome in zip(claims, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    # Recording failed (the database?): the lease expires and the reaper takes it back.
+                    log.error("dispatch %s to %s not recorded: %r", claim.id, claim.agency, outcome)
         return len(claims)
 
     async def run(self) -> None:
@@ -91,7 +96,7 @@ class Dispatcher:
             url = make_url(self.settings.database_url).set(drivername="postgresql")
             self._listener = await asyncpg.connect(url.render_as_string(hide_password=False))
             await self._listener.add_listener(DISPATCH_CHANNEL, lambda *_: self.wake())
-        except (OSError, ImportError) as exc:  # polling still works
+        except Exception as exc:
             log.warning("LISTEN %s unavailable, polling only: %s", DISPATCH_CHANNEL, exc)
             self._listener = None
 

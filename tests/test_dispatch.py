@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 import uuid
@@ -394,3 +395,86 @@ def test_adapters_come_from_configuration(settings: Settings) -> None:
     assert (customs.client, customs.base_url) == (remote, "https://customs.example/ceb")
     with pytest.raises(LookupError):
         build_adapters(["fifth"], configured, remote, embedded)
+
+
+class BrokenAdapter:
+    """An adapter with a bug: it raises something that is not an agency error."""
+
+    name = "fx"
+
+    async def submit(self, package: dict[str, Any], dispatch_id: str) -> Any:
+        raise ValueError("a bug in a custom adapter")
+
+
+async def test_a_broken_adapter_goes_dead_instead_of_looping(world: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    app, client = world
+    app.state.adapters["fx"] = BrokenAdapter()
+    parties = await file_parties(client)
+    receipt = (await post_triple(client, parties, purchase()))[-1].json()
+    await drain(app)
+    [fx] = (await client.get("/api/v1/admin/dispatches", params={"status": "dead"}, headers=ADMIN)).json()["items"]
+    assert (fx["agency"], fx["attempts"]) == ("fx", 1)
+    assert "a bug in a custom adapter" in fx["lastError"]
+    assert (await detail(client, receipt["recordId"]))["agencies"]["fx"]["status"] == "dead"
+
+
+async def test_an_expired_last_attempt_goes_dead(settings: Settings) -> None:
+    async with _app(settings, dispatch_lease_s=0.01, dispatch_max_attempts=1) as (app, client):
+        parties = await file_parties(client)
+        await post_triple(client, parties, purchase())
+        assert len(await claim_due(app.state.sessionmaker, app.state.settings)) == 4  # ... and the worker dies
+        await asyncio.sleep(0.05)
+        await dispatcher(app).run_once()
+        async with app.state.sessionmaker() as session:
+            statuses = set(await session.scalars(select(Dispatch.status)))
+        assert statuses == {"dead"}
+
+
+async def test_callbacks_are_checked_against_the_agency_and_the_dispatch(
+    world: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    _, client = world
+    parties = await file_parties(client)
+    declared = (await post_triple(client, parties, purchase()))[-1].json()["recordId"]
+    awaiting = (await client.post("/api/v1/orders", json=purchase()[0], headers=parties.platform)).json()["recordId"]
+
+    def body(record_id: str, status: str = "800", **extra: str) -> bytes:
+        receipt = {"returnStatus": status, "returnInfo": "x"}
+        return json.dumps({"recordId": record_id, "receipts": [receipt], **extra}).encode()
+
+    async def post(agency: str, content: bytes) -> httpx.Response:
+        return await client.post(f"/api/v1/agency-callbacks/{agency}", content=content, headers=_signed(content))
+
+    assert (await post("bogus", body(declared))).json()["code"] == "AGENCY_NOT_FOUND"
+    assert (await post("customs", body(declared, agency="fx"))).json()["code"] == "CALLBACK_INVALID"
+    assert (await post("customs", body(declared, status="12345678901"))).json()["code"] == "CALLBACK_INVALID"
+    assert (await post("customs", body(declared, status="80\u00000"))).json()["code"] == "CALLBACK_INVALID"
+    assert (await post("customs", body(awaiting, status="-1"))).json()["code"] == "CALLBACK_NOT_APPLICABLE"
+    stranger = str(uuid.uuid4())
+    assert (await post("customs", body(declared, dispatchId=stranger))).json()["code"] == "CALLBACK_NOT_APPLICABLE"
+    assert (await detail(client, declared))["status"] == "DECLARED"
+    assert (await detail(client, awaiting))["status"] == "AWAITING_DOCUMENTS"
+
+
+async def test_a_carrier_party_to_a_purchase_does_not_see_the_buyers_id(
+    world: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    _, client = world
+    parties = await file_parties(client)
+    receipt = (await post_triple(client, parties, purchase(payment={"payerIdNumber": "330106198805054321"})))[-1]
+    record_id = receipt.json()["recordId"]
+    as_carrier = await client.get(f"/api/v1/records/{record_id}", headers=parties.logistics)
+    body = as_carrier.json()
+    assert body["buyerIdNumber"] == "330106********1234"
+    assert body["declaration"] is None
+    [payer] = [d for d in body["discrepancies"] if d["field"] == "payment.payerIdNumber"]
+    assert (payer["expected"], payer["actual"]) == ("330106********1234", "330106********4321")
+    listed = (await client.get("/api/v1/records", headers=parties.payment)).json()["items"]
+    assert [r["buyerIdNumber"] for r in listed] == ["330106********1234"]
+    declaration = await client.get(f"/api/v1/records/{record_id}/declaration", headers=parties.logistics)
+    assert declaration.status_code == 404
+    as_platform = (await client.get(f"/api/v1/records/{record_id}", headers=parties.platform)).json()
+    assert as_platform["buyerIdNumber"] == "330106199001011234"
+    declared = (await post_triple(client, parties, purchase()))[-1].json()["recordId"]
+    assert (await client.get(f"/api/v1/records/{declared}", headers=parties.logistics)).json()["declaration"] is None
+    assert (await client.get(f"/api/v1/records/{declared}", headers=parties.seller)).json()["declaration"] is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -869,3 +870,11 @@ async def test_suspended_enterprise_still_lists_and_revokes_its_keys(client: htt
     assert revoke.status_code == 204
     spare_key = {"X-API-Key": spare.json()["key"]}
     assert_problem(await client.get("/api/v1/records", headers=spare_key), 401, "UNAUTHENTICATED")
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_filings_of_one_code_are_one_201_and_409s(client: httpx.AsyncClient) -> None:
+    body = {"code": "3120960C01", "name": "并发企业", "roles": ["seller"]}
+    responses = await asyncio.gather(*(client.post("/api/v1/enterprises", json=body, headers=ADMIN) for _ in range(8)))
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 7
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"ENTERPRISE_EXISTS"}

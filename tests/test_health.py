@@ -3,11 +3,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from app.config import Settings
 from app.main import create_app
+from tests.conftest import ADMIN
 
 
 async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
@@ -79,3 +82,21 @@ def test_json_log_lines_carry_the_request_and_record_ids() -> None:
         record_id_var.reset(record_token)
     assert line["message"] == "dispatch d-1 failed"
     assert (line["level"], line["requestId"], line["recordId"]) == ("WARNING", "req-42", "rec-7")
+
+
+async def test_a_2xx_is_only_sent_after_the_commit(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Invariant 1: when the commit fails, the client must not have been told 201."""
+    from sqlalchemy.ext.asyncio.session import AsyncSessionTransaction
+
+    async def failing_exit(self: AsyncSessionTransaction, *exc: object) -> None:
+        await self.rollback()
+        raise RuntimeError("the commit failed")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        monkeypatch.setattr(AsyncSessionTransaction, "__aexit__", failing_exit)
+        body = {"code": "3120960A01", "name": "平台", "roles": ["platform"]}
+        response = await http.post("/api/v1/enterprises", json=body, headers=ADMIN)
+        monkeypatch.undo()
+        assert response.status_code == 500
+        assert (await http.get("/api/v1/enterprises/3120960A01", headers=ADMIN)).status_code == 404

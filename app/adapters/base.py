@@ -9,6 +9,8 @@ docs/adapters.md.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, runtime_checkable
@@ -113,15 +115,44 @@ class HttpAgencyAdapter:
     def read_answer(self, response: httpx.Response) -> AgencyAnswer:
         try:
             body = response.json()
-            receipts = [
-                AgencyReceipt(
-                    return_status=str(r["returnStatus"]),
-                    return_info=str(r.get("returnInfo", ""))[:1000],
-                    return_time=r.get("returnTime"),
-                    extra={k: v for k, v in r.items() if k not in ("returnStatus", "returnInfo", "returnTime")},
-                )
-                for r in body["receipts"]
-            ]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise PermanentAgencyError(f"unreadable answer: {exc}", response.status_code) from exc
+            receipts = read_receipts(body["receipts"])
+        except (ValueError, KeyError, TypeError, httpx.HTTPError) as exc:
+            raise PermanentAgencyError(f"unreadable answer: {exc}"[:1000], response.status_code) from exc
         return AgencyAnswer(receipts=receipts, body=body)
+
+
+_RETURN_STATUS = re.compile(r"^-?\d{1,9}$")
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _text(value: Any, limit: int) -> str:
+    return _NOT_TEXT.sub("", str(value))[:limit]
+
+
+def read_receipts(items: Any) -> list[AgencyReceipt]:
+    """Agency receipts from outside (a reply or a callback), checked before they reach the database:
+    ``returnStatus`` a CEB code (digits, maybe negative), texts bounded and free of control characters."""
+    if not isinstance(items, list) or not items:
+        raise ValueError("receipts must be a non-empty list")
+    receipts = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ValueError("a receipt must be an object")
+        status = str(item["returnStatus"])
+        if not _RETURN_STATUS.match(status):
+            raise ValueError(f"returnStatus {status[:20]!r} is not a CEB code")
+        return_time = item.get("returnTime")
+        extra = json.loads(
+            _NOT_TEXT.sub(
+                "", json.dumps({k: v for k, v in item.items() if k not in ("returnStatus", "returnInfo", "returnTime")})
+            )
+        )
+        receipts.append(
+            AgencyReceipt(
+                return_status=status,
+                return_info=_text(item.get("returnInfo", ""), 1000),
+                return_time=_text(return_time, 17) if return_time is not None else None,
+                extra=extra,
+            )
+        )
+    return receipts

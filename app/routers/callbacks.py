@@ -28,7 +28,7 @@ class CallbackResult(BaseModel):
     "`webhook-signature` (`v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` with "
     "SW_AGENCY_CALLBACK_SECRET; comma-separate two secrets to rotate). The same id is processed once. "
     'Body: `{"agency", "recordId", "dispatchId", "receipts": [{"returnStatus", "returnInfo", "returnTime"}]}`.',
-    responses=problems(401, 404, 413, 422, 503),
+    responses=problems(401, 404, 409, 413, 422, 503),
     operation_id="agency_callback",
     openapi_extra={
         "requestBody": {

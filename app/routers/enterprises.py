@@ -59,7 +59,7 @@ def _delegation(d: Delegation) -> DelegationOut:
     summary="File an enterprise (admin)",
     description="`code`: a 10-character customs code or an 18-character unified social credit code. "
     "Roles: platform (电商平台, ebp), seller (电商企业, ebc), payment, logistics, declarant.",
-    responses=problems(401, 403, 409, 422, 503),
+    responses=problems(400, 401, 403, 409, 413, 422, 503),
     operation_id="create_enterprise",
 )
 async def create_enterprise(data: EnterpriseCreate, session: SessionDep, principal: PrincipalDep) -> EnterpriseOut:
@@ -94,7 +94,7 @@ async def get_enterprise(code: str, session: SessionDep, principal: PrincipalDep
     "/enterprises/{code}",
     response_model=EnterpriseOut,
     summary="Rename, change roles, suspend or reactivate (admin)",
-    responses=problems(401, 403, 404, 422, 503),
+    responses=problems(400, 401, 403, 404, 413, 422, 503),
     operation_id="patch_enterprise",
 )
 async def patch_enterprise(
@@ -109,7 +109,7 @@ async def patch_enterprise(
     status_code=status.HTTP_201_CREATED,
     response_model=KeyIssued,
     summary="Issue an API key for the enterprise (admin or the enterprise); shown once",
-    responses=problems(401, 403, 404, 422, 503),
+    responses=problems(400, 401, 403, 404, 413, 422, 503),
     operation_id="create_enterprise_key",
 )
 async def create_key(
@@ -164,7 +164,7 @@ async def revoke_key(code: str, key_id: uuid.UUID, session: SessionDep, principa
     status_code=status.HTTP_201_CREATED,
     response_model=KeyIssued,
     summary="Issue an official's key (admin): reads every record, changes nothing",
-    responses=problems(401, 403, 422, 503),
+    responses=problems(400, 401, 403, 413, 422, 503),
     operation_id="create_official",
 )
 async def create_official(data: OfficialCreate, session: SessionDep, principal: PrincipalDep) -> KeyIssued:
@@ -180,7 +180,7 @@ async def create_official(data: OfficialCreate, session: SessionDep, principal: 
     summary="Let another filed enterprise transmit documents on this one's behalf (委托)",
     description="Creates the delegation, or replaces the document types of an existing one (and reactivates it). "
     "E.g. a platform lets its entrusted express operator send its orders and payments.",
-    responses=problems(401, 403, 404, 422, 503),
+    responses=problems(400, 401, 403, 404, 413, 422, 503),
     operation_id="create_delegation",
 )
 async def create_delegation(

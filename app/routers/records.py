@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
 
 from app.ceb.codec import render_inventory
 from app.deps import PrincipalDep, SessionDep, SettingsDep
@@ -19,6 +20,20 @@ from app.services import records as record_service
 from app.services.records import RecordFilter
 
 router = APIRouter(prefix="/api/v1/records", tags=["Records (三单交换记录)"])
+
+
+def _not_a_number(value: Any) -> Any:
+    # Pydantic would read "1700000000" or "0.5" as seconds since 1970; the parameters are ISO 8601 date-times.
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("must be an ISO 8601 date-time with a zone, e.g. 2026-11-23T08:00:00Z")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 
 def _aware(name: str, value: datetime | None) -> datetime | None:
@@ -50,9 +65,9 @@ async def list_records(
     payTransactionId: Annotated[str | None, Query(max_length=60)] = None,
     logisticsNo: Annotated[str | None, Query(max_length=60)] = None,
     buyerIdNumber: Annotated[str | None, Query(max_length=60)] = None,
-    createdFrom: Annotated[datetime | None, Query(description="Created at or after (ISO 8601 with zone)")] = None,
-    createdTo: Annotated[datetime | None, Query(description="Created before (ISO 8601 with zone)")] = None,
-    updatedSince: Annotated[datetime | None, Query(description="Changed at or after (ISO 8601 with zone)")] = None,
+    createdFrom: Annotated[IsoDateTime | None, Query(description="Created at or after (ISO 8601 with zone)")] = None,
+    createdTo: Annotated[IsoDateTime | None, Query(description="Created before (ISO 8601 with zone)")] = None,
+    updatedSince: Annotated[IsoDateTime | None, Query(description="Changed at or after (ISO 8601 with zone)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> RecordPage:

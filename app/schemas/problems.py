@@ -28,7 +28,8 @@ class Problem(BaseModel):
 
 
 _DESCRIPTIONS = {
-    400: "Malformed body (not JSON, not UTF-8) — `MALFORMED_BODY`",
+    400: "Malformed body (not JSON, not UTF-8) — `MALFORMED_BODY`; or URL (a NUL, a query parameter twice) — "
+    "`MALFORMED_URL`",
     401: "Missing or invalid X-API-Key — `UNAUTHENTICATED`",
     403: "Not allowed for this key — e.g. `NOT_AUTHORISED_FOR_ENTERPRISE`, `ENTERPRISE_SUSPENDED`, `ADMIN_REQUIRED`",
     404: "Not found, or not visible to this key (the two are never told apart)",

@@ -12,12 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.adapters.base import AgencyReceipt
+from app.adapters.base import read_receipts
 from app.config import Settings
 from app.db import run_in_transaction
-from app.errors import NotFound, Unauthenticated, Unprocessable
+from app.errors import Conflict, NotFound, Unauthenticated, Unprocessable
 from app.models import AgencyReceipt as AgencyReceiptRow
-from app.models import MatchRecord
+from app.models import Dispatch, MatchRecord
+from app.services.declaration import enabled_agencies
 from app.services.receipts import apply_receipts
 from app.webhooks import sign
 
@@ -50,24 +51,19 @@ async def receive_callback(
     headers: dict[str, str],
     body: bytes,
 ) -> dict[str, Any]:
+    if agency not in enabled_agencies(settings):
+        raise NotFound(f"No agency {agency[:32]}", code="AGENCY_NOT_FOUND")
     secrets = [s.strip() for s in settings.agency_callback_secret.get_secret_value().split(",") if s.strip()]
     webhook_id = verify(secrets, headers, body)
     try:
         data = json.loads(body)
         record_id = uuid.UUID(str(data["recordId"]))
-        receipts = [
-            AgencyReceipt(
-                return_status=str(r["returnStatus"]),
-                return_info=str(r.get("returnInfo", ""))[:1000],
-                return_time=r.get("returnTime"),
-            )
-            for r in data["receipts"]
-        ]
+        receipts = read_receipts(data["receipts"])
         dispatch_id = uuid.UUID(str(data["dispatchId"])) if data.get("dispatchId") else None
     except (ValueError, KeyError, TypeError) as exc:
         raise Unprocessable(f"Not a callback body: {exc}", code="CALLBACK_INVALID") from exc
-    if not receipts:
-        raise Unprocessable("A callback carries at least one receipt", code="CALLBACK_INVALID")
+    if data.get("agency", agency) != agency:
+        raise Unprocessable("The body's agency is not the agency of the URL", code="CALLBACK_INVALID")
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         seen = await session.scalar(select(AgencyReceiptRow.id).where(AgencyReceiptRow.callback_id == webhook_id))
@@ -76,6 +72,14 @@ async def receive_callback(
         record = await session.get(MatchRecord, record_id, with_for_update=True)
         if record is None:
             raise NotFound(f"No record {record_id}", code="RECORD_NOT_FOUND")
+        # Only an agency the record was dispatched to may answer for it, and only once it is declared.
+        dispatch = await session.scalar(
+            select(Dispatch).where(Dispatch.record_id == record_id, Dispatch.agency == agency)
+        )
+        if dispatch is None or (dispatch_id is not None and dispatch.id != dispatch_id):
+            raise Conflict(
+                f"Record {record_id} has no dispatch to {agency} matching this callback", code="CALLBACK_NOT_APPLICABLE"
+            )
         await apply_receipts(
             session,
             record,
@@ -83,7 +87,7 @@ async def receive_callback(
             receipts,
             source="callback",
             actor=f"agency:{agency}",
-            dispatch_id=dispatch_id,
+            dispatch_id=dispatch.id,
             callback_id=webhook_id,
         )
         return {"status": "accepted", "webhookId": webhook_id, "recordStatus": record.status}

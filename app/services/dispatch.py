@@ -40,17 +40,24 @@ class Claim:
     attempt: int
 
 
-async def reap_expired_leases(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
-    """In-flight dispatches whose worker died (lease expired) go back to ``retry``."""
+async def reap_expired_leases(sessionmaker: async_sessionmaker[AsyncSession], max_attempts: int) -> int:
+    """In-flight dispatches whose worker died (lease expired) go back to ``retry`` — or to ``dead`` once they
+    have used every attempt, so that a dispatch that kills its worker is not tried forever."""
 
     async def work(session: AsyncSession) -> int:
         now = utcnow()
-        result = await session.execute(
+        expired = and_(Dispatch.status == "in_flight", Dispatch.lease_until < now)
+        dead = await session.execute(
             update(Dispatch)
-            .where(Dispatch.status == "in_flight", Dispatch.lease_until < now)
+            .where(expired, Dispatch.attempts >= max_attempts)
+            .values(status="dead", lease_until=None, updated_at=now, last_error="lease expired on the last attempt")
+        )
+        again = await session.execute(
+            update(Dispatch)
+            .where(expired)
             .values(status="retry", next_attempt_at=now, lease_until=None, updated_at=now, last_error="lease expired")
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return int(getattr(dead, "rowcount", 0) or 0) + int(getattr(again, "rowcount", 0) or 0)
 
     return await run_in_transaction(sessionmaker, work)
 
@@ -156,6 +163,9 @@ async def deliver(
         answer = await adapter.submit(package, str(claim.id))  # outside any transaction
     except AgencyError as exc:
         error = exc
+    except Exception as exc:
+        log.exception("dispatch %s to %s: unexpected failure", claim.id, claim.agency)
+        error = PermanentAgencyError(f"unexpected: {type(exc).__name__}: {exc}"[:1000])
     elapsed = time.perf_counter() - clock
     if error is not None:
         log.warning("dispatch %s to %s failed (attempt %d): %s", claim.id, claim.agency, claim.attempt, error)
@@ -173,7 +183,11 @@ async def deliver(
                 rng,
             )
             outcome = "retry"
-            values = {"status": "retry", "next_attempt_at": now + timedelta(seconds=delay), "last_error": str(error)}
+            values = {
+                "status": "retry",
+                "next_attempt_at": now + timedelta(seconds=delay),
+                "last_error": str(error)[:1000],
+            }
         else:
             outcome, values = "dead", {"status": "dead", "last_error": str(error)[:1000]}
         # Only the holder of the current claim may record it: a reaped and re-claimed dispatch has moved on.

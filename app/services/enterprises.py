@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
@@ -27,8 +28,16 @@ async def create_enterprise(session: AsyncSession, data: EnterpriseCreate) -> En
         updated_at=now,
     )
     session.add(enterprise)
-    await session.flush()
+    await _flush_or_conflict(session, f"Enterprise {data.code} is already filed", "ENTERPRISE_EXISTS")
     return enterprise
+
+
+async def _flush_or_conflict(session: AsyncSession, detail: str, code: str) -> None:
+    """A concurrent request that wrote the same key first makes this one a 409, not a 500."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(detail, code=code) from exc
 
 
 async def get_enterprise(session: AsyncSession, code: str) -> Enterprise:
@@ -89,6 +98,9 @@ async def upsert_delegation(session: AsyncSession, principal_code: str, data: De
             updated_at=now,
         )
         session.add(delegation)
+        await _flush_or_conflict(
+            session, "The same delegation was being created at the same moment; send it again", "DELEGATION_CONFLICT"
+        )
     else:
         delegation.document_types, delegation.revoked_at, delegation.updated_at = types, None, now
     await session.flush()

@@ -73,7 +73,7 @@ async def apply_receipts(
     if status != record.status:
         add_event(session, "status_changed", actor, record_id=record.id, detail={"from": record.status, "to": status})
         if status == "REJECTED":
-            rejecting = next(r for r in receipts if is_rejection(r.return_status)) if receipts else None
+            rejecting = next((r for r in receipts if is_rejection(r.return_status)), None)
             record.rejection = {
                 "agency": agency,
                 "cebReturnStatus": rejecting.return_status if rejecting else None,

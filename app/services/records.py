@@ -8,6 +8,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, exists, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -112,26 +113,53 @@ async def list_records(
     rows = list(await session.scalars(query.order_by(MatchRecord.updated_at, MatchRecord.id).limit(limit + 1)))
     page = rows[:limit]
     return RecordPage(
-        items=[summary(r) for r in page],
+        items=[summary(r, principal) for r in page],
         nextCursor=encode_cursor(page[-1]) if len(rows) > limit else None,
     )
 
 
-def summary(record: MatchRecord) -> RecordSummary:
+def sees_whole_purchase(principal: Principal, record: MatchRecord) -> bool:
+    """Officials, admins, and the purchase's own platform and seller; not a payment firm or carrier."""
+    return principal.reads_everything or principal.enterprise_code in (record.ebp_code, record.ebc_code)
+
+
+def mask_id(value: str | None) -> str | None:
+    """330106199001011234 → 330106********1234: enough to recognise, not to reuse."""
+    if value is None or len(value) <= 10:
+        return value
+    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+
+
+def _masked_discrepancy(discrepancy: dict[str, Any]) -> dict[str, Any]:
+    if not str(discrepancy.get("field", "")).endswith("IdNumber"):
+        return discrepancy
+    return discrepancy | {
+        "expected": mask_id(discrepancy.get("expected")),
+        "actual": mask_id(discrepancy.get("actual")),
+    }
+
+
+def summary(record: MatchRecord, principal: Principal) -> RecordSummary:
+    """The record as ``principal`` may see it: a payment firm or carrier party to the purchase sees the buyer's
+    ID number masked, and a rejection by its code only (the quota text names the buyer)."""
+    whole = sees_whole_purchase(principal, record)
+    rejection = record.rejection
+    if rejection is not None and not whole:
+        rejection = {k: rejection.get(k) for k in ("agency", "code", "cebReturnStatus")}
     return RecordSummary(
         id=record.id,
         ebpCode=record.ebp_code,
         orderNo=record.order_no,
         ebcCode=record.ebc_code,
-        buyerIdNumber=record.buyer_id_number,
+        buyerIdNumber=record.buyer_id_number if whole else mask_id(record.buyer_id_number),
         status=record.status,
         missing=record.missing,
-        discrepancies=record.discrepancies,
+        discrepancies=record.discrepancies if whole else [_masked_discrepancy(d) for d in record.discrepancies],
         createdAt=record.created_at,
         updatedAt=record.updated_at,
         matchedAt=record.matched_at,
         agencies=record.agencies or {},
-        rejection=record.rejection,
+        rejection=rejection,
     )
 
 
@@ -159,8 +187,9 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: uui
         await session.scalars(select(Document).where(Document.record_id == record.id).order_by(Document.created_at))
     )
     # A party sees the record; of its documents it sees those it owns or sent — the platform and the
-    # seller, who own the purchase, see them all. A carrier linking a waybill learns no buyer ID from it.
-    sees_all = principal.reads_everything or principal.enterprise_code in (record.ebp_code, record.ebc_code)
+    # seller, who own the purchase, see them all, and the declaration. A carrier linking a waybill learns no
+    # buyer ID from it (masked in the summary, and the declaration that carries it is not shown).
+    sees_all = sees_whole_purchase(principal, record)
     docs = [d for d in docs if _reads_document(principal, d, record)]
     doc_ids = [d.id for d in docs]
     events = await session.scalars(
@@ -168,12 +197,12 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: uui
         .where(or_(RecordEvent.record_id == record.id, RecordEvent.document_id.in_(doc_ids)))
         .order_by(RecordEvent.id)
     )
-    declaration = await session.get(Declaration, record.id)
+    declaration = await session.get(Declaration, record.id) if sees_all else None
     receipts = await session.scalars(
         select(AgencyReceipt).where(AgencyReceipt.record_id == record.id).order_by(AgencyReceipt.received_at)
     )
     return RecordDetail(
-        **summary(record).model_dump(),
+        **summary(record, principal).model_dump(),
         declaration=(
             DeclarationOut(
                 inventory=declaration.inventory,
@@ -197,14 +226,15 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: uui
         timeline=[
             TimelineEvent(at=e.at, kind=e.kind, actor=e.actor, detail=e.detail)
             for e in events
-            if sees_all or e.document_id is None or e.document_id in doc_ids
+            if sees_all or (e.kind != "declaration_rejected" and (e.document_id is None or e.document_id in doc_ids))
         ],
     )
 
 
 async def get_declaration(session: AsyncSession, principal: Principal, record_id: uuid.UUID) -> DeclarationOut:
     record = await session.scalar(_filtered(principal, RecordFilter()).where(MatchRecord.id == record_id))
-    declaration = await session.get(Declaration, record_id) if record is not None else None
+    visible = record is not None and sees_whole_purchase(principal, record)
+    declaration = await session.get(Declaration, record_id) if visible else None
     if declaration is None:
         raise NotFound(f"Record {record_id} has no declaration", code="DECLARATION_NOT_FOUND")
     return DeclarationOut(
