@@ -156,6 +156,16 @@ async def session_scope(sessionmaker: async_sessionmaker[AsyncSession]) -> Async
         yield session
 
 
+ORDER_LOCKS, BUYER_LOCKS = 0, 1  # advisory-lock key spaces
+
+
+async def advisory_xact_lock(session: AsyncSession, key: str, space: int) -> None:
+    """Serialise transactions on ``key`` (PostgreSQL, until commit); SQLite's BEGIN IMMEDIATE already
+    serialises every writer. ``space`` keeps unrelated kinds of keys apart."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, :s))"), {"k": key, "s": space})
+
+
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from app.rules.reason_codes import REASON_CODES
-from app.rules.tax import TaxableLine, TaxAssessment, assess
+from app.rules.tax import TaxableLine, TaxAssessment, assess, cents
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 
 CNY = "142"
@@ -111,10 +111,6 @@ def _show(value: object) -> str:
     if isinstance(value, Decimal):
         return format(cents(value), "f")
     return str(value)
-
-
-def cents(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def amounts_agree(a: Decimal, b: Decimal, tolerance: Decimal) -> bool:

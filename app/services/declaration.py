@@ -12,11 +12,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db import utcnow
+from app.db import BUYER_LOCKS, advisory_xact_lock, utcnow
 from app.models import Declaration, Dispatch, Enterprise, Goods, MatchRecord
 from app.rules.inventory import DeclarationParty, GoodsRecord, compose_inventory
 from app.rules.matching import GoodsFacts, assess_order
-from app.rules.tax import TaxAssessment, check_limits
+from app.rules.tax import TaxAssessment, cents, check_limits
 from app.schemas.ceb_types import CHINA_TZ
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.services.timeline import add_event
@@ -34,7 +34,7 @@ def goods_facts(goods: Mapping[str, Goods]) -> dict[str, GoodsFacts]:
 def tax_view(assessment: TaxAssessment) -> dict[str, Any]:
     """The tax with the CEB816 names, decimals as strings."""
     return {
-        "customsTax": str(assessment.customs_tax.quantize(Decimal("0.01"))),
+        "customsTax": str(cents(assessment.customs_tax)),
         "valueAddedTax": str(assessment.value_added_tax),
         "consumptionTax": str(assessment.consumption_tax),
         "taxTotal": str(assessment.tax_total),
@@ -43,7 +43,7 @@ def tax_view(assessment: TaxAssessment) -> dict[str, Any]:
             {
                 "gnum": line.gnum,
                 "taxPrice": str(line.tax_price),
-                "customsTax": str(line.customs_tax.quantize(Decimal("0.01"))),
+                "customsTax": str(cents(line.customs_tax)),
                 "valueAddedTax": str(line.value_added_tax),
                 "consumptionTax": str(line.consumption_tax),
             }
@@ -54,10 +54,7 @@ def tax_view(assessment: TaxAssessment) -> dict[str, Any]:
 
 async def lock_buyer(session: AsyncSession, buyer_id_number: str) -> None:
     """Serialise quota checks of one buyer (two purchases declared at once cannot both slip under)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 1))"), {"k": f"buyer:{buyer_id_number.upper()}"}
-        )
+    await advisory_xact_lock(session, f"buyer:{buyer_id_number.upper()}", BUYER_LOCKS)
 
 
 async def used_quota(session: AsyncSession, buyer_id_number: str, year: int) -> Decimal:
@@ -69,7 +66,7 @@ async def used_quota(session: AsyncSession, buyer_id_number: str, year: int) -> 
             Declaration.counts_to_quota.is_(True),
         )
     )
-    return sum(values, Decimal("0")).quantize(Decimal("0.01"))
+    return cents(sum(values, Decimal("0")))
 
 
 async def declare(
@@ -138,6 +135,11 @@ async def declare(
         session.add(Dispatch(record_id=record.id, agency=agency, status="pending", attempts=0, next_attempt_at=now))
         record.agencies = {**record.agencies, agency: {"status": "pending", "returnStatus": None, "returnInfo": None}}
     await session.flush()
+    await notify_dispatchers(session)
+
+
+async def notify_dispatchers(session: AsyncSession) -> None:
+    """Wake the dispatchers when this transaction commits (PostgreSQL; SQLite's dispatcher polls)."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text(f"NOTIFY {DISPATCH_CHANNEL}"))
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db import utcnow
+from app.db import ORDER_LOCKS, advisory_xact_lock, utcnow
 from app.models import Document, MatchRecord
 from app.rules.matching import MatchInput, evaluate
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
@@ -31,10 +31,8 @@ async def lock_order_numbers(session: AsyncSession, order_numbers: Iterable[str]
     PostgreSQL: a transaction-scoped advisory lock per order number. SQLite: the unit of work already
     began with BEGIN IMMEDIATE, which serialises all writers.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return
     for order_no in sorted(set(order_numbers)):
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": order_no})
+        await advisory_xact_lock(session, order_no, ORDER_LOCKS)
 
 
 def parse_payload(doc: Document) -> OrderIn | PaymentIn | WaybillIn:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.errors import Conflict, NotFound
 from app.models import Dispatch, DispatchAttempt, MatchRecord
-from app.services.declaration import DISPATCH_CHANNEL
+from app.services.declaration import notify_dispatchers
 from app.services.receipts import mark_dispatch_state
 from app.services.timeline import add_event
 
@@ -59,8 +59,7 @@ async def requeue(session: AsyncSession, dispatch: Dispatch, actor: str) -> None
             record_id=record.id,
             detail={"agency": dispatch.agency, "dispatchId": str(dispatch.id)},
         )
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text(f"NOTIFY {DISPATCH_CHANNEL}"))
+    await notify_dispatchers(session)
 
 
 async def retry_dispatch(session: AsyncSession, dispatch_id: uuid.UUID, actor: str) -> Dispatch:
