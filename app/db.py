@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -162,8 +162,18 @@ ORDER_LOCKS, BUYER_LOCKS = 0, 1  # advisory-lock key spaces
 async def advisory_xact_lock(session: AsyncSession, key: str, space: int) -> None:
     """Serialise transactions on ``key`` (PostgreSQL, until commit); SQLite's BEGIN IMMEDIATE already
     serialises every writer. ``space`` keeps unrelated kinds of keys apart."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, :s))"), {"k": key, "s": space})
+    await advisory_xact_locks(session, [key], space)
+
+
+async def advisory_xact_locks(session: AsyncSession, keys: Iterable[str], space: int) -> None:
+    """``advisory_xact_lock`` on every key, in one round trip. Every caller takes its keys in sorted order
+    (unnest keeps the array's order), so that two transactions wanting overlapping sets cannot deadlock."""
+    ordered = sorted(set(keys))
+    if ordered and session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(k, :s)) FROM unnest(CAST(:keys AS text[])) AS k"),
+            {"keys": ordered, "s": space},
+        )
 
 
 async def ping(engine: AsyncEngine) -> None:

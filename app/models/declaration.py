@@ -3,13 +3,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import ExactDecimal, utcnow
 from app.models.base import Base, TimestampMixin
+
+if TYPE_CHECKING:
+    from app.models.match_record import MatchRecord
 
 
 class Goods(TimestampMixin, Base):
@@ -47,6 +50,9 @@ class Declaration(Base):
     rejection: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    # Declared only so that the unit of work inserts the referenced rows first; never loaded.
+    record: Mapped[MatchRecord] = relationship(lazy="raise")
+
 
 class Dispatch(TimestampMixin, Base):
     """The outbox: one row per (record, agency); its id is the agency-side idempotency key."""
@@ -66,6 +72,9 @@ class Dispatch(TimestampMixin, Base):
     lease_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(1000))
     delivered_at: Mapped[datetime | None]
+
+    # Declared only so that the unit of work inserts the referenced rows first; never loaded.
+    record: Mapped[MatchRecord] = relationship(lazy="raise")
 
 
 class DispatchAttempt(Base):

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import utcnow
 from app.models.base import Base, TimestampMixin
+
+if TYPE_CHECKING:
+    from app.models.match_record import MatchRecord
 
 
 class RawMessage(Base):
@@ -55,3 +58,8 @@ class Document(TimestampMixin, Base):
     sender_code: Mapped[str] = mapped_column(String(18))
     raw_message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("raw_message.id"))
     record_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("match_record.id"))
+
+    # Declared only so that the unit of work inserts the referenced rows first (one flush per request writes
+    # everything); never loaded — code reads and writes the id columns.
+    record: Mapped[MatchRecord | None] = relationship(lazy="raise")
+    raw_message: Mapped[RawMessage] = relationship(lazy="raise")

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import utcnow
 from app.models.base import Base, TimestampMixin
+
+if TYPE_CHECKING:
+    from app.models.document import Document
 
 
 class MatchRecord(TimestampMixin, Base):
@@ -54,3 +57,7 @@ class RecordEvent(Base):
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     detail: Mapped[dict[str, Any]]
+
+    # Declared only so that the unit of work inserts the referenced rows first; never loaded.
+    record: Mapped[MatchRecord | None] = relationship(lazy="raise")
+    document: Mapped[Document | None] = relationship(lazy="raise")

@@ -4,22 +4,23 @@ write the outbox — all in the transaction that matched it (ARCHITECTURE.md inv
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db import BUYER_LOCKS, advisory_xact_lock, utcnow
-from app.models import Declaration, Dispatch, Enterprise, Goods, MatchRecord
+from app.db import BUYER_LOCKS, advisory_xact_locks, utcnow
+from app.models import Declaration, Dispatch, Enterprise, Goods
 from app.rules.inventory import DeclarationParty, GoodsRecord, compose_inventory
 from app.rules.matching import GoodsFacts, assess_order
 from app.rules.tax import TaxAssessment, cents, check_limits
 from app.schemas.ceb_types import CHINA_TZ
-from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
+from app.schemas.documents import OrderIn
 from app.services.timeline import add_event
+from app.services.workspace import Workspace
 
 DISPATCH_CHANNEL = "sw_dispatch"  # PostgreSQL NOTIFY channel the dispatchers LISTEN on
 
@@ -52,90 +53,128 @@ def tax_view(assessment: TaxAssessment) -> dict[str, Any]:
     }
 
 
-async def lock_buyer(session: AsyncSession, buyer_id_number: str) -> None:
-    """Serialise quota checks of one buyer (two purchases declared at once cannot both slip under)."""
-    await advisory_xact_lock(session, f"buyer:{buyer_id_number.upper()}", BUYER_LOCKS)
+def buyer_key(buyer_id_number: str) -> str:
+    """Quota and lock key of a buyer: ID numbers compare case-insensitively (a check digit may be x or X)."""
+    return buyer_id_number.upper()
 
 
-async def used_quota(session: AsyncSession, buyer_id_number: str, year: int) -> Decimal:
-    """The buyer's dutiable values already declared this year (summed exactly, in Python)."""
-    values = await session.scalars(
-        select(Declaration.dutiable_value).where(
-            func.upper(Declaration.buyer_id_number) == buyer_id_number.upper(),
-            Declaration.decl_year == year,
-            Declaration.counts_to_quota.is_(True),
+async def used_quotas(session: AsyncSession, buyers: Iterable[str], year: int) -> dict[str, Decimal]:
+    """Each buyer's dutiable values already declared this year, by ``buyer_key`` (summed exactly, in Python)."""
+    wanted = sorted(set(buyers))
+    used = dict.fromkeys(wanted, Decimal("0"))
+    if wanted:
+        rows = await session.execute(
+            select(Declaration.buyer_id_number, Declaration.dutiable_value).where(
+                Declaration.buyer_id_number.in_(wanted),
+                Declaration.decl_year == year,
+                Declaration.counts_to_quota.is_(True),
+            )
         )
-    )
-    return cents(sum(values, Decimal("0")))
+        for buyer, value in rows:
+            used[buyer] += value
+    return used
 
 
-async def declare(
-    session: AsyncSession,
-    record: MatchRecord,
-    order: OrderIn,
-    payment: PaymentIn,
-    waybill: WaybillIn,
-    goods: Mapping[str, Goods],
-    actor: str,
-    settings: Settings,
-) -> None:
-    """MATCHED → DECLARED (with one outbox row per agency), or REJECTED when a limit is exceeded."""
-    assessment = assess_order(order, goods_facts(goods), waybill)
+async def declare_matched(ws: Workspace) -> None:
+    """Every record that matched in this unit of work: MATCHED → DECLARED (with one outbox row per agency),
+    or REJECTED when a limit is exceeded.
+
+    The buyers' quota locks are taken together, in sorted order, after the order-number locks — so two
+    requests cannot deadlock on them — and the year's quota use is read once for all of them; purchases of
+    one buyer in the same request count against each other in the order they matched.
+    """
+    if not ws.matched:
+        return
+    session, settings = ws.session, ws.settings
     now = utcnow()
     china_now = now.astimezone(CHINA_TZ)
-    await lock_buyer(session, order.buyerIdNumber)
-    used = await used_quota(session, order.buyerIdNumber, china_now.year)
-    breaches = check_limits(assessment.dutiable_value, used, settings.single_limit, settings.annual_limit)
-    party = await _party(session, order, settings)
-    inventory = compose_inventory(
-        guid=str(uuid.uuid4()).upper(),
-        cop_no=record.id.hex[:20],
-        app_time=china_now.strftime("%Y%m%d%H%M%S"),
-        decl_date=china_now.strftime("%Y%m%d"),
-        order=order,
-        payment=payment,
-        waybill=waybill,
-        goods={k: _goods_record(g) for k, g in goods.items()},
-        party=party,
-    )
-    rejection = None
-    if breaches:
-        first = breaches[0]
-        rejection = {
-            "agency": "single-window",
-            "code": first.code,
-            "cebReturnStatus": first.ceb_return_status,
-            "returnInfo": _limit_message(first.code, first.limit, first.used, first.this_purchase, order),
-            "breaches": [
-                {"code": b.code, "cebReturnStatus": b.ceb_return_status, "limit": str(b.limit), "used": str(b.used)}
-                for b in breaches
-            ],
-        }
-    session.add(
-        Declaration(
-            record_id=record.id,
-            inventory=inventory,
-            tax=tax_view(assessment),
-            dutiable_value=assessment.dutiable_value,
-            buyer_id_number=order.buyerIdNumber,
-            decl_year=china_now.year,
-            counts_to_quota=not breaches,
-            rejection=rejection,
-            created_at=now,
+    buyers = {buyer_key(m.order.buyerIdNumber) for m in ws.matched}
+    await advisory_xact_locks(session, [f"buyer:{b}" for b in buyers], BUYER_LOCKS)
+    used = await used_quotas(session, buyers, china_now.year)
+    agent_names = await _agent_names(session, [m.order for m in ws.matched], settings)
+    agencies = enabled_agencies(settings)
+    dispatched = False
+    for matched in ws.matched:
+        record, order = matched.record, matched.order
+        buyer = buyer_key(order.buyerIdNumber)
+        assessment = assess_order(order, goods_facts(matched.goods), matched.waybill)
+        breaches = check_limits(
+            assessment.dutiable_value, cents(used[buyer]), settings.single_limit, settings.annual_limit
         )
-    )
-    status = "REJECTED" if breaches else "DECLARED"
-    add_event(session, "status_changed", actor, record_id=record.id, detail={"from": record.status, "to": status})
-    if rejection:
-        add_event(session, "declaration_rejected", actor, record_id=record.id, detail=rejection)
-    record.status, record.rejection, record.updated_at = status, rejection, now
-    if breaches:
-        return
-    for agency in enabled_agencies(settings):
-        session.add(Dispatch(record_id=record.id, agency=agency, status="pending", attempts=0, next_attempt_at=now))
-        record.agencies = {**record.agencies, agency: {"status": "pending", "returnStatus": None, "returnInfo": None}}
-    await session.flush()
-    await notify_dispatchers(session)
+        inventory = compose_inventory(
+            guid=str(uuid.uuid4()).upper(),
+            cop_no=record.id.hex[:20],
+            app_time=china_now.strftime("%Y%m%d%H%M%S"),
+            decl_date=china_now.strftime("%Y%m%d"),
+            order=order,
+            payment=matched.payment,
+            waybill=matched.waybill,
+            goods={k: _goods_record(g) for k, g in matched.goods.items()},
+            party=_party(order, settings, agent_names),
+        )
+        rejection = None
+        if breaches:
+            first = breaches[0]
+            rejection = {
+                "agency": "single-window",
+                "code": first.code,
+                "cebReturnStatus": first.ceb_return_status,
+                "returnInfo": _limit_message(first.code, first.limit, first.used, first.this_purchase, order),
+                "breaches": [
+                    {
+                        "code": b.code,
+                        "cebReturnStatus": b.ceb_return_status,
+                        "limit": str(b.limit),
+                        "used": str(b.used),
+                    }
+                    for b in breaches
+                ],
+            }
+        else:
+            used[buyer] += assessment.dutiable_value
+        session.add(
+            Declaration(
+                record_id=record.id,
+                inventory=inventory,
+                tax=tax_view(assessment),
+                dutiable_value=assessment.dutiable_value,
+                buyer_id_number=buyer,
+                decl_year=china_now.year,
+                counts_to_quota=not breaches,
+                rejection=rejection,
+                created_at=now,
+            )
+        )
+        status = "REJECTED" if breaches else "DECLARED"
+        add_event(
+            session, "status_changed", ws.actor, record_id=record.id, detail={"from": record.status, "to": status}
+        )
+        if rejection:
+            add_event(session, "declaration_rejected", ws.actor, record_id=record.id, detail=rejection)
+        record.status, record.rejection, record.updated_at = status, rejection, now
+        if breaches:
+            continue
+        for agency in agencies:
+            session.add(
+                Dispatch(
+                    id=uuid.uuid4(),
+                    record_id=record.id,
+                    agency=agency,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        record.agencies = {
+            **record.agencies,
+            **{agency: {"status": "pending", "returnStatus": None, "returnInfo": None} for agency in agencies},
+        }
+        dispatched = True
+    ws.matched.clear()
+    if dispatched:
+        await notify_dispatchers(session)
 
 
 async def notify_dispatchers(session: AsyncSession) -> None:
@@ -162,12 +201,18 @@ def _goods_record(g: Goods) -> GoodsRecord:
     )
 
 
-async def _party(session: AsyncSession, order: OrderIn, settings: Settings) -> DeclarationParty:
+async def _agent_names(session: AsyncSession, orders: Iterable[OrderIn], settings: Settings) -> dict[str, str]:
+    """The filed names of the declaring agents (the sellers, unless a declarant is configured)."""
+    if settings.declarant_name is not None:
+        return {}
+    codes = sorted({settings.declarant_code or order.ebcCode for order in orders})
+    rows = await session.execute(select(Enterprise.code, Enterprise.name).where(Enterprise.code.in_(codes)))
+    return {code: name for code, name in rows}
+
+
+def _party(order: OrderIn, settings: Settings, agent_names: Mapping[str, str]) -> DeclarationParty:
     agent_code = settings.declarant_code or order.ebcCode
-    agent_name = settings.declarant_name
-    if agent_name is None:
-        enterprise = await session.get(Enterprise, agent_code)
-        agent_name = enterprise.name if enterprise is not None else order.ebcName
+    agent_name = settings.declarant_name or agent_names.get(agent_code, order.ebcName)
     return DeclarationParty(
         agent_code=agent_code,
         agent_name=agent_name,

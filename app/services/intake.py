@@ -31,7 +31,7 @@ from app.errors import (
     Unprocessable,
     validation_errors,
 )
-from app.models import Delegation, Document, Enterprise, MatchRecord, RawMessage
+from app.models import Delegation, Document, Enterprise, RawMessage
 from app.observability import Metrics
 from app.schemas.ceb_types import CHINA_TZ
 from app.schemas.documents import (
@@ -45,15 +45,16 @@ from app.schemas.documents import (
 )
 from app.schemas.records import Receipt
 from app.services.auth import Principal
+from app.services.declaration import declare_matched
 from app.services.matching import (
-    FROZEN_STATUSES,
+    SETTLED_STATUSES,
     evaluate_records,
     link_document,
-    lock_order_numbers,
     record_ids_for_order_no,
     target_record,
 )
 from app.services.timeline import add_event
+from app.services.workspace import Workspace
 
 DocType = Literal["order", "payment", "waybill"]
 TRANSPORT_FIELDS = frozenset({"guid", "appType", "appTime"})
@@ -214,22 +215,26 @@ async def submit_documents(
         ctx = _Context(principal=principal, doc_type=doc_type, raw=raw, settings=settings)
         await _load_parties(session, ctx, [item.document for item in valid if item.document is not None])
         results: list[ItemResult] = []
-        allowed: list[IntakeItem] = []
+        allowed: list[tuple[int, AnyDocument]] = []
         for item in valid:
             assert item.document is not None
             error = _check_parties(ctx, item.document)
             if error is not None:
                 results.append(ItemResult(item.index, error.status, error=error))
             else:
-                allowed.append(item)
-        await lock_order_numbers(session, [item.document.orderNo for item in allowed if item.document])
-        for item in allowed:
-            assert item.document is not None
+                allowed.append((item.index, item.document))
+        ws = Workspace(session, settings, principal.actor)
+        documents = [document for _, document in allowed]
+        await ws.load(doc_type, [natural_key(d) for d in documents], [d.orderNo for d in documents])
+        await ws.load_goods(d for d in documents if isinstance(d, OrderIn))
+        for index, document in allowed:
             try:
-                results.append(await _process(session, ctx, item.index, item.document))
+                results.append(_process(ws, ctx, index, document))
             except (Conflict, NotFound) as error:
-                results.append(ItemResult(item.index, error.status, error=error))
-        return results
+                results.append(ItemResult(index, error.status, error=error))
+        await declare_matched(ws)
+        # Receipts show the record as it is committed: a record that matched is declared by now.
+        return [_settle_receipt(ws, result) for result in results]
 
     stored = await run_in_transaction(sessionmaker, work, retries=settings.max_transaction_retries) if valid else []
     results = sorted(stored + invalid, key=lambda r: r.index)
@@ -346,37 +351,30 @@ def decide_action(
     return "update"  # a change; or appType 1 declaring a draft, or sending again after a cancellation
 
 
-async def _process(session: AsyncSession, ctx: _Context, index: int, document: AnyDocument) -> ItemResult:
+def _process(ws: Workspace, ctx: _Context, index: int, document: AnyDocument) -> ItemResult:
     owner, business_no = natural_key(document)
-    existing = await session.scalar(
-        select(Document)
-        .where(
-            Document.doc_type == ctx.doc_type,
-            Document.owner_code == owner,
-            Document.business_no == business_no,
-        )
-        .with_for_update()
-    )
+    existing = ws.document(ctx.doc_type, owner, business_no)
     digest = content_hash(document)
     frozen = False
     if existing is not None and existing.record_id is not None:
-        record = await session.get(MatchRecord, existing.record_id)
-        frozen = record is not None and record.status in FROZEN_STATUSES
+        record = ws.records.get(existing.record_id)
+        frozen = record is not None and record.status in SETTLED_STATUSES
     if not frozen and document.appType != "3":
         # A new document, or a change that moves it, must not join a record that is already declared.
-        target = await target_record(session, ctx.doc_type, document.orderNo, document.ebpCode)
-        frozen = target is not None and target.status in FROZEN_STATUSES
+        target = target_record(ws, ctx.doc_type, document.orderNo, document.ebpCode)
+        frozen = target is not None and target.status in SETTLED_STATUSES
     action = decide_action(
         ctx.doc_type, document, existing, existing is not None and existing.content_sha256 == digest, frozen
     )
     if action == "replay":
         assert existing is not None
-        return ItemResult(index, 200, receipt=await build_receipt(session, existing, replayed=True))
+        return ItemResult(index, 200, receipt=build_receipt(ws, existing, replayed=True))
 
     actor = ctx.principal.actor
-    raw_id = await _store_raw(session, ctx)
+    raw_id = _store_raw(ws.session, ctx)
     changed: set[uuid.UUID] = set()
     if action == "create":
+        now = utcnow()
         doc = Document(
             id=uuid.uuid4(),
             doc_type=ctx.doc_type,
@@ -384,18 +382,17 @@ async def _process(session: AsyncSession, ctx: _Context, index: int, document: A
             business_no=business_no,
             version=0,
             state="active",
+            record_id=None,
+            created_at=now,
         )
         _apply(doc, document, digest, ctx, raw_id)
-        session.add(doc)
-        await session.flush()
+        ws.add_document(doc, document)
     else:
         assert existing is not None
         doc = existing
-        if doc.order_no != document.orderNo:
-            await lock_order_numbers(session, [doc.order_no])
         if doc.doc_type == "waybill" and doc.record_id is None:
             # A waiting waybill may have flagged several records ambiguous; they are evaluated again.
-            changed |= await record_ids_for_order_no(session, doc.order_no)
+            changed |= record_ids_for_order_no(ws, doc.order_no)
         if action == "cancel":
             doc.state, doc.version, doc.app_type, doc.guid = (
                 "cancelled",
@@ -411,14 +408,14 @@ async def _process(session: AsyncSession, ctx: _Context, index: int, document: A
         else:
             previous_link = (doc.order_no, doc.ebp_code)
             _apply(doc, document, digest, ctx, raw_id)
+            ws.remember(doc, document)
             if (doc.order_no, doc.ebp_code) != previous_link and doc.record_id is not None:
                 changed.add(doc.record_id)
-                add_event(session, "document_unlinked", actor, record_id=doc.record_id, document_id=doc.id)
+                add_event(ws.session, "document_unlinked", actor, record_id=doc.record_id, document_id=doc.id)
                 doc.record_id = None
-        await session.flush()
     kind = {"create": "document_received", "update": "document_modified", "cancel": "document_cancelled"}[action]
     add_event(
-        session,
+        ws.session,
         kind,
         actor,
         record_id=doc.record_id,
@@ -436,13 +433,11 @@ async def _process(session: AsyncSession, ctx: _Context, index: int, document: A
         },
     )
     if action != "cancel":
-        changed |= await link_document(session, doc, actor)
+        changed |= link_document(ws, doc)
     elif doc.record_id is not None:
         changed.add(doc.record_id)
-    await evaluate_records(session, changed, actor, ctx.settings)
-    return ItemResult(
-        index, 201 if action == "create" else 200, receipt=await build_receipt(session, doc, replayed=False)
-    )
+    evaluate_records(ws, changed)
+    return ItemResult(index, 201 if action == "create" else 200, receipt=build_receipt(ws, doc, replayed=False))
 
 
 def _apply(doc: Document, document: AnyDocument, digest: str, ctx: _Context, raw_id: uuid.UUID) -> None:
@@ -460,7 +455,7 @@ def _apply(doc: Document, document: AnyDocument, digest: str, ctx: _Context, raw
     doc.updated_at = utcnow()
 
 
-async def _store_raw(session: AsyncSession, ctx: _Context) -> uuid.UUID:
+def _store_raw(session: AsyncSession, ctx: _Context) -> uuid.UUID:
     if ctx.raw_message_id is None:
         row = RawMessage(
             id=uuid.uuid4(),
@@ -471,13 +466,13 @@ async def _store_raw(session: AsyncSession, ctx: _Context) -> uuid.UUID:
             received_at=utcnow(),
         )
         session.add(row)
-        await session.flush()  # documents reference it; there is no ORM relationship to order the inserts
         ctx.raw_message_id = row.id
     return ctx.raw_message_id
 
 
-async def build_receipt(session: AsyncSession, doc: Document, *, replayed: bool) -> Receipt:
-    record = await session.get(MatchRecord, doc.record_id) if doc.record_id else None
+def build_receipt(ws: Workspace, doc: Document, *, replayed: bool) -> Receipt:
+    """The receipt of the document as it is now (a snapshot: later items of a batch do not change it)."""
+    record = ws.records.get(doc.record_id) if doc.record_id else None
     return Receipt(
         returnInfo=f"{RETURN_INFO.get(doc.app_type, RETURN_INFO['1'])}[{doc.guid}]",
         documentType=doc.doc_type,
@@ -488,9 +483,17 @@ async def build_receipt(session: AsyncSession, doc: Document, *, replayed: bool)
         replayed=replayed,
         recordId=record.id if record else None,
         recordStatus=record.status if record else None,
-        missing=record.missing if record else [],
-        discrepancies=record.discrepancies if record else [],
+        missing=list(record.missing) if record else [],
+        discrepancies=list(record.discrepancies) if record else [],
     )
+
+
+def _settle_receipt(ws: Workspace, result: ItemResult) -> ItemResult:
+    receipt = result.receipt
+    if receipt is None or receipt.recordStatus != "MATCHED" or receipt.recordId is None:
+        return result
+    result.receipt = receipt.model_copy(update={"recordStatus": ws.records[receipt.recordId].status})
+    return result
 
 
 __all__ = [

@@ -1,7 +1,8 @@
 """Linking documents to match records and re-running the pure matching rules.
 
-Everything here runs inside the intake transaction, after ``lock_order_numbers``: all writes that
-touch one order number are serialised, so matching is race-free whatever the arrival order.
+Everything here runs inside the intake unit of work, in memory, against its ``Workspace``: the order numbers
+involved are locked and every record and document that carries one is loaded, so matching is race-free
+whatever the arrival order, and costs no round trip per document.
 """
 
 from __future__ import annotations
@@ -9,106 +10,80 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from app.config import Settings
-from app.db import ORDER_LOCKS, advisory_xact_lock, utcnow
+from app.db import utcnow
 from app.models import Document, MatchRecord
 from app.rules.matching import MatchInput, evaluate
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
-from app.services.declaration import declare, goods_facts
-from app.services.goods import load_goods
+from app.services.declaration import goods_facts
 from app.services.timeline import add_event
+from app.services.workspace import MatchedPurchase, Workspace
 
 # Statuses after which the record's documents are frozen (the next issues set them).
 FROZEN_STATUSES = frozenset({"DECLARED", "INSPECTION", "CLEARED", "REJECTED"})
+# MATCHED never outlives the unit of work that reached it: the record is declared (DECLARED or REJECTED)
+# before commit, so from the moment it matches it is as frozen as a declared one.
+SETTLED_STATUSES = FROZEN_STATUSES | {"MATCHED"}
 
 
-async def lock_order_numbers(session: AsyncSession, order_numbers: Iterable[str]) -> None:
-    """Serialise every transaction that touches these order numbers (sorted, so batches cannot deadlock).
-
-    PostgreSQL: a transaction-scoped advisory lock per order number. SQLite: the unit of work already
-    began with BEGIN IMMEDIATE, which serialises all writers.
-    """
-    for order_no in sorted(set(order_numbers)):
-        await advisory_xact_lock(session, order_no, ORDER_LOCKS)
-
-
-def parse_payload(doc: Document) -> OrderIn | PaymentIn | WaybillIn:
-    if doc.doc_type == "order":
-        return OrderIn.model_validate(doc.payload)
-    if doc.doc_type == "payment":
-        return PaymentIn.model_validate(doc.payload)
-    return WaybillIn.model_validate(doc.payload)
-
-
-async def get_or_create_record(
-    session: AsyncSession, ebp_code: str, order_no: str, actor: str
-) -> tuple[MatchRecord, bool]:
+def get_or_create_record(ws: Workspace, ebp_code: str, order_no: str) -> tuple[MatchRecord, bool]:
     """The record of (ebpCode, orderNo), and whether it was created now."""
-    record = await session.scalar(
-        select(MatchRecord).where(MatchRecord.ebp_code == ebp_code, MatchRecord.order_no == order_no)
-    )
+    record = ws.record(ebp_code, order_no)
     if record is not None:
         return record, False
     now = utcnow()
     record = MatchRecord(
+        id=uuid.uuid4(),
         ebp_code=ebp_code,
         order_no=order_no,
         status="AWAITING_DOCUMENTS",
         missing=["order", "payment", "waybill"],
         discrepancies=[],
+        agencies={},
         created_at=now,
         updated_at=now,
     )
-    session.add(record)
-    await session.flush()
+    ws.add_record(record)
     add_event(
-        session,
+        ws.session,
         "record_created",
-        actor,
+        ws.actor,
         record_id=record.id,
         detail={"ebpCode": ebp_code, "orderNo": order_no},
     )
     return record, True
 
 
-async def records_for_order_no(session: AsyncSession, order_no: str) -> list[MatchRecord]:
-    return list(await session.scalars(select(MatchRecord).where(MatchRecord.order_no == order_no)))
-
-
-async def link_waybill(session: AsyncSession, waybill: Document, actor: str) -> set[uuid.UUID]:
+def link_waybill(ws: Workspace, waybill: Document) -> set[uuid.UUID]:
     """Attach a waybill to its record; returns the records whose outcome may have changed.
 
     A waybill carries only ``orderNo``: with the JSON extension ``ebpCode`` it names its record; else it
     links when exactly one record has that order number, and waits (flagged ambiguous) when several do.
     """
-    candidates = await records_for_order_no(session, waybill.order_no)
+    candidates = ws.records_for_order_no(waybill.order_no)
     if waybill.ebp_code is not None:
-        record, created = await get_or_create_record(session, waybill.ebp_code, waybill.order_no, actor)
-        changed = _attach(session, waybill, record, actor)
+        record, created = get_or_create_record(ws, waybill.ebp_code, waybill.order_no)
+        changed = _attach(ws, waybill, record)
         if created:
-            changed |= await settle_waybills(session, waybill.order_no, actor)
+            changed |= settle_waybills(ws, waybill.order_no)
         # The other records of this order number may have been flagged ambiguous while it waited.
         return changed | {r.id for r in candidates}
     if len(candidates) == 1:
-        return _attach(session, waybill, candidates[0], actor)
+        return _attach(ws, waybill, candidates[0])
     return {r.id for r in candidates}
 
 
-def _attach(session: AsyncSession, doc: Document, record: MatchRecord, actor: str) -> set[uuid.UUID]:
+def _attach(ws: Workspace, doc: Document, record: MatchRecord) -> set[uuid.UUID]:
     if doc.record_id == record.id:
         return {record.id}
     changed = {record.id}
     if doc.record_id is not None:
         changed.add(doc.record_id)
-        add_event(session, "document_unlinked", actor, record_id=doc.record_id, document_id=doc.id)
+        add_event(ws.session, "document_unlinked", ws.actor, record_id=doc.record_id, document_id=doc.id)
     doc.record_id = record.id
     add_event(
-        session,
+        ws.session,
         "document_linked",
-        actor,
+        ws.actor,
         record_id=record.id,
         document_id=doc.id,
         detail={"documentType": doc.doc_type, "ownerCode": doc.owner_code, "businessNo": doc.business_no},
@@ -116,37 +91,28 @@ def _attach(session: AsyncSession, doc: Document, record: MatchRecord, actor: st
     return changed
 
 
-async def settle_waybills(session: AsyncSession, order_no: str, actor: str) -> set[uuid.UUID]:
+def settle_waybills(ws: Workspace, order_no: str) -> set[uuid.UUID]:
     """A record appeared for this order number: re-link the waybills that carry no ``ebpCode``.
 
     With one record, waiting waybills link to it. With several, a waybill linked to one of them while it
     was the only candidate becomes ambiguous and waits again (unless that record is frozen), so that the
     outcome does not depend on whether the waybill came before or after the second platform's order.
     """
-    records = await records_for_order_no(session, order_no)
-    waybills = list(
-        await session.scalars(
-            select(Document).where(
-                Document.doc_type == "waybill",
-                Document.order_no == order_no,
-                Document.ebp_code.is_(None),
-                Document.state != "cancelled",
-            )
-        )
-    )
+    records = ws.records_for_order_no(order_no)
+    waybills = [w for w in ws.unlinked_waybills(order_no) if w.state != "cancelled"]
     changed: set[uuid.UUID] = set()
     if len(records) == 1:
         for waybill in waybills:
             if waybill.record_id is None:
-                changed |= _attach(session, waybill, records[0], actor)
+                changed |= _attach(ws, waybill, records[0])
         return changed
-    frozen = {r.id for r in records if r.status in FROZEN_STATUSES}
+    frozen = {r.id for r in records if r.status in SETTLED_STATUSES}
     for waybill in waybills:
         if waybill.record_id is not None and waybill.record_id not in frozen:
             add_event(
-                session,
+                ws.session,
                 "document_unlinked",
-                actor,
+                ws.actor,
                 record_id=waybill.record_id,
                 document_id=waybill.id,
                 detail={"reason": "WAYBILL_AMBIGUOUS"},
@@ -155,55 +121,49 @@ async def settle_waybills(session: AsyncSession, order_no: str, actor: str) -> s
     return {r.id for r in records}
 
 
-async def record_ids_for_order_no(session: AsyncSession, order_no: str) -> set[uuid.UUID]:
-    return {r.id for r in await records_for_order_no(session, order_no)}
+def record_ids_for_order_no(ws: Workspace, order_no: str) -> set[uuid.UUID]:
+    return {r.id for r in ws.records_for_order_no(order_no)}
 
 
-async def target_record(
-    session: AsyncSession, doc_type: str, order_no: str, ebp_code: str | None
-) -> MatchRecord | None:
+def target_record(ws: Workspace, doc_type: str, order_no: str, ebp_code: str | None) -> MatchRecord | None:
     """The existing record a document with these link fields would join (None: a new one, or none yet)."""
     if ebp_code is not None:
-        return await session.scalar(
-            select(MatchRecord).where(MatchRecord.ebp_code == ebp_code, MatchRecord.order_no == order_no)
-        )
-    candidates = await records_for_order_no(session, order_no) if doc_type == "waybill" else []
+        return ws.record(ebp_code, order_no)
+    candidates = ws.records_for_order_no(order_no) if doc_type == "waybill" else []
     return candidates[0] if len(candidates) == 1 else None
 
 
-async def link_document(session: AsyncSession, doc: Document, actor: str) -> set[uuid.UUID]:
+def link_document(ws: Workspace, doc: Document) -> set[uuid.UUID]:
     """Attach an order, payment or waybill to its record (creating it); returns records to re-evaluate."""
     if doc.doc_type == "waybill":
-        return await link_waybill(session, doc, actor)
+        return link_waybill(ws, doc)
     assert doc.ebp_code is not None
-    record, created = await get_or_create_record(session, doc.ebp_code, doc.order_no, actor)
-    changed = _attach(session, doc, record, actor)
+    record, created = get_or_create_record(ws, doc.ebp_code, doc.order_no)
+    changed = _attach(ws, doc, record)
     if created:
-        changed |= await settle_waybills(session, doc.order_no, actor)
+        changed |= settle_waybills(ws, doc.order_no)
     return changed
 
 
-async def evaluate_records(
-    session: AsyncSession, record_ids: Iterable[uuid.UUID], actor: str, settings: Settings
-) -> None:
+def evaluate_records(ws: Workspace, record_ids: Iterable[uuid.UUID]) -> None:
     for record_id in sorted(record_ids):
-        record = await session.get(MatchRecord, record_id)
-        if record is not None and record.status not in FROZEN_STATUSES:
-            await evaluate_record(session, record, actor, settings)
+        record = ws.records.get(record_id)
+        if record is not None and record.status not in SETTLED_STATUSES:
+            evaluate_record(ws, record)
 
 
-async def evaluate_record(session: AsyncSession, record: MatchRecord, actor: str, settings: Settings) -> None:
-    docs = list(await session.scalars(select(Document).where(Document.record_id == record.id)))
+def evaluate_record(ws: Workspace, record: MatchRecord) -> None:
+    docs = ws.documents_of(record.id)
     active = [d for d in docs if d.state == "active"]
     order_rows = [d for d in docs if d.doc_type == "order" and d.state != "cancelled"]
     orders = [d for d in active if d.doc_type == "order"]
     ambiguous: list[WaybillIn] = []
     if not any(d.doc_type == "waybill" for d in active):
-        ambiguous = await _ambiguous_waybills(session, record.order_no)
-    order = OrderIn.model_validate(orders[0].payload) if orders else None
-    goods = await load_goods(session, order.ebcCode, [line.itemNo for line in order.orderList]) if order else {}
-    payments = [PaymentIn.model_validate(d.payload) for d in active if d.doc_type == "payment"]
-    waybills = [WaybillIn.model_validate(d.payload) for d in active if d.doc_type == "waybill"]
+        ambiguous = _ambiguous_waybills(ws, record.order_no)
+    order: OrderIn | None = ws.parsed(orders[0]) if orders else None
+    goods = ws.goods_of(order) if order else {}
+    payments: list[PaymentIn] = [ws.parsed(d) for d in active if d.doc_type == "payment"]
+    waybills: list[WaybillIn] = [ws.parsed(d) for d in active if d.doc_type == "waybill"]
 
     outcome = evaluate(
         MatchInput(
@@ -211,7 +171,7 @@ async def evaluate_record(session: AsyncSession, record: MatchRecord, actor: str
             payments=payments,
             waybills=waybills,
             ambiguous_waybills=ambiguous,
-            tolerance=settings.amount_tolerance,
+            tolerance=ws.settings.amount_tolerance,
             goods=goods_facts(goods) if order else None,
         )
     )
@@ -224,9 +184,9 @@ async def evaluate_record(session: AsyncSession, record: MatchRecord, actor: str
     discrepancies = [d.model_dump(mode="json") for d in outcome.discrepancies]
     if status != record.status:
         add_event(
-            session,
+            ws.session,
             "status_changed",
-            actor,
+            ws.actor,
             record_id=record.id,
             detail={"from": record.status, "to": status},
         )
@@ -239,22 +199,12 @@ async def evaluate_record(session: AsyncSession, record: MatchRecord, actor: str
         record.updated_at = utcnow()
     if record.status == "MATCHED" and order is not None:
         # Matched means exactly one active payment and one active waybill (else MULTIPLE_* errors).
-        await declare(session, record, order, payments[0], waybills[0], goods, actor, settings)
+        ws.matched.append(MatchedPurchase(record, order, payments[0], waybills[0], goods))
 
 
-async def _ambiguous_waybills(session: AsyncSession, order_no: str) -> list[WaybillIn]:
+def _ambiguous_waybills(ws: Workspace, order_no: str) -> list[WaybillIn]:
     """Active waybills with this order number that could not pick between several records."""
-    waiting = list(
-        await session.scalars(
-            select(Document).where(
-                Document.doc_type == "waybill",
-                Document.order_no == order_no,
-                Document.record_id.is_(None),
-                Document.ebp_code.is_(None),
-                Document.state == "active",
-            )
-        )
-    )
-    if not waiting or len(await records_for_order_no(session, order_no)) < 2:
+    waiting = [w for w in ws.unlinked_waybills(order_no) if w.record_id is None and w.state == "active"]
+    if not waiting or len(ws.records_for_order_no(order_no)) < 2:
         return []
-    return [WaybillIn.model_validate(d.payload) for d in waiting]
+    return [ws.parsed(d) for d in waiting]

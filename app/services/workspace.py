@@ -1,0 +1,168 @@
+"""The unit of work's view of the purchases it touches.
+
+Intake locks the order numbers of a request and then loads, in a handful of set queries, every record and
+document that carries one of them, the goods records their orders name and the enterprises they need.
+Linking and matching then run in memory against this view, which the unit of work keeps current as it adds
+and changes rows; the session writes everything at commit (one multi-row statement per table), and the
+records that matched are declared together at the end (``app.services.declaration.declare_matched``).
+
+Why this is safe: every write that touches an order number holds that order number's lock (PostgreSQL
+advisory lock; on SQLite, BEGIN IMMEDIATE serialises all writers), so nothing loaded here can change under
+the transaction — except the agency-side fields of records that are already declared, which intake never
+writes. Why it matters: one query per fact per document was ~15 round trips per document; this is a fixed
+handful per request, whatever the batch size (docs/performance.md has the figures).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.db import ORDER_LOCKS, advisory_xact_locks
+from app.models import Document, Goods, MatchRecord
+from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
+
+DocKey = tuple[str, str, str]  # (doc_type, owner_code, business_no)
+PAYLOAD_MODELS: dict[str, type[OrderIn] | type[PaymentIn] | type[WaybillIn]] = {
+    "order": OrderIn,
+    "payment": PaymentIn,
+    "waybill": WaybillIn,
+}
+
+
+@dataclass
+class MatchedPurchase:
+    """A record that matched in this unit of work, with its documents, waiting to be declared."""
+
+    record: MatchRecord
+    order: OrderIn
+    payment: PaymentIn
+    waybill: WaybillIn
+    goods: dict[str, Goods]
+
+
+@dataclass
+class Workspace:
+    session: AsyncSession
+    settings: Settings
+    actor: str
+    order_nos: set[str] = field(default_factory=set)
+    records: dict[uuid.UUID, MatchRecord] = field(default_factory=dict)
+    documents: dict[uuid.UUID, Document] = field(default_factory=dict)
+    by_key: dict[DocKey, Document] = field(default_factory=dict)
+    goods: dict[tuple[str, str], Goods | None] = field(default_factory=dict)
+    matched: list[MatchedPurchase] = field(default_factory=list)
+    _parsed: dict[tuple[uuid.UUID, int], BaseModel] = field(default_factory=dict)
+
+    async def load(self, doc_type: str, keys: Iterable[tuple[str, str]], order_nos: Iterable[str]) -> None:
+        """Lock ``order_nos``, lock the stored documents with these natural keys, then lock the order numbers
+        those documents carry now (a change may move a document to another order number), and load it all."""
+        first = set(order_nos) - self.order_nos
+        await advisory_xact_locks(self.session, first, ORDER_LOCKS)
+        pairs = sorted(set(keys))
+        existing: list[Document] = []
+        if pairs:
+            existing = list(
+                await self.session.scalars(
+                    select(Document)
+                    .where(Document.doc_type == doc_type, tuple_(Document.owner_code, Document.business_no).in_(pairs))
+                    .with_for_update()
+                )
+            )
+        moved = {doc.order_no for doc in existing} - self.order_nos - first
+        await advisory_xact_locks(self.session, moved, ORDER_LOCKS)
+        wanted = sorted(first | moved)
+        self.order_nos |= first | moved
+        for doc in existing:
+            self._keep(doc)
+        if not wanted:
+            return
+        for record in await self.session.scalars(select(MatchRecord).where(MatchRecord.order_no.in_(wanted))):
+            self.records[record.id] = record
+        for doc in await self.session.scalars(select(Document).where(Document.order_no.in_(wanted))):
+            self._keep(doc)
+
+    async def load_goods(self, orders: Iterable[OrderIn]) -> None:
+        """The goods records that these orders, and the stored orders in view, name (one query)."""
+        pairs = {(o.ebcCode, line.itemNo) for o in orders for line in o.orderList if line.itemNo}
+        for doc in self.documents.values():
+            if doc.doc_type == "order":
+                ebc = str(doc.payload["ebcCode"])
+                pairs |= {(ebc, line["itemNo"]) for line in doc.payload.get("orderList", []) if line.get("itemNo")}
+        wanted = sorted(pairs - self.goods.keys())
+        if not wanted:
+            return
+        rows = await self.session.scalars(select(Goods).where(tuple_(Goods.ebc_code, Goods.item_no).in_(wanted)))
+        for pair in wanted:
+            self.goods[pair] = None
+        for row in rows:
+            self.goods[(row.ebc_code, row.item_no)] = row
+
+    def goods_of(self, order: OrderIn) -> dict[str, Goods]:
+        """The filed goods of the order's lines, by item number (all loaded by ``load_goods``)."""
+        found: dict[str, Goods] = {}
+        for line in order.orderList:
+            if line.itemNo:
+                goods = self.goods.get((order.ebcCode, line.itemNo))
+                if goods is not None:
+                    found[line.itemNo] = goods
+        return found
+
+    def _keep(self, doc: Document) -> None:
+        self.documents[doc.id] = doc
+        self.by_key[(doc.doc_type, doc.owner_code, doc.business_no)] = doc
+
+    # --- lookups over what is loaded ----------------------------------------------------------
+
+    def document(self, doc_type: str, owner_code: str, business_no: str) -> Document | None:
+        return self.by_key.get((doc_type, owner_code, business_no))
+
+    def record(self, ebp_code: str, order_no: str) -> MatchRecord | None:
+        for record in self.records.values():
+            if record.order_no == order_no and record.ebp_code == ebp_code:
+                return record
+        return None
+
+    def records_for_order_no(self, order_no: str) -> list[MatchRecord]:
+        return [r for r in self.records.values() if r.order_no == order_no]
+
+    def documents_of(self, record_id: uuid.UUID) -> list[Document]:
+        return [d for d in self.documents.values() if d.record_id == record_id]
+
+    def unlinked_waybills(self, order_no: str) -> list[Document]:
+        """Waybills with this order number and no ``ebpCode``: they link by order number alone."""
+        return [
+            d
+            for d in self.documents.values()
+            if d.doc_type == "waybill" and d.order_no == order_no and d.ebp_code is None
+        ]
+
+    # --- changes --------------------------------------------------------------------------------
+
+    def add_record(self, record: MatchRecord) -> None:
+        self.session.add(record)
+        self.records[record.id] = record
+
+    def add_document(self, doc: Document, parsed: BaseModel) -> None:
+        self.session.add(doc)
+        self._keep(doc)
+        self.remember(doc, parsed)
+
+    def remember(self, doc: Document, parsed: BaseModel) -> None:
+        """The validated model of the document's current version (spares parsing the stored payload)."""
+        self._parsed[(doc.id, doc.version)] = parsed
+
+    def parsed(self, doc: Document) -> Any:
+        """The document's payload as its wire model (OrderIn, PaymentIn or WaybillIn)."""
+        key = (doc.id, doc.version)
+        model = self._parsed.get(key)
+        if model is None:
+            model = self._parsed[key] = PAYLOAD_MODELS[doc.doc_type].model_validate(doc.payload)
+        return model
