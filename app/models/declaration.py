@@ -51,7 +51,7 @@ class Declaration(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     # Declared only so that the unit of work inserts the referenced rows first; never loaded.
-    record: Mapped[MatchRecord] = relationship(lazy="raise")
+    record: Mapped[MatchRecord] = relationship(lazy="raise", cascade="")
 
 
 class Dispatch(TimestampMixin, Base):
@@ -74,7 +74,7 @@ class Dispatch(TimestampMixin, Base):
     delivered_at: Mapped[datetime | None]
 
     # Declared only so that the unit of work inserts the referenced rows first; never loaded.
-    record: Mapped[MatchRecord] = relationship(lazy="raise")
+    record: Mapped[MatchRecord] = relationship(lazy="raise", cascade="")
 
 
 class DispatchAttempt(Base):

@@ -61,5 +61,5 @@ class Document(TimestampMixin, Base):
 
     # Declared only so that the unit of work inserts the referenced rows first (one flush per request writes
     # everything); never loaded — code reads and writes the id columns.
-    record: Mapped[MatchRecord | None] = relationship(lazy="raise")
-    raw_message: Mapped[RawMessage] = relationship(lazy="raise")
+    record: Mapped[MatchRecord | None] = relationship(lazy="raise", cascade="")
+    raw_message: Mapped[RawMessage] = relationship(lazy="raise", cascade="")

@@ -59,5 +59,5 @@ class RecordEvent(Base):
     detail: Mapped[dict[str, Any]]
 
     # Declared only so that the unit of work inserts the referenced rows first; never loaded.
-    record: Mapped[MatchRecord | None] = relationship(lazy="raise")
-    document: Mapped[Document | None] = relationship(lazy="raise")
+    record: Mapped[MatchRecord | None] = relationship(lazy="raise", cascade="")
+    document: Mapped[Document | None] = relationship(lazy="raise", cascade="")

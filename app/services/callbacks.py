@@ -60,7 +60,7 @@ async def receive_callback(
         record_id = uuid.UUID(str(data["recordId"]))
         receipts = read_receipts(data["receipts"])
         dispatch_id = uuid.UUID(str(data["dispatchId"])) if data.get("dispatchId") else None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # RecursionError: nesting too deep
         raise Unprocessable(f"Not a callback body: {exc}", code="CALLBACK_INVALID") from exc
     if data.get("agency", agency) != agency:
         raise Unprocessable("The body's agency is not the agency of the URL", code="CALLBACK_INVALID")

@@ -13,13 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db import BUYER_LOCKS, advisory_xact_locks, utcnow
-from app.models import Declaration, Dispatch, Enterprise, Goods
+from app.models import Declaration, Enterprise, Goods
 from app.rules.inventory import DeclarationParty, GoodsRecord, compose_inventory
 from app.rules.matching import GoodsFacts, assess_order
 from app.rules.tax import TaxAssessment, cents, check_limits
 from app.schemas.ceb_types import CHINA_TZ
 from app.schemas.documents import OrderIn
-from app.services.timeline import add_event
 from app.services.workspace import Workspace
 
 DISPATCH_CHANNEL = "sw_dispatch"  # PostgreSQL NOTIFY channel the dispatchers LISTEN on
@@ -132,41 +131,42 @@ async def declare_matched(ws: Workspace) -> None:
             }
         else:
             used[buyer] += assessment.dutiable_value
-        session.add(
-            Declaration(
-                record_id=record.id,
-                inventory=inventory,
-                tax=tax_view(assessment),
-                dutiable_value=assessment.dutiable_value,
-                buyer_id_number=buyer,
-                decl_year=china_now.year,
-                counts_to_quota=not breaches,
-                rejection=rejection,
-                created_at=now,
-            )
+        ws.declarations.append(
+            {
+                "record_id": record.id,
+                "inventory": inventory,
+                "tax": tax_view(assessment),
+                "dutiable_value": assessment.dutiable_value,
+                "buyer_id_number": buyer,
+                "decl_year": china_now.year,
+                "counts_to_quota": not breaches,
+                "rejection": rejection,
+                "created_at": now,
+            }
         )
         status = "REJECTED" if breaches else "DECLARED"
-        add_event(
-            session, "status_changed", ws.actor, record_id=record.id, detail={"from": record.status, "to": status}
-        )
+        ws.event("status_changed", record_id=record.id, detail={"from": record.status, "to": status})
         if rejection:
-            add_event(session, "declaration_rejected", ws.actor, record_id=record.id, detail=rejection)
+            ws.event("declaration_rejected", record_id=record.id, detail=rejection)
         record.status, record.rejection, record.updated_at = status, rejection, now
         if breaches:
             continue
-        for agency in agencies:
-            session.add(
-                Dispatch(
-                    id=uuid.uuid4(),
-                    record_id=record.id,
-                    agency=agency,
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+        ws.dispatches.extend(
+            {
+                "id": uuid.uuid4(),
+                "record_id": record.id,
+                "agency": agency,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "lease_until": None,
+                "last_error": None,
+                "delivered_at": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for agency in agencies
+        )
         record.agencies = {
             **record.agencies,
             **{agency: {"status": "pending", "returnStatus": None, "returnInfo": None} for agency in agencies},

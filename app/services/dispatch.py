@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.adapters.base import AgencyAdapter, AgencyAnswer, AgencyError, PermanentAgencyError, RetryableAgencyError
@@ -163,6 +164,9 @@ async def deliver(
         answer = await adapter.submit(package, str(claim.id))  # outside any transaction
     except AgencyError as exc:
         error = exc
+    except (SQLAlchemyError, OSError) as exc:
+        # Our database (reading the package) failed, not the agency: try again, never dead-letter for it.
+        error = RetryableAgencyError(f"database: {type(exc).__name__}: {exc}"[:1000])
     except Exception as exc:
         log.exception("dispatch %s to %s: unexpected failure", claim.id, claim.agency)
         error = PermanentAgencyError(f"unexpected: {type(exc).__name__}: {exc}"[:1000])

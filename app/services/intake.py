@@ -53,7 +53,6 @@ from app.services.matching import (
     record_ids_for_order_no,
     target_record,
 )
-from app.services.timeline import add_event
 from app.services.workspace import Workspace
 
 DocType = Literal["order", "payment", "waybill"]
@@ -149,6 +148,8 @@ def validate_document(doc_type: DocType, data: Any, path_prefix: tuple[Any, ...]
                 }
             ],
         )
+    if data.get("guid") is None or data.get("appTime") is None:
+        data = data | _defaults(data)  # cheaper here than a model_copy after validation
     try:
         document = MODEL_BY_TYPE[doc_type].model_validate(data)
     except ValidationError as exc:
@@ -159,13 +160,20 @@ def validate_document(doc_type: DocType, data: Any, path_prefix: tuple[Any, ...]
     return fill_defaults(document)
 
 
-def fill_defaults(document: AnyDocument) -> AnyDocument:
+def _defaults(fields: Any) -> dict[str, str]:
+    """guid and appTime for a document that has none (``fields``: a mapping or a model)."""
+    get = fields.get if isinstance(fields, dict) else lambda name: getattr(fields, name)
     update: dict[str, str] = {}
-    if document.guid is None:
+    if get("guid") is None:
         update["guid"] = str(uuid.uuid4()).upper()
-    if document.appTime is None:
+    if get("appTime") is None:
         # CEB times are China wall-clock time.
         update["appTime"] = datetime.now(UTC).astimezone(CHINA_TZ).strftime("%Y%m%d%H%M%S")
+    return update
+
+
+def fill_defaults(document: AnyDocument) -> AnyDocument:
+    update = _defaults(document)
     return document.model_copy(update=update) if update else document
 
 
@@ -233,6 +241,7 @@ async def submit_documents(
             except (Conflict, NotFound) as error:
                 results.append(ItemResult(index, error.status, error=error))
         await declare_matched(ws)
+        await ws.write()
         # Receipts show the record as it is committed: a record that matched is declared by now.
         return [_settle_receipt(ws, result) for result in results]
 
@@ -370,7 +379,6 @@ def _process(ws: Workspace, ctx: _Context, index: int, document: AnyDocument) ->
         assert existing is not None
         return ItemResult(index, 200, receipt=build_receipt(ws, existing, replayed=True))
 
-    actor = ctx.principal.actor
     raw_id = _store_raw(ws.session, ctx)
     changed: set[uuid.UUID] = set()
     if action == "create":
@@ -408,16 +416,15 @@ def _process(ws: Workspace, ctx: _Context, index: int, document: AnyDocument) ->
         else:
             previous_link = (doc.order_no, doc.ebp_code)
             _apply(doc, document, digest, ctx, raw_id)
+            ws.moved(doc, previous_link[0])
             ws.remember(doc, document)
             if (doc.order_no, doc.ebp_code) != previous_link and doc.record_id is not None:
                 changed.add(doc.record_id)
-                add_event(ws.session, "document_unlinked", actor, record_id=doc.record_id, document_id=doc.id)
+                ws.event("document_unlinked", record_id=doc.record_id, document_id=doc.id)
                 doc.record_id = None
     kind = {"create": "document_received", "update": "document_modified", "cancel": "document_cancelled"}[action]
-    add_event(
-        ws.session,
+    ws.event(
         kind,
-        actor,
         record_id=doc.record_id,
         document_id=doc.id,
         detail={

@@ -15,7 +15,6 @@ from app.models import Document, MatchRecord
 from app.rules.matching import MatchInput, evaluate
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.services.declaration import goods_facts
-from app.services.timeline import add_event
 from app.services.workspace import MatchedPurchase, Workspace
 
 # Statuses after which the record's documents are frozen (the next issues set them).
@@ -43,10 +42,8 @@ def get_or_create_record(ws: Workspace, ebp_code: str, order_no: str) -> tuple[M
         updated_at=now,
     )
     ws.add_record(record)
-    add_event(
-        ws.session,
+    ws.event(
         "record_created",
-        ws.actor,
         record_id=record.id,
         detail={"ebpCode": ebp_code, "orderNo": order_no},
     )
@@ -78,12 +75,10 @@ def _attach(ws: Workspace, doc: Document, record: MatchRecord) -> set[uuid.UUID]
     changed = {record.id}
     if doc.record_id is not None:
         changed.add(doc.record_id)
-        add_event(ws.session, "document_unlinked", ws.actor, record_id=doc.record_id, document_id=doc.id)
+        ws.event("document_unlinked", record_id=doc.record_id, document_id=doc.id)
     doc.record_id = record.id
-    add_event(
-        ws.session,
+    ws.event(
         "document_linked",
-        ws.actor,
         record_id=record.id,
         document_id=doc.id,
         detail={"documentType": doc.doc_type, "ownerCode": doc.owner_code, "businessNo": doc.business_no},
@@ -109,10 +104,8 @@ def settle_waybills(ws: Workspace, order_no: str) -> set[uuid.UUID]:
     frozen = {r.id for r in records if r.status in SETTLED_STATUSES}
     for waybill in waybills:
         if waybill.record_id is not None and waybill.record_id not in frozen:
-            add_event(
-                ws.session,
+            ws.event(
                 "document_unlinked",
-                ws.actor,
                 record_id=waybill.record_id,
                 document_id=waybill.id,
                 detail={"reason": "WAYBILL_AMBIGUOUS"},
@@ -153,7 +146,7 @@ def evaluate_records(ws: Workspace, record_ids: Iterable[uuid.UUID]) -> None:
 
 
 def evaluate_record(ws: Workspace, record: MatchRecord) -> None:
-    docs = ws.documents_of(record.id)
+    docs = ws.documents_of(record)
     active = [d for d in docs if d.state == "active"]
     order_rows = [d for d in docs if d.doc_type == "order" and d.state != "cancelled"]
     orders = [d for d in active if d.doc_type == "order"]
@@ -183,10 +176,8 @@ def evaluate_record(ws: Workspace, record: MatchRecord) -> None:
         record.buyer_id_number = order_rows[0].payload["buyerIdNumber"]
     discrepancies = [d.model_dump(mode="json") for d in outcome.discrepancies]
     if status != record.status:
-        add_event(
-            ws.session,
+        ws.event(
             "status_changed",
-            ws.actor,
             record_id=record.id,
             detail={"from": record.status, "to": status},
         )

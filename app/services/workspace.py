@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select, tuple_
+from sqlalchemy import insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db import ORDER_LOCKS, advisory_xact_locks
-from app.models import Document, Goods, MatchRecord
+from app.db import ORDER_LOCKS, advisory_xact_locks, utcnow
+from app.models import Base, Declaration, Dispatch, Document, Goods, MatchRecord, RecordEvent
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 
 DocKey = tuple[str, str, str]  # (doc_type, owner_code, business_no)
@@ -60,6 +60,12 @@ class Workspace:
     goods: dict[tuple[str, str], Goods | None] = field(default_factory=dict)
     matched: list[MatchedPurchase] = field(default_factory=list)
     _parsed: dict[tuple[uuid.UUID, int], BaseModel] = field(default_factory=dict)
+    _records_by_order: dict[str, list[MatchRecord]] = field(default_factory=dict)
+    # Rows nothing in the unit of work reads back, written in one statement per table by ``write``.
+    events: list[dict[str, Any]] = field(default_factory=list)
+    declarations: list[dict[str, Any]] = field(default_factory=list)
+    dispatches: list[dict[str, Any]] = field(default_factory=list)
+    _docs_by_order: dict[str, list[Document]] = field(default_factory=dict)
 
     async def load(self, doc_type: str, keys: Iterable[tuple[str, str]], order_nos: Iterable[str]) -> None:
         """Lock ``order_nos``, lock the stored documents with these natural keys, then lock the order numbers
@@ -85,7 +91,7 @@ class Workspace:
         if not wanted:
             return
         for record in await self.session.scalars(select(MatchRecord).where(MatchRecord.order_no.in_(wanted))):
-            self.records[record.id] = record
+            self._keep_record(record)
         for doc in await self.session.scalars(select(Document).where(Document.order_no.in_(wanted))):
             self._keep(doc)
 
@@ -116,8 +122,16 @@ class Workspace:
         return found
 
     def _keep(self, doc: Document) -> None:
+        if doc.id in self.documents:
+            return
         self.documents[doc.id] = doc
         self.by_key[(doc.doc_type, doc.owner_code, doc.business_no)] = doc
+        self._docs_by_order.setdefault(doc.order_no, []).append(doc)
+
+    def _keep_record(self, record: MatchRecord) -> None:
+        if record.id not in self.records:
+            self.records[record.id] = record
+            self._records_by_order.setdefault(record.order_no, []).append(record)
 
     # --- lookups over what is loaded ----------------------------------------------------------
 
@@ -125,30 +139,62 @@ class Workspace:
         return self.by_key.get((doc_type, owner_code, business_no))
 
     def record(self, ebp_code: str, order_no: str) -> MatchRecord | None:
-        for record in self.records.values():
-            if record.order_no == order_no and record.ebp_code == ebp_code:
+        for record in self._records_by_order.get(order_no, ()):
+            if record.ebp_code == ebp_code:
                 return record
         return None
 
     def records_for_order_no(self, order_no: str) -> list[MatchRecord]:
-        return [r for r in self.records.values() if r.order_no == order_no]
+        return list(self._records_by_order.get(order_no, ()))
 
-    def documents_of(self, record_id: uuid.UUID) -> list[Document]:
-        return [d for d in self.documents.values() if d.record_id == record_id]
+    def documents_of(self, record: MatchRecord) -> list[Document]:
+        # A document linked to a record carries its order number (a change of order number unlinks it).
+        return [d for d in self._docs_by_order.get(record.order_no, ()) if d.record_id == record.id]
 
     def unlinked_waybills(self, order_no: str) -> list[Document]:
         """Waybills with this order number and no ``ebpCode``: they link by order number alone."""
-        return [
-            d
-            for d in self.documents.values()
-            if d.doc_type == "waybill" and d.order_no == order_no and d.ebp_code is None
-        ]
+        return [d for d in self._docs_by_order.get(order_no, ()) if d.doc_type == "waybill" and d.ebp_code is None]
 
     # --- changes --------------------------------------------------------------------------------
 
+    def event(
+        self,
+        kind: str,
+        *,
+        record_id: uuid.UUID | None = None,
+        document_id: uuid.UUID | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """An audit event (``app.services.timeline.add_event``, written with the rest by ``write``)."""
+        self.events.append(
+            {
+                "record_id": record_id,
+                "document_id": document_id,
+                "kind": kind,
+                "actor": self.actor,
+                "at": utcnow(),
+                "detail": detail or {},
+            }
+        )
+
+    async def write(self) -> None:
+        """Send everything to the database: the ORM's records and documents first (they are referenced),
+        then the insert-only rows, each table in one multi-row statement, in the order they were made."""
+        await self.session.flush()
+        for model, rows in ((Declaration, self.declarations), (Dispatch, self.dispatches), (RecordEvent, self.events)):
+            if rows:
+                await self.session.execute(insert(Base.metadata.tables[model.__tablename__]), rows)
+                rows.clear()
+
     def add_record(self, record: MatchRecord) -> None:
         self.session.add(record)
-        self.records[record.id] = record
+        self._keep_record(record)
+
+    def moved(self, doc: Document, previous_order_no: str) -> None:
+        """A change gave the document another order number."""
+        if doc.order_no != previous_order_no:
+            self._docs_by_order[previous_order_no].remove(doc)
+            self._docs_by_order.setdefault(doc.order_no, []).append(doc)
 
     def add_document(self, doc: Document, parsed: BaseModel) -> None:
         self.session.add(doc)
