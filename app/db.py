@@ -87,7 +87,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
-        pool_pre_ping=True,
+        # No pre-ping: on asyncpg it costs three round trips (BEGIN, a query, ROLLBACK) per checkout, which
+        # on a small machine is a tenth of a single-document request. A connection that died with the server
+        # fails on first use instead; SQLAlchemy then drops the whole pool, idempotent units of work run
+        # again on a fresh connection (``run_in_transaction(..., idempotent=True)``), and other requests
+        # answer 503 once. docs/reliability.md, "Database restart", has the figures.
+        pool_pre_ping=False,
     )
 
 
@@ -135,8 +140,14 @@ async def run_in_transaction(
     work: Callable[[AsyncSession], Awaitable[T]],
     *,
     retries: int = 5,
+    idempotent: bool = False,
 ) -> T:
-    """Run ``work`` in one transaction and commit it; run it again after a retryable conflict."""
+    """Run ``work`` in one transaction and commit it; run it again after a retryable conflict.
+
+    ``idempotent``: running ``work`` again after it may have committed is harmless (intake: the second run
+    finds the stored document and replays it), so a connection lost mid-transaction — a database restart —
+    is retried once on a fresh connection instead of failing the request.
+    """
     attempt = 0
     while True:
         attempt += 1
@@ -144,7 +155,8 @@ async def run_in_transaction(
             async with sessionmaker() as session, session.begin():
                 return await work(session)
         except DBAPIError as exc:
-            if attempt >= retries or not _is_retryable(exc):
+            lost = idempotent and exc.connection_invalidated and attempt == 1
+            if attempt >= retries or not (lost or _is_retryable(exc)):
                 raise
             log.info("transaction retry %d after %s", attempt, type(exc.orig).__name__)
             await asyncio.sleep(0.005 * attempt)

@@ -11,7 +11,7 @@ from typing import Literal, cast
 
 from pydantic import SecretStr
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db import utcnow
 from app.errors import Forbidden, NotFound, Unauthenticated
@@ -100,7 +100,11 @@ async def issue_key(
     return row, plain
 
 
-async def authenticate(session: AsyncSession, key: str | None, admin_token: SecretStr | None) -> Principal:
+async def authenticate(conn: AsyncConnection, key: str | None, admin_token: SecretStr | None) -> Principal:
+    """The principal of ``key``: one indexed lookup by its prefix, then a constant-time hash comparison.
+
+    Checked on every request (never cached), so a revoked key or a suspended enterprise stops at once.
+    """
     if not key:
         raise Unauthenticated("Send an API key in the X-API-Key header")
     if admin_token is not None and hmac.compare_digest(key.encode(), admin_token.get_secret_value().encode()):
@@ -108,21 +112,26 @@ async def authenticate(session: AsyncSession, key: str | None, admin_token: Secr
     prefix = _split(key)
     if prefix is not None:
         row = (
-            await session.execute(
-                select(ApiKey, Enterprise.status)
+            await conn.execute(
+                select(
+                    ApiKey.id,
+                    ApiKey.key_hash,
+                    ApiKey.revoked_at,
+                    ApiKey.principal_kind,
+                    ApiKey.enterprise_code,
+                    Enterprise.status,
+                )
                 .outerjoin(Enterprise, Enterprise.code == ApiKey.enterprise_code)
                 .where(ApiKey.prefix == prefix)
             )
         ).first()
-        if row is not None:
-            api_key, status = row
-            if api_key.revoked_at is None and hmac.compare_digest(api_key.key_hash, hash_key(key)):
-                return Principal(
-                    kind=cast(PrincipalKind, api_key.principal_kind),
-                    key_id=str(api_key.id),
-                    enterprise_code=api_key.enterprise_code,
-                    enterprise_status=status,
-                )
+        if row is not None and row.revoked_at is None and hmac.compare_digest(row.key_hash, hash_key(key)):
+            return Principal(
+                kind=cast(PrincipalKind, row.principal_kind),
+                key_id=str(row.id),
+                enterprise_code=row.enterprise_code,
+                enterprise_status=row.status,
+            )
     raise Unauthenticated("The API key is not valid or was revoked")
 
 

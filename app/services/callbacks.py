@@ -93,6 +93,6 @@ async def receive_callback(
         return {"status": "accepted", "webhookId": webhook_id, "recordStatus": record.status}
 
     try:
-        return await run_in_transaction(sessionmaker, work, retries=settings.max_transaction_retries)
+        return await run_in_transaction(sessionmaker, work, retries=settings.max_transaction_retries, idempotent=True)
     except IntegrityError:  # the same id committed concurrently: processed once already
         return {"status": "duplicate", "webhookId": webhook_id}

@@ -88,9 +88,10 @@ async def declare_matched(ws: Workspace) -> None:
     now = utcnow()
     china_now = now.astimezone(CHINA_TZ)
     buyers = {buyer_key(m.order.buyerIdNumber) for m in ws.matched}
-    await advisory_xact_locks(session, [f"buyer:{b}" for b in buyers], BUYER_LOCKS)
-    used = await used_quotas(session, buyers, china_now.year)
-    agent_names = await _agent_names(session, [m.order for m in ws.matched], settings)
+    with session.no_autoflush:  # the unit of work writes once, at the end (``Workspace.write``)
+        await advisory_xact_locks(session, [f"buyer:{b}" for b in buyers], BUYER_LOCKS)
+        used = await used_quotas(session, buyers, china_now.year)
+        agent_names = await _agent_names(session, [m.order for m in ws.matched], settings)
     agencies = enabled_agencies(settings)
     dispatched = False
     for matched in ws.matched:

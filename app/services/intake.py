@@ -245,7 +245,11 @@ async def submit_documents(
         # Receipts show the record as it is committed: a record that matched is declared by now.
         return [_settle_receipt(ws, result) for result in results]
 
-    stored = await run_in_transaction(sessionmaker, work, retries=settings.max_transaction_retries) if valid else []
+    stored = (
+        await run_in_transaction(sessionmaker, work, retries=settings.max_transaction_retries, idempotent=True)
+        if valid
+        else []
+    )
     results = sorted(stored + invalid, key=lambda r: r.index)
     if metrics is not None:
         for result in results:
@@ -261,6 +265,9 @@ async def _load_parties(session: AsyncSession, ctx: _Context, documents: Sequenc
     if codes:
         rows = await session.scalars(select(Enterprise).where(Enterprise.code.in_(codes)))
         ctx.enterprises = {row.code: row for row in rows}
+    owners = {getattr(doc, OWNER_FIELD[ctx.doc_type]) for doc in documents}
+    if owners <= {ctx.principal.enterprise_code}:
+        return  # the caller sends only its own documents: no delegation is needed
     delegations = await session.scalars(
         select(Delegation).where(
             Delegation.agent_code == ctx.principal.enterprise_code, Delegation.revoked_at.is_(None)
