@@ -177,20 +177,16 @@ def fill_defaults(document: AnyDocument) -> AnyDocument:
     return document.model_copy(update=update) if update else document
 
 
-def _normalise(value: Any) -> Any:
+def _decimal_text(value: Any) -> str:
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    if isinstance(value, dict):
-        return {k: _normalise(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_normalise(v) for v in value]
-    return value
+        return format(value.normalize(), "f")  # 10.50 and 10.5 are the same amount
+    raise TypeError(f"{type(value).__name__} in a document")
 
 
 def content_hash(document: AnyDocument) -> str:
     """The business content: transport fields (guid, appType, appTime) and number spelling do not count."""
     data = document.model_dump(exclude=set(TRANSPORT_FIELDS), exclude_none=True)
-    canonical = json.dumps(_normalise(data), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_decimal_text)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
