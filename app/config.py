@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = Field(default=10.0, gt=0)
     sqlite_busy_timeout_ms: int = Field(default=15000, ge=0)
     max_transaction_retries: int = Field(default=5, ge=1, description="Retries after deadlock / unique races")
+    group_commit: bool = Field(
+        default=True,
+        description="Write single documents of one sender that arrive together in one transaction (each request "
+        "still answers after its own commit); see docs/performance.md",
+    )
+    group_commit_writers: int = Field(
+        default=2, ge=1, le=16, description="Transactions one sender's single documents may have running at once"
+    )
+    group_commit_max_documents: int = Field(default=200, ge=1, le=1000, description="Largest group of documents")
     page_size_max: int = Field(default=500, ge=1)
 
     # Agency callbacks: Standard-Webhooks headers, HMAC-SHA256 over f"{id}.{timestamp}.{body}".

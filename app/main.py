@@ -28,6 +28,7 @@ from app.routers import callbacks, documents, enterprises, goods, health, messag
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.schemas.problems import FieldError, Problem, problems
 from app.services.declaration import enabled_agencies
+from app.services.group_commit import GroupCommit
 from app.worker import Dispatcher, agency_clients
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     unreachable = [a for a in app.state.adapters if a not in settings.agency_urls and not settings.mount_mock_agencies]
     if unreachable:
         log.warning("agencies %s have no SW_AGENCY_URLS entry and the mock agencies are not mounted", unreachable)
+    app.state.group_commit = GroupCommit(app.state.sessionmaker, settings, app.state.metrics)
     app.state.dispatcher = None
     task: asyncio.Task[None] | None = None
     if settings.embedded_dispatcher:
@@ -79,6 +81,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app.state.group_commit.close()
         if task is not None:
             app.state.dispatcher.stop()
             # A delivery hanging on a slow agency is cancelled after 10 s; its lease expires and the

@@ -45,6 +45,12 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+        self.group_commit_documents = Histogram(
+            "sw_group_commit_documents",
+            "Single-document requests written together in one transaction (group commit)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
         self.records = Gauge("sw_records", "Match records by status", ["status"], registry=self.registry)
         self.outbox_depth = Gauge(
             "sw_outbox_depth", "Dispatches not yet delivered or dead, by status", ["status"], registry=self.registry

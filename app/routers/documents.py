@@ -104,15 +104,13 @@ def build_router(doc_type: DocType) -> APIRouter:
     ) -> Response:
         data, raw = await _read_json(request)
         document = validate_document(doc_type, data)
-        [result] = await submit_documents(
-            sessionmaker,
-            settings,
-            principal,
-            doc_type,
-            [IntakeItem(0, document=document)],
-            raw,
-            request.app.state.metrics,
-        )
+        items = [IntakeItem(0, document=document)]
+        if settings.group_commit:
+            [result] = await request.app.state.group_commit.submit(principal, doc_type, items, raw)
+        else:
+            [result] = await submit_documents(
+                sessionmaker, settings, principal, doc_type, items, raw, request.app.state.metrics
+            )
         if result.error is not None:
             raise result.error
         assert result.receipt is not None

@@ -200,6 +200,14 @@ def _spec_error(error_cls: type[DomainError], code: str, doc_type: str, detail: 
 # --- the transaction ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Submission:
+    """One request's documents: its items (validated or not) and its raw body."""
+
+    items: Sequence[IntakeItem]
+    raw: RawBody
+
+
 async def submit_documents(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
@@ -209,49 +217,79 @@ async def submit_documents(
     raw: RawBody,
     metrics: Metrics | None = None,
 ) -> list[ItemResult]:
+    """Store, link and match the documents of one request in one transaction; a result per item."""
+    [results] = await submit_together(sessionmaker, settings, principal, doc_type, [Submission(items, raw)], metrics)
+    return results
+
+
+def check_sender(principal: Principal) -> None:
     if principal.kind != "enterprise" or principal.enterprise_code is None:
         raise Forbidden("Documents are transmitted with an enterprise's key", code="ENTERPRISE_KEY_REQUIRED")
     principal.require_active()
-    valid = [item for item in items if item.document is not None]
-    invalid = [ItemResult(item.index, item.error.status, error=item.error) for item in items if item.error]
 
-    async def work(session: AsyncSession) -> list[ItemResult]:
-        ctx = _Context(principal=principal, doc_type=doc_type, raw=raw, settings=settings)
-        await _load_parties(session, ctx, [item.document for item in valid if item.document is not None])
-        results: list[ItemResult] = []
-        allowed: list[tuple[int, AnyDocument]] = []
-        for item in valid:
+
+async def submit_together(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    principal: Principal,
+    doc_type: DocType,
+    submissions: Sequence[Submission],
+    metrics: Metrics | None = None,
+) -> list[list[ItemResult]]:
+    """The documents of several requests of one sender in one transaction (group commit); each request keeps
+    its own raw message and gets the results of its own items, exactly as if it had been alone."""
+    check_sender(principal)
+    valid = [(n, item) for n, sub in enumerate(submissions) for item in sub.items if item.document is not None]
+
+    async def work(session: AsyncSession) -> list[tuple[int, ItemResult]]:
+        contexts = [
+            _Context(principal=principal, doc_type=doc_type, raw=sub.raw, settings=settings) for sub in submissions
+        ]
+        parties = contexts[0]
+        await _load_parties(session, parties, [item.document for _, item in valid if item.document is not None])
+        for ctx in contexts[1:]:
+            ctx.enterprises, ctx.delegated_by = parties.enterprises, parties.delegated_by
+        results: list[tuple[int, ItemResult]] = []
+        allowed: list[tuple[int, int, AnyDocument]] = []
+        for n, item in valid:
             assert item.document is not None
-            error = _check_parties(ctx, item.document)
+            error = _check_parties(parties, item.document)
             if error is not None:
-                results.append(ItemResult(item.index, error.status, error=error))
+                results.append((n, ItemResult(item.index, error.status, error=error)))
             else:
-                allowed.append((item.index, item.document))
+                allowed.append((n, item.index, item.document))
         ws = Workspace(session, settings, principal.actor)
-        documents = [document for _, document in allowed]
+        documents = [document for _, _, document in allowed]
         await ws.load(doc_type, [natural_key(d) for d in documents], [d.orderNo for d in documents])
         await ws.load_goods(d for d in documents if isinstance(d, OrderIn))
-        for index, document in allowed:
+        for n, index, document in allowed:
             try:
-                results.append(_process(ws, ctx, index, document))
+                results.append((n, _process(ws, contexts[n], index, document)))
             except (Conflict, NotFound) as error:
-                results.append(ItemResult(index, error.status, error=error))
+                results.append((n, ItemResult(index, error.status, error=error)))
         await declare_matched(ws)
         await ws.write()
         # Receipts show the record as it is committed: a record that matched is declared by now.
-        return [_settle_receipt(ws, result) for result in results]
+        return [(n, _settle_receipt(ws, result)) for n, result in results]
 
     stored = (
         await run_in_transaction(sessionmaker, work, retries=settings.max_transaction_retries, idempotent=True)
         if valid
         else []
     )
-    results = sorted(stored + invalid, key=lambda r: r.index)
-    if metrics is not None:
-        for result in results:
-            outcome = "rejected" if result.error else "replayed" if result.replayed else "stored"
-            metrics.documents.labels(type=doc_type, outcome=outcome).inc()
-    return results
+    per_submission: list[list[ItemResult]] = [
+        [ItemResult(item.index, item.error.status, error=item.error) for item in sub.items if item.error]
+        for sub in submissions
+    ]
+    for n, result in stored:
+        per_submission[n].append(result)
+    for results in per_submission:
+        results.sort(key=lambda r: r.index)
+        if metrics is not None:
+            for result in results:
+                outcome = "rejected" if result.error else "replayed" if result.replayed else "stored"
+                metrics.documents.labels(type=doc_type, outcome=outcome).inc()
+    return per_submission
 
 
 async def _load_parties(session: AsyncSession, ctx: _Context, documents: Sequence[AnyDocument]) -> None:
@@ -515,5 +553,6 @@ __all__ = [
     "WaybillIn",
     "parse_json",
     "submit_documents",
+    "submit_together",
     "validate_document",
 ]
