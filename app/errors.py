@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -95,10 +97,16 @@ def problem_response(
     )
 
 
+# A body of unknown members or wrong values gives one error each: listing them all would answer a 6 MB body of
+# 600,000 unknown keys with 55 MB of problems. The first ones tell the sender what is wrong.
+MAX_LISTED_ERRORS = 100
+
+
 def validation_errors(errors: Any, prefix: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    """Pydantic errors as ``[{path, message, type}]`` — the path is JSON-pointer-like (``orderList/0/qty``)."""
+    """Pydantic errors as ``[{path, message, type}]`` — the path is JSON-pointer-like (``orderList/0/qty``);
+    at most ``MAX_LISTED_ERRORS`` of them."""
     out = []
-    for err in errors:
+    for err in itertools.islice(errors, MAX_LISTED_ERRORS):
         loc = tuple(prefix) + tuple(err.get("loc", ()))
         out.append(
             {
@@ -140,7 +148,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED", 403: "FORBIDDEN"}
+        # 400 from FastAPI itself is a body it could not parse (bad JSON, nesting too deep, a huge integer).
+        codes = {
+            400: "MALFORMED_BODY",
+            404: "NOT_FOUND",
+            405: "METHOD_NOT_ALLOWED",
+            401: "UNAUTHENTICATED",
+            403: "FORBIDDEN",
+        }
         error = DomainError(
             str(exc.detail),
             code=codes.get(exc.status_code, f"HTTP_{exc.status_code}"),
@@ -153,7 +168,6 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(_allowed_methods(request))
         return problem_response(error, request, headers or None)
 
-    @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
     @app.exception_handler(PoolTimeoutError)
     @app.exception_handler(ConnectionError)
@@ -166,6 +180,36 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated:
+        if database_unavailable(exc):
             return await _database_down(request, exc)
         raise exc
+
+
+# SQLSTATEs of a database that is not there for now: connection exceptions (class 08), shutting down or
+# starting up (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now), too many connections.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+# SQLite (primary result codes): busy or locked past the busy timeout, an I/O error, a full disk, a file that cannot
+# be opened. Not SQLITE_ERROR, which sqlite3 raises as an OperationalError too: "no such table", a syntax error.
+_SQLITE_UNAVAILABLE = frozenset(
+    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN}
+)
+
+
+def database_unavailable(exc: DBAPIError) -> bool:
+    """The database cannot be reached (a 503 to retry), as opposed to a statement that failed (a bug: 500).
+
+    Besides a connection lost mid-request, a *refused* connection: the asyncpg driver raises those at connect
+    time as plain DBAPI errors, e.g. "the database system is starting up" (57P03) during a restart, or
+    "database … is not currently accepting connections" (55000, ``ALLOW_CONNECTIONS false``) — a connect
+    error carries no statement.
+    """
+    if exc.connection_invalidated:
+        return True
+    if isinstance(exc.orig, sqlite3.Error):
+        return (exc.orig.sqlite_errorcode & 0xFF) in _SQLITE_UNAVAILABLE
+    if isinstance(exc, OperationalError):  # other drivers: a connection-level failure
+        return True
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+    if sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES:
+        return True
+    return sqlstate == "55000" and exc.statement is None

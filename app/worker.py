@@ -2,7 +2,8 @@
 standalone — several at once on PostgreSQL; embedded mode runs it inside ``sw serve``.
 
 It sleeps until there is work: PostgreSQL ``LISTEN sw_dispatch`` (the declaring transaction NOTIFYs on
-commit) or, on SQLite, a short poll; due retries are found by the same poll. No busy loop.
+commit) or, on SQLite, a short poll; due retries are found by the same poll. No busy loop. A listening
+connection lost with the database (a restart) is opened again, with backoff, while the poll goes on.
 """
 
 from __future__ import annotations
@@ -11,21 +12,28 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
+import uuid
 from typing import Any
 
 import httpx
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.adapters.base import AgencyAdapter
+from app.adapters.base import AgencyAdapter, AgencyError, RetryableAgencyError
 from app.adapters.registry import build_adapters
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.observability import Metrics, configure_logging
 from app.services.declaration import DISPATCH_CHANNEL, enabled_agencies
-from app.services.dispatch import claim_due, deliver, reap_expired_leases
+from app.services.dispatch import Claim, build_packages, claim_due, deliver, reap_expired_leases
 
 log = logging.getLogger(__name__)
+
+# Re-opening a lost LISTEN connection: first at once, then after 0.5 s, 1 s, 2 s … at most 30 s apart.
+RELISTEN_BACKOFF_S, RELISTEN_BACKOFF_CAP_S = 0.5, 30.0
+LISTEN_CONNECT_TIMEOUT_S = 10.0
 
 
 class Dispatcher:
@@ -47,6 +55,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._listener: Any = None
+        self._listen_failures = 0
+        self._listen_next = 0.0  # time.monotonic() of the next attempt to (re)open the LISTEN connection
 
     def wake(self) -> None:
         self._wake.set()
@@ -60,8 +70,12 @@ class Dispatcher:
         await reap_expired_leases(self.sessionmaker, self.settings.dispatch_max_attempts)
         claims = await claim_due(self.sessionmaker, self.settings)
         if claims:
+            packages = await self._packages(claims)
             outcomes = await asyncio.gather(
-                *(deliver(self.sessionmaker, self.settings, self.adapters, c, self.rng, self.metrics) for c in claims),
+                *(
+                    deliver(self.sessionmaker, self.settings, self.adapters, c, self.rng, self.metrics, packages[c.id])
+                    for c in claims
+                ),
                 return_exceptions=True,
             )
             for claim, outcome in zip(claims, outcomes, strict=True):
@@ -70,10 +84,20 @@ class Dispatcher:
                     log.error("dispatch %s to %s not recorded: %r", claim.id, claim.agency, outcome)
         return len(claims)
 
+    async def _packages(self, claims: list[Claim]) -> dict[uuid.UUID, dict[str, Any] | AgencyError]:
+        """The round's packages, read together; if our database fails, every claim is retried later."""
+        try:
+            async with self.sessionmaker() as session:
+                return await build_packages(session, claims, self.settings)
+        except (SQLAlchemyError, OSError) as exc:
+            error = RetryableAgencyError(f"database: {type(exc).__name__}: {exc}"[:1000])
+            return dict.fromkeys((c.id for c in claims), error)
+
     async def run(self) -> None:
-        await self._listen()
         try:
             while not self._stopping.is_set():
+                self._wake.clear()  # before the round: a wake-up that comes during it starts the next one
+                await self._ensure_listening()
                 try:
                     claimed = await self.run_once()
                 except Exception:  # a database outage must not kill the worker: log, wait, go on
@@ -81,29 +105,48 @@ class Dispatcher:
                     claimed = 0
                 if claimed:
                     continue
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.settings.dispatch_poll_s)
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._idle_timeout())
         finally:
             await self._unlisten()
 
-    async def _listen(self) -> None:
-        if self.engine.dialect.name != "postgresql":
+    def _listening(self) -> bool:
+        return self._listener is not None and not self._listener.is_closed()
+
+    def _idle_timeout(self) -> float:
+        """The poll interval, or less when a lost LISTEN connection is due to be opened again sooner."""
+        if self.engine.dialect.name != "postgresql" or self._listening():
+            return self.settings.dispatch_poll_s
+        return max(0.0, min(self.settings.dispatch_poll_s, self._listen_next - time.monotonic()))
+
+    async def _ensure_listening(self) -> None:
+        """LISTEN on PostgreSQL. A lost connection wakes the loop, which LISTENs again here: at once, then
+        with backoff while the database stays down (the poll covers the gap)."""
+        if self.engine.dialect.name != "postgresql" or self._listening() or time.monotonic() < self._listen_next:
             return
+        await self._unlisten()
         try:
             import asyncpg
 
             url = make_url(self.settings.database_url).set(drivername="postgresql")
-            self._listener = await asyncpg.connect(url.render_as_string(hide_password=False))
+            dsn = url.render_as_string(hide_password=False)
+            self._listener = await asyncpg.connect(dsn, timeout=LISTEN_CONNECT_TIMEOUT_S)
+            self._listener.add_termination_listener(lambda *_: self.wake())
             await self._listener.add_listener(DISPATCH_CHANNEL, lambda *_: self.wake())
         except Exception as exc:
-            log.warning("LISTEN %s unavailable, polling only: %s", DISPATCH_CHANNEL, exc)
-            self._listener = None
+            await self._unlisten()
+            delay = min(RELISTEN_BACKOFF_CAP_S, RELISTEN_BACKOFF_S * 2**self._listen_failures)
+            self._listen_failures += 1
+            self._listen_next = time.monotonic() + delay
+            log.warning("LISTEN %s unavailable, polling; next try in %.1f s: %s", DISPATCH_CHANNEL, delay, exc)
+        else:
+            self._listen_failures, self._listen_next = 0, 0.0
 
     async def _unlisten(self) -> None:
-        if self._listener is not None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
             with contextlib.suppress(Exception):
-                await self._listener.close()
+                await listener.close()
 
 
 def agency_clients(settings: Settings, embedded_app: Any | None) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:

@@ -11,18 +11,19 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, select, tuple_, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.adapters.base import AgencyAdapter, AgencyAnswer, AgencyError, PermanentAgencyError, RetryableAgencyError
 from app.config import Settings
 from app.db import run_in_transaction, utcnow
-from app.models import Declaration, Dispatch, DispatchAttempt, Document, Enterprise, Goods, MatchRecord
+from app.models import Declaration, Dispatch, DispatchAttempt, Document, Goods, MatchRecord
 from app.observability import Metrics, record_id_var
 from app.rules.backoff import backoff_delay
 from app.services.receipts import apply_receipts, mark_dispatch_state
@@ -100,45 +101,76 @@ async def claim_due(sessionmaker: async_sessionmaker[AsyncSession], settings: Se
 
 async def build_package(session: AsyncSession, claim: Claim, settings: Settings) -> dict[str, Any]:
     """Everything an agency may need about one declaration (each adapter keeps its part)."""
-    declaration = await session.get(Declaration, claim.record_id)
-    if declaration is None:
-        raise PermanentAgencyError(f"record {claim.record_id} has no declaration")
-    docs = {
-        d.doc_type: d.payload
-        for d in await session.scalars(
-            select(Document).where(Document.record_id == claim.record_id, Document.state == "active")
-        )
+    package = (await build_packages(session, [claim], settings))[claim.id]
+    if isinstance(package, AgencyError):
+        raise package
+    return package
+
+
+async def build_packages(
+    session: AsyncSession, claims: Sequence[Claim], settings: Settings
+) -> dict[uuid.UUID, dict[str, Any] | AgencyError]:
+    """The packages of a round of claims in three queries, whatever their number (the four agencies of a
+    record share its declaration, documents and goods)."""
+    record_ids = sorted({c.record_id for c in claims})
+    declarations = {
+        d.record_id: d for d in await session.scalars(select(Declaration).where(Declaration.record_id.in_(record_ids)))
     }
-    inventory = declaration.inventory
-    item_nos = [line.get("itemNo") for line in inventory.get("inventoryList", [])]
-    goods = await session.scalars(
-        select(Goods).where(Goods.ebc_code == inventory["ebcCode"], Goods.item_no.in_([i for i in item_nos if i]))
+    docs: dict[uuid.UUID, dict[str, Any]] = {}
+    for d in await session.scalars(
+        select(Document).where(Document.record_id.in_(record_ids), Document.state == "active")
+    ):
+        assert d.record_id is not None
+        docs.setdefault(d.record_id, {})[d.doc_type] = d.payload
+    wanted = sorted(
+        {
+            (d.inventory["ebcCode"], line["itemNo"])
+            for d in declarations.values()
+            for line in d.inventory.get("inventoryList", [])
+            if line.get("itemNo")
+        }
     )
-    seller = await session.get(Enterprise, inventory["ebcCode"])
+    goods: dict[str, list[Goods]] = {}
+    if wanted:
+        for g in await session.scalars(select(Goods).where(tuple_(Goods.ebc_code, Goods.item_no).in_(wanted))):
+            goods.setdefault(g.ebc_code, []).append(g)
     base = (settings.public_base_url or "http://embedded").rstrip("/")
-    return {
-        "dispatchId": str(claim.id),
-        "recordId": str(claim.record_id),
-        "agency": claim.agency,
-        "callbackUrl": f"{base}/api/v1/agency-callbacks/{claim.agency}",
-        "inventory": inventory,
-        "tax": declaration.tax,
-        "order": docs.get("order"),
-        "payment": docs.get("payment"),
-        "waybill": docs.get("waybill"),
-        "goods": [
-            {
-                "itemNo": g.item_no,
-                "gcode": g.gcode,
-                "gname": g.gname,
-                "positiveList": g.positive_list,
-                "vatRate": str(g.vat_rate),
-                "consumptionTaxRate": str(g.consumption_tax_rate),
-            }
-            for g in goods
-        ],
-        "seller": {"code": inventory["ebcCode"], "creditGrade": getattr(seller, "credit_grade", None) or "general"},
-    }
+    packages: dict[uuid.UUID, dict[str, Any] | AgencyError] = {}
+    for claim in claims:
+        declaration = declarations.get(claim.record_id)
+        if declaration is None:
+            packages[claim.id] = PermanentAgencyError(f"record {claim.record_id} has no declaration")
+            continue
+        inventory = declaration.inventory
+        ebc_code = inventory["ebcCode"]
+        items = {line.get("itemNo") for line in inventory.get("inventoryList", [])}
+        record_docs = docs.get(claim.record_id, {})
+        packages[claim.id] = {
+            "dispatchId": str(claim.id),
+            "recordId": str(claim.record_id),
+            "agency": claim.agency,
+            "callbackUrl": f"{base}/api/v1/agency-callbacks/{claim.agency}",
+            "inventory": inventory,
+            "tax": declaration.tax,
+            "order": record_docs.get("order"),
+            "payment": record_docs.get("payment"),
+            "waybill": record_docs.get("waybill"),
+            "goods": [
+                {
+                    "itemNo": g.item_no,
+                    "gcode": g.gcode,
+                    "gname": g.gname,
+                    "positiveList": g.positive_list,
+                    "vatRate": str(g.vat_rate),
+                    "consumptionTaxRate": str(g.consumption_tax_rate),
+                }
+                for g in goods.get(ebc_code, [])
+                if g.item_no in items
+            ],
+            # Filing keeps no credit grade (yet): every seller is "general" to the agencies' rules.
+            "seller": {"code": ebc_code, "creditGrade": "general"},
+        }
+    return packages
 
 
 async def deliver(
@@ -148,8 +180,10 @@ async def deliver(
     claim: Claim,
     rng: random.Random | None = None,
     metrics: Metrics | None = None,
+    package: dict[str, Any] | AgencyError | None = None,
 ) -> str:
-    """Send one claimed dispatch and record what happened; returns the outcome."""
+    """Send one claimed dispatch and record what happened; returns the outcome. ``package``: built already
+    (``build_packages``, for a whole round), or an error met building it; by default it is read here."""
     record_id_var.set(str(claim.record_id))
     started = utcnow()
     clock = time.perf_counter()
@@ -159,8 +193,11 @@ async def deliver(
         adapter = adapters.get(claim.agency)
         if adapter is None:
             raise PermanentAgencyError(f"no adapter configured for {claim.agency}")
-        async with sessionmaker() as session:
-            package = await build_package(session, claim, settings)
+        if package is None:
+            async with sessionmaker() as session:
+                package = await build_package(session, claim, settings)
+        if isinstance(package, AgencyError):
+            raise package
         answer = await adapter.submit(package, str(claim.id))  # outside any transaction
     except AgencyError as exc:
         error = exc
