@@ -59,3 +59,5 @@ SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessio
 # means committed (with the default "request" scope FastAPI would commit after sending the answer).
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+# The key as sent, for routes that check it themselves (group commit checks it in the group's transaction).
+ApiKeyDep = Annotated[str | None, Depends(api_key_header)]

@@ -70,7 +70,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     unreachable = [a for a in app.state.adapters if a not in settings.agency_urls and not settings.mount_mock_agencies]
     if unreachable:
         log.warning("agencies %s have no SW_AGENCY_URLS entry and the mock agencies are not mounted", unreachable)
-    app.state.group_commit = GroupCommit(app.state.sessionmaker, settings, app.state.metrics)
+    app.state.group_commit = GroupCommit(settings, app.state.metrics)
     app.state.dispatcher = None
     task: asyncio.Task[None] | None = None
     if settings.embedded_dispatcher:

@@ -7,15 +7,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from app.deps import PrincipalDep, SessionDep, SessionmakerDep, SettingsDep
-from app.errors import DomainError, Unprocessable, UnsupportedMediaType
+from app.deps import ApiKeyDep, PrincipalDep, SessionDep, SessionmakerDep, SettingsDep, get_principal
+from app.errors import DomainError, Unprocessable
 from app.routers.messages import XML_RESPONSE, prefers_xml
 from app.schemas.examples import DOCUMENT_EXAMPLES
 from app.schemas.problems import problems
 from app.schemas.records import BatchItemResult, BatchResult, BatchSummary, DocumentOut, Receipt
 from app.services import messages as message_service
 from app.services import records as record_service
-from app.services.intake import DocType, IntakeItem, RawBody, parse_json, submit_documents, validate_document
+from app.services.intake import (
+    DocType,
+    IntakeItem,
+    RawBody,
+    read_json_body,
+    submit_documents,
+    validate_document,
+)
 
 MAX_BATCH = 100
 CEB_FORM = {"order": "CEB311", "payment": "CEB411", "waybill": "CEB511"}
@@ -53,14 +60,7 @@ def _json_body(model: str, examples: dict[str, Any], batch: bool) -> dict[str, A
 
 
 async def _read_json(request: Request) -> tuple[Any, RawBody]:
-    content_type = request.headers.get("content-type", "application/json")
-    media = content_type.split(";")[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        raise UnsupportedMediaType(
-            f"Send JSON (application/json); for CEB XML use POST /api/v1/messages — got {media}",
-        )
-    body = await request.body()
-    return parse_json(body), RawBody(body=body, content_type=content_type)
+    return read_json_body(await request.body(), request.headers.get("content-type"))
 
 
 def _receipt_response(result_status: int, receipt: Receipt) -> JSONResponse:
@@ -100,16 +100,25 @@ def build_router(doc_type: DocType) -> APIRouter:
         operation_id=f"submit_{doc_type}",
     )
     async def submit_one(
-        request: Request, principal: PrincipalDep, sessionmaker: SessionmakerDep, settings: SettingsDep
+        request: Request, key: ApiKeyDep, sessionmaker: SessionmakerDep, settings: SettingsDep
     ) -> Response:
-        data, raw = await _read_json(request)
-        document = validate_document(doc_type, data)
-        items = [IntakeItem(0, document=document)]
-        if settings.group_commit:
-            [result] = await request.app.state.group_commit.submit(principal, doc_type, items, raw)
+        if settings.group_commit and key:
+            # The key is checked, and the body read and validated, in the group's transaction, in this order.
+            result = await request.app.state.group_commit.submit(
+                sessionmaker, key, doc_type, await request.body(), request.headers.get("content-type")
+            )
         else:
+            principal = await get_principal(request, key)
+            data, raw = await _read_json(request)
+            document = validate_document(doc_type, data)
             [result] = await submit_documents(
-                sessionmaker, settings, principal, doc_type, items, raw, request.app.state.metrics
+                sessionmaker,
+                settings,
+                principal,
+                doc_type,
+                [IntakeItem(0, document=document)],
+                raw,
+                request.app.state.metrics,
             )
         if result.error is not None:
             raise result.error

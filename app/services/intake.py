@@ -29,6 +29,7 @@ from app.errors import (
     MalformedBody,
     NotFound,
     Unprocessable,
+    UnsupportedMediaType,
     validation_errors,
 )
 from app.models import Delegation, Document, Enterprise, RawMessage
@@ -136,6 +137,17 @@ def parse_json(body: bytes) -> Any:
         raise MalformedBody(f"The body is not valid JSON: {exc}") from exc
 
 
+def read_json_body(body: bytes, content_type: str | None) -> tuple[Any, RawBody]:
+    """A JSON request body (415 for another media type, 400 for bad JSON) and the raw body to keep."""
+    content_type = content_type or "application/json"
+    media = content_type.split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Send JSON (application/json); for CEB XML use POST /api/v1/messages — got {media}",
+        )
+    return parse_json(body), RawBody(body=body, content_type=content_type)
+
+
 def validate_document(doc_type: DocType, data: Any, path_prefix: tuple[Any, ...] = ()) -> AnyDocument:
     if not isinstance(data, dict):
         raise Unprocessable(
@@ -236,60 +248,74 @@ async def submit_together(
     submissions: Sequence[Submission],
     metrics: Metrics | None = None,
 ) -> list[list[ItemResult]]:
-    """The documents of several requests of one sender in one transaction (group commit); each request keeps
-    its own raw message and gets the results of its own items, exactly as if it had been alone."""
+    """The documents of several requests of one sender in one transaction; each request keeps its own raw
+    message and gets the results of its own items, exactly as if it had been alone."""
     check_sender(principal)
-    valid = [(n, item) for n, sub in enumerate(submissions) for item in sub.items if item.document is not None]
 
-    async def work(session: AsyncSession) -> list[tuple[int, ItemResult]]:
-        contexts = [
-            _Context(principal=principal, doc_type=doc_type, raw=sub.raw, settings=settings) for sub in submissions
-        ]
-        parties = contexts[0]
-        await _load_parties(session, parties, [item.document for _, item in valid if item.document is not None])
-        for ctx in contexts[1:]:
-            ctx.enterprises, ctx.delegated_by = parties.enterprises, parties.delegated_by
-        results: list[tuple[int, ItemResult]] = []
-        allowed: list[tuple[int, int, AnyDocument]] = []
-        for n, item in valid:
-            assert item.document is not None
-            error = _check_parties(parties, item.document)
-            if error is not None:
-                results.append((n, ItemResult(item.index, error.status, error=error)))
-            else:
-                allowed.append((n, item.index, item.document))
-        ws = Workspace(session, settings, principal.actor)
-        documents = [document for _, _, document in allowed]
-        await ws.load(doc_type, [natural_key(d) for d in documents], [d.orderNo for d in documents])
-        await ws.load_goods(d for d in documents if isinstance(d, OrderIn))
-        for n, index, document in allowed:
-            try:
-                results.append((n, _process(ws, contexts[n], index, document)))
-            except (Conflict, NotFound) as error:
-                results.append((n, ItemResult(index, error.status, error=error)))
-        await declare_matched(ws)
-        await ws.write()
-        # Receipts show the record as it is committed: a record that matched is declared by now.
-        return [(n, _settle_receipt(ws, result)) for n, result in results]
+    async def work(session: AsyncSession) -> list[list[ItemResult]]:
+        return await write_together(session, settings, principal, doc_type, submissions)
 
-    stored = (
-        await run_in_transaction(sessionmaker, work, retries=settings.max_transaction_retries, idempotent=True)
-        if valid
-        else []
-    )
-    per_submission: list[list[ItemResult]] = [
-        [ItemResult(item.index, item.error.status, error=item.error) for item in sub.items if item.error]
-        for sub in submissions
-    ]
-    for n, result in stored:
-        per_submission[n].append(result)
-    for results in per_submission:
-        results.sort(key=lambda r: r.index)
-        if metrics is not None:
+    if any(item.document is not None for sub in submissions for item in sub.items):
+        results = await run_in_transaction(
+            sessionmaker, work, retries=settings.max_transaction_retries, idempotent=True
+        )
+    else:
+        results = [_ordered([], sub) for sub in submissions]
+    count_results(metrics, doc_type, results)
+    return results
+
+
+def count_results(metrics: Metrics | None, doc_type: DocType, per_submission: Sequence[Sequence[ItemResult]]) -> None:
+    if metrics is not None:
+        for results in per_submission:
             for result in results:
                 outcome = "rejected" if result.error else "replayed" if result.replayed else "stored"
                 metrics.documents.labels(type=doc_type, outcome=outcome).inc()
-    return per_submission
+
+
+def _ordered(stored: list[ItemResult], submission: Submission) -> list[ItemResult]:
+    invalid = [ItemResult(item.index, item.error.status, error=item.error) for item in submission.items if item.error]
+    return sorted(stored + invalid, key=lambda r: r.index)
+
+
+async def write_together(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    doc_type: DocType,
+    submissions: Sequence[Submission],
+) -> list[list[ItemResult]]:
+    """The unit of work of ``submit_together``, inside the caller's transaction (the sender is checked)."""
+    valid = [(n, item) for n, sub in enumerate(submissions) for item in sub.items if item.document is not None]
+    stored: list[list[ItemResult]] = [[] for _ in submissions]
+    if not valid:
+        return [_ordered(s, sub) for s, sub in zip(stored, submissions, strict=True)]
+    contexts = [_Context(principal=principal, doc_type=doc_type, raw=sub.raw, settings=settings) for sub in submissions]
+    parties = contexts[0]
+    await _load_parties(session, parties, [item.document for _, item in valid if item.document is not None])
+    for ctx in contexts[1:]:
+        ctx.enterprises, ctx.delegated_by = parties.enterprises, parties.delegated_by
+    allowed: list[tuple[int, int, AnyDocument]] = []
+    for n, item in valid:
+        assert item.document is not None
+        error = _check_parties(parties, item.document)
+        if error is not None:
+            stored[n].append(ItemResult(item.index, error.status, error=error))
+        else:
+            allowed.append((n, item.index, item.document))
+    ws = Workspace(session, settings, principal.actor)
+    documents = [document for _, _, document in allowed]
+    await ws.load(doc_type, [natural_key(d) for d in documents], [d.orderNo for d in documents])
+    await ws.load_goods(d for d in documents if isinstance(d, OrderIn))
+    for n, index, document in allowed:
+        try:
+            stored[n].append(_process(ws, contexts[n], index, document))
+        except (Conflict, NotFound) as error:
+            stored[n].append(ItemResult(index, error.status, error=error))
+    await declare_matched(ws)
+    await ws.write()
+    # Receipts show the record as it is committed: a record that matched is declared by now.
+    return [_ordered([_settle_receipt(ws, r) for r in s], sub) for s, sub in zip(stored, submissions, strict=True)]
 
 
 async def _load_parties(session: AsyncSession, ctx: _Context, documents: Sequence[AnyDocument]) -> None:
@@ -555,4 +581,5 @@ __all__ = [
     "submit_documents",
     "submit_together",
     "validate_document",
+    "write_together",
 ]
