@@ -3,7 +3,7 @@ UV := ./scripts/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format typecheck migrate openapi docs check bench-xml
+.PHONY: run test lint format typecheck migrate openapi docs check bench-xml bench bench-quick soak soak-quick
 
 run: ## start the service in embedded mode (SQLite file under var/, migrations applied)
 	$(UV) sync --frozen --no-dev
@@ -31,3 +31,21 @@ openapi: ## regenerate openapi/openapi.json and docs/reason-codes.md from the ap
 
 bench-xml: ## CEB XML codec: messages/s and records/s per core, single-order and 100-order messages
 	$(UV) run --frozen python -m bench.xml_codec
+
+PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+
+soak: ## reliability suites at full size on PostgreSQL (minutes); prints the figures table, refreshes docs/reliability.md
+	$(UV) sync --frozen
+	SW_SOAK=full PG_ADMIN_URL=$(PG_ADMIN_URL) $(UV) run --frozen python -m tests.soak.run
+
+soak-quick: ## the same suites at reduced sizes (CI)
+	$(UV) sync --frozen
+	SW_SOAK=quick PG_ADMIN_URL=$(PG_ADMIN_URL) $(UV) run --frozen python -m tests.soak.run
+
+bench: ## full benchmark (minutes): service vs bare baselines, dispatcher, latency, scale curve to 1 M stored, SQLite
+	$(UV) sync --frozen
+	PG_ADMIN_URL=$(PG_ADMIN_URL) $(UV) run --frozen python -m bench.run
+
+bench-quick: ## the same shape, small (≤ 3 minutes); ends with one JSON line of the headline figures
+	$(UV) sync --frozen
+	PG_ADMIN_URL=$(PG_ADMIN_URL) $(UV) run --frozen python -m bench.run --quick

@@ -83,3 +83,29 @@ async def _wipe(app: FastAPI) -> None:
         else:
             for table in tables:
                 await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - table names from our metadata
+
+
+def soak_level() -> str:
+    """``SW_SOAK``: unset (the soak suites are skipped), ``quick`` (CI sizes) or ``full`` (``make soak``)."""
+    return os.environ.get("SW_SOAK", "")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if soak_level():
+        return
+    skip = pytest.mark.skip(reason="soak suite: `make soak-quick` or `make soak` (SW_SOAK=quick|full)")
+    for item in items:
+        if item.get_closest_marker("soak"):
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.figures import FIGURES, figures_table, write_figures
+
+    if not FIGURES:
+        return
+    terminalreporter.section("reliability figures")
+    terminalreporter.write_line(figures_table())
+    path = write_figures()
+    if path is not None:
+        terminalreporter.write_line(f"written to {path}")

@@ -2,204 +2,45 @@
 no 5xx, every status / content type / header / body as the OpenAPI document declares it, schema-violating
 requests refused with a 4xx, 405s that name every allowed method, auth never ignored.
 
-The schema is the one the app serves. Each operation gets a fresh app on the test database, which
-schemathesis runs in its own event-loop thread (it starts the lifespan there, so the engine lives on that
-loop), with the example parties and goods filed first so that authenticated calls reach real code paths
-and not only 401 / 403.
-
-Two built-in checks are adapted to documented contracts rather than taken as they are:
-- ``positive_data_acceptance`` is left out: the server enforces rules a JSON Schema cannot state (check
-  digits of enterprise codes, sums of amounts, filed enterprises, cursors it issued, CEB XML inside a
-  string), so a schema-valid request may rightly be a 4xx. A 5xx or an undeclared status still fails.
-- ``negative_data_rejection`` runs inside ``invalid_data_refused``, which also knows that a batch answers 200
-  with one result per item (a schema-violating item must be refused in its own result) and that whitespace
-  around values is ignored (docs/xml.md), so a value is as long as what is left once it is trimmed.
+The machinery (the app per operation, the parties, the adapted checks) is in tests/fuzzing.py; the soak suite
+(tests/soak/test_fuzz_soak.py) runs it with more examples per operation.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
-import jsonschema_rs
 import pytest
-import schemathesis
-from anyio.from_thread import start_blocking_portal
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
-from pydantic import SecretStr
-from schemathesis import Case, CheckContext, Response
-from schemathesis.core.parameters import ParameterLocation
-from schemathesis.python import asgi
-from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
+from schemathesis import Case
 
 from app.config import Settings
-from app.main import create_app
-from app.schemas import examples
-from app.schemas.goods import EXAMPLE_GOODS
-from tests.conftest import ADMIN, _wipe
+from tests.conftest import ADMIN
+from tests.fuzzing import OPENAPI, Tally, app_with_parties, check_case, make_schema, print_past_capture
 
-# The document the app serves; building it touches no database.
-OPENAPI = create_app(
-    Settings(  # type: ignore[call-arg]
-        database_url="sqlite+aiosqlite:///:memory:", admin_token=SecretStr("unused"), _env_file=None
-    )
-).openapi()
-
-# Documents are transmitted by enterprises (an admin may not), each by its own kind of firm.
-ENTERPRISE_ROUTES = {
-    "/api/v1/orders": "3120960A01",
-    "/api/v1/orders/batch": "3120960A01",
-    "/api/v1/payments": "3120960P01",
-    "/api/v1/payments/batch": "3120960P01",
-    "/api/v1/waybills": "3120960L01",
-    "/api/v1/waybills/batch": "3120960L01",
-    "/api/v1/messages": "3120960A01",  # the XML examples start with a CEB311 order
-}
-BATCH_ITEMS = {
-    f"/api/v1/{route}/batch": jsonschema_rs.Draft202012Validator(
-        {"$ref": f"#/components/schemas/{model}", "components": OPENAPI["components"]}
-    )
-    for route, model in (("orders", "OrderIn"), ("payments", "PaymentIn"), ("waybills", "WaybillIn"))
-}
-
-BODY_VALIDATORS: dict[str, Any] = {}
-NON_BODY = (ParameterLocation.PATH, ParameterLocation.QUERY, ParameterLocation.HEADER, ParameterLocation.COOKIE)
-
-CASES: Counter[str] = Counter()
-STATUSES: Counter[int] = Counter()
-
-
-class CurrentApp:
-    """The ASGI app schemathesis calls: the current test's app, built from its ``settings``."""
-
-    app: FastAPI | None = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        assert self.app is not None, "no app: the `keys` fixture builds one"
-        await self.app(scope, receive, send)
-
-
-CURRENT = CurrentApp()
-CONFIG = schemathesis.Config.from_dict(
-    {
-        "base-url": "http://testserver",  # where the checks that send again (auth, methods) go
-        # A batch's items are the single-document schemas, whose coverage phase already runs on their own
-        # routes (about 900 cases): the batch routes get the fuzzing phase only.
-        "operations": [{"include-path-regex": "/batch$", "phases": {"coverage": {"enabled": False}}}],
-    }
-)
-schema = schemathesis.openapi.from_dict(OPENAPI, config=CONFIG)
-schema.app = CURRENT
-
-
-def _json_body_validator(operation: Any) -> Any:
-    """The JSON request-body schema of an operation (formats checked too), or None."""
-    key = operation.label
-    if key not in BODY_VALIDATORS:
-        definition = OPENAPI["paths"][operation.path][operation.method.lower()]
-        body = definition.get("requestBody", {}).get("content", {}).get("application/json")
-        BODY_VALIDATORS[key] = body and jsonschema_rs.Draft202012Validator(
-            {**body["schema"], "components": OPENAPI["components"]}, validate_formats=True
-        )
-    return BODY_VALIDATORS[key]
-
-
-def _trimmed(value: Any) -> Any:
-    """What the server reads: whitespace around values is ignored (docs/xml.md), lengths apply to the rest."""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, list):
-        return [_trimmed(item) for item in value]
-    if isinstance(value, dict):
-        return {name: _trimmed(item) for name, item in value.items()}
-    return value
-
-
-def invalid_data_refused(ctx: CheckContext, response: Response, case: Case) -> bool | None:
-    """``negative_data_rejection``, held to two documented contracts it cannot know of:
-    a batch answers 200 with a result per item, so a schema-violating item must be refused in its own result;
-    and whitespace around values is ignored, so " x" of ``maxLength`` + 1 characters is not too long."""
-    meta, body = case.meta, case.body
-    negative = meta is not None and meta.generation.mode.is_negative
-    if negative and response.status_code < 400 and meta is not None:
-        if case.operation.path in BATCH_ITEMS and isinstance(body, dict) and isinstance(body.get("items"), list):
-            validator = BATCH_ITEMS[case.operation.path]
-            invalid = [i for i, item in enumerate(body["items"]) if not validator.is_valid(_trimmed(item))]
-            if invalid:
-                results = {r["index"]: r for r in response.json()["items"]}
-                accepted = [i for i in invalid if results[i]["status"] < 400]
-                assert not accepted, f"schema-violating batch items were accepted: {accepted}"
-                return True
-        validator = _json_body_validator(case.operation)
-        only_the_body = not any(meta.is_negative_at(location) for location in NON_BODY)
-        if validator and only_the_body and _trimmed(body) != body and validator.is_valid(_trimmed(body)):
-            return True
-    return negative_data_rejection(ctx, response, case)
-
-
-def _file_parties() -> dict[str, dict[str, str]]:
-    """The four example enterprises with a key each, and the example goods record; key headers by code."""
-    keys: dict[str, dict[str, str]] = {}
-    with asgi.get_client(CURRENT) as http:  # starts the app's lifespan on schemathesis' loop
-        for enterprise in examples.ENTERPRISES:
-            filed = http.post("/api/v1/enterprises", json=enterprise, headers=ADMIN)
-            assert filed.status_code == 201, filed.text
-            key = http.post(f"/api/v1/enterprises/{enterprise['code']}/keys", json={}, headers=ADMIN)
-            assert key.status_code == 201, key.text
-            keys[enterprise["code"]] = {"X-API-Key": key.json()["key"]}
-        goods = http.post("/api/v1/goods", json=EXAMPLE_GOODS, headers=ADMIN)
-        assert goods.status_code == 201, goods.text
-    return keys
-
-
-async def _wipe_and_dispose(app: FastAPI) -> None:
-    await _wipe(app)
-    await app.state.engine.dispose()
+schema = make_schema()
+TALLY = Tally()
 
 
 @pytest.fixture
 def keys(settings: Settings) -> Iterator[dict[str, dict[str, str]]]:
     """A fresh app for the current operation, with the example parties filed: their key headers by code."""
-    CURRENT.app = app = create_app(settings)
-    try:
-        yield _file_parties()
-    finally:
-        asgi.shutdown_lifespans()  # the app's shutdown (schemathesis' plugin may have done it already)
-        CURRENT.app = None
-        with start_blocking_portal() as portal:
-            portal.call(_wipe_and_dispose, app)
+    yield from app_with_parties(settings)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _report(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None and capture is not None and CASES:
-        statuses = ", ".join(f"{status}: {n}" for status, n in sorted(STATUSES.items()))
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(f"\nschemathesis: {len(CASES)} operations, {CASES.total()} cases ({statuses})")
+    if TALLY.cases:
+        print_past_capture(request, TALLY.line())
 
 
 @schema.parametrize()
 @settings(max_examples=20, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_conforms(case: Case, keys: dict[str, dict[str, str]]) -> None:
-    path = case.operation.path
-    CASES[case.operation.label] += 1
-    code = ENTERPRISE_ROUTES.get(path)
-    excluded = [positive_data_acceptance, negative_data_rejection]
-    headers = keys[code] if code else ADMIN
-    # The key goes into the case as well, so that the checks judge the headers as sent (a mutation that drops
-    # the key is still honoured: schemathesis then leaves it out); ``headers=`` marks it as given explicitly,
-    # so that ``ignored_auth`` probes without it and with a wrong one after each 2xx.
-    case.headers.update(headers)
-    response = case.call_and_validate(
-        headers=headers, excluded_checks=excluded, additional_checks=[invalid_data_refused]
-    )
-    STATUSES[response.status_code] += 1
+    check_case(case, keys, TALLY)
 
 
 async def test_a_failed_request_gives_its_connection_back(app: FastAPI, client: httpx.AsyncClient) -> None:

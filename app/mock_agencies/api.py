@@ -1,4 +1,5 @@
-"""HTTP face of the mock agencies: ``POST /mock/{agency}/declarations`` and ``GET /mock/{agency}/stats``.
+"""HTTP face of the mock agencies: ``POST /mock/{agency}/declarations``, ``GET /mock/{agency}/stats`` and
+``GET /mock/{agency}/answers``.
 
 ``create_mock_agencies_router(settings)`` mounts them under the main app (embedded mode);
 ``create_mock_agencies_app(settings)`` serves them alone (``sw mock-agencies --port P``).
@@ -74,6 +75,12 @@ class MockAgencyStats(BaseModel):
     callbacks: dict[str, int]
 
 
+class MockAgencyKeyAnswered(BaseModel):
+    idempotencyKey: str
+    recordId: str
+    deliveries: int = Field(description="Calls answered with this key: 1, plus every replay (raw redeliveries)")
+
+
 _PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 
 
@@ -88,6 +95,9 @@ def _add_agency_routes(router: APIRouter, agencies: MockAgencies, agency: str) -
 
     async def stats() -> MockAgencyStats:
         return MockAgencyStats.model_validate(agencies.stats(agency))
+
+    async def answers() -> list[MockAgencyKeyAnswered]:
+        return [MockAgencyKeyAnswered.model_validate(a) for a in agencies.answers(agency)]
 
     router.add_api_route(
         f"/mock/{agency}/declarations",
@@ -113,6 +123,14 @@ def _add_agency_routes(router: APIRouter, agencies: MockAgencies, agency: str) -
         response_model=MockAgencyStats,
         summary=f"Mock {agency}: keys answered and calls received",
         operation_id=f"mock_{agency}_stats",
+    )
+    router.add_api_route(
+        f"/mock/{agency}/answers",
+        answers,
+        methods=["GET"],
+        response_model=list[MockAgencyKeyAnswered],
+        summary=f"Mock {agency}: every key answered, its record and how many calls it took (deduped vs raw)",
+        operation_id=f"mock_{agency}_answers",
     )
 
 

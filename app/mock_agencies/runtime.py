@@ -113,6 +113,9 @@ class MockAgencies:
     def stats(self, agency: str) -> dict[str, Any]:
         return self.store.ledger(agency).stats(agency)
 
+    def answers(self, agency: str) -> list[dict[str, Any]]:
+        return self.store.ledger(agency).answer_list()
+
     @staticmethod
     def _parse(agency: str, raw_body: bytes) -> Mapping[str, Any]:
         try:
@@ -157,7 +160,7 @@ class MockAgencies:
         callback = (
             self._release_callback(key, package, body["dispatchId"], now) if decision.held_for_inspection else None
         )
-        return StoredAnswer(body, request_sha256, callback)
+        return StoredAnswer(body, request_sha256, callback, record_id=rules.record_id(package))
 
     def _rule(self, agency: str, package: Mapping[str, Any], now: datetime) -> rules.AgencyDecision:
         seed = self.settings.mock_seed

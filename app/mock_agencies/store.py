@@ -21,6 +21,8 @@ class StoredAnswer:
     body: dict[str, Any]  # the JSON answer, returned again unchanged for the same key
     request_sha256: str
     callback: CallbackState | None = None  # customs, when it held the declaration for inspection
+    record_id: str = ""  # the package's recordId: two keys for one record would be a double declaration
+    deliveries: int = 1  # calls that reached the answer with this key: the first, then every replay
 
 
 @dataclass
@@ -54,6 +56,12 @@ class AgencyLedger:
             "callbacks": {status: callbacks[status] for status in ("pending", "delivered", "failed")},
         }
 
+    def answer_list(self) -> list[dict[str, Any]]:
+        return [
+            {"idempotencyKey": key, "recordId": answer.record_id, "deliveries": answer.deliveries}
+            for key, answer in self.answers.items()
+        ]
+
 
 class MockAgencyStore:
     def __init__(self) -> None:
@@ -79,6 +87,7 @@ class MockAgencyStore:
             stored = ledger.answers.get(key)
             if stored is not None:
                 ledger.replays += 1
+                stored.deliveries += 1
                 if stored.request_sha256 != request_sha256:
                     ledger.key_conflicts += 1
                 return stored, True
