@@ -5,6 +5,11 @@ from __future__ import annotations
 API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     # code: (HTTP status, spec receipt code where one exists, meaning)
     "MALFORMED_BODY": (400, "", "The body is not UTF-8 JSON (or not well-formed)."),
+    "TOO_MANY_OBJECTS": (
+        400,
+        "",
+        "A JSON body with more objects and arrays (2,000 a document) or values (20,000) than its documents could hold.",
+    ),
     "MALFORMED_URL": (400, "", "The path or query holds a NUL character, or a query parameter is given twice."),
     "UNAUTHENTICATED": (401, "", "No X-API-Key, or a key that is unknown or revoked."),
     "ADMIN_REQUIRED": (403, "", "Only an admin key may do this."),
@@ -68,6 +73,7 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
         "The content type is not accepted here (JSON routes take application/json).",
     ),
     "VALIDATION_FAILED": (422, "", "Fields break the CEB field tables; `errors` lists each by path."),
+    "TOO_MANY_MEMBERS": (422, "", "An object of a document has more than 200 members (a head has about 40)."),
     "BATCH_SIZE": (422, "", "A batch holds 1..100 documents."),
     "ENTERPRISE_NOT_FILED": (
         422,

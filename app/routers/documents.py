@@ -59,8 +59,8 @@ def _json_body(model: str, examples: dict[str, Any], batch: bool) -> dict[str, A
     }
 
 
-async def _read_json(request: Request) -> tuple[Any, RawBody]:
-    return read_json_body(await request.body(), request.headers.get("content-type"))
+async def _read_json(request: Request, documents: int = 1) -> tuple[Any, RawBody]:
+    return read_json_body(await request.body(), request.headers.get("content-type"), documents)
 
 
 def _receipt_response(result_status: int, receipt: Receipt) -> JSONResponse:
@@ -140,7 +140,7 @@ def build_router(doc_type: DocType) -> APIRouter:
     async def submit_batch(
         request: Request, principal: PrincipalDep, sessionmaker: SessionmakerDep, settings: SettingsDep
     ) -> BatchResult:
-        data, raw = await _read_json(request)
+        data, raw = await _read_json(request, documents=MAX_BATCH)
         if not isinstance(data, dict) or not isinstance(data.get("items"), list) or set(data) != {"items"}:
             raise Unprocessable(
                 'A batch is an object {"items": [...]}',
