@@ -131,3 +131,6 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx logs every request at INFO: one line per agency call is the dispatcher's own log's job (with the
+    # dispatch and record ids), and formatting it cost the worker measurable CPU under load.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
