@@ -21,13 +21,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.adapters.base import AgencyAdapter, AgencyError, RetryableAgencyError
+from app.adapters.base import AgencyAdapter, AgencyError
 from app.adapters.registry import build_adapters
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.observability import Metrics, configure_logging
 from app.services.declaration import DISPATCH_CHANNEL, enabled_agencies
-from app.services.dispatch import Claim, build_packages, claim_due, deliver, reap_expired_leases
+from app.services.dispatch import Claim, build_packages, claim_due, database_failure, deliver, reap_expired_leases
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,7 @@ class Dispatcher:
             async with self.sessionmaker() as session:
                 return await build_packages(session, claims, self.settings)
         except (SQLAlchemyError, OSError) as exc:
-            error = RetryableAgencyError(f"database: {type(exc).__name__}: {exc}"[:1000])
-            return dict.fromkeys((c.id for c in claims), error)
+            return dict.fromkeys((c.id for c in claims), database_failure(exc))
 
     async def run(self) -> None:
         try:

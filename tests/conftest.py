@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -73,6 +75,26 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as http:
         yield http
+
+
+@asynccontextmanager
+async def serving(
+    settings: Settings, client_timeout_s: float = 60, **overrides: Any
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """An app of ``settings`` with ``overrides``, its lifespan running, and a client on it; afterwards the mock
+    agencies' pending callbacks are awaited and the data wiped."""
+    application = create_app(settings.model_copy(update=overrides))
+    async with LifespanManager(application):
+        transport = httpx.ASGITransport(app=application)
+        base = "http://testserver"
+        async with httpx.AsyncClient(transport=transport, base_url=base, timeout=client_timeout_s) as http:
+            try:
+                yield application, http
+            finally:
+                mock_agencies = getattr(application.state, "mock_agencies", None)
+                if mock_agencies is not None:
+                    await mock_agencies.wait_for_callbacks()
+                await _wipe(application)
 
 
 async def _wipe(app: FastAPI) -> None:

@@ -9,12 +9,10 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,29 +20,18 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from app.config import Settings
-from app.main import create_app
 from app.models import Dispatch, DispatchAttempt
 from app.rules.backoff import backoff_delay
 from app.services.dispatch import claim_due, deliver
 from app.webhooks import sign
 from app.worker import Dispatcher
-from tests.conftest import ADMIN, _wipe
+from tests.conftest import ADMIN, serving
 from tests.factories import file_parties, post_triple, purchase
 
 AGENCIES = ("customs", "inspection", "tax", "fx")
 
 
-@asynccontextmanager
-async def _app(settings: Settings, **overrides: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    app = create_app(settings.model_copy(update=overrides))
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
-            try:
-                yield app, client
-            finally:
-                await app.state.mock_agencies.wait_for_callbacks()
-                await _wipe(app)
+_app = serving  # the app with its mock agencies and a client, wiped afterwards
 
 
 @pytest.fixture

@@ -19,14 +19,13 @@ import asyncio
 import struct
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -35,11 +34,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker, run_in_transaction
-from app.main import create_app
 from app.models import Dispatch, DispatchAttempt, Enterprise
 from app.services.dispatch import claim_due, deliver
 from app.worker import Dispatcher
-from tests.conftest import ADMIN, _wipe
+from tests.conftest import ADMIN, serving
 from tests.factories import Parties, file_parties, post_triple, purchase
 from tests.live import free_port
 
@@ -287,18 +285,9 @@ async def world(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncC
         yield pair
 
 
-@asynccontextmanager
-async def _app(settings: Settings, **overrides: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    fast = {"dispatch_backoff_base_s": 0.001, "dispatch_backoff_cap_s": 0.01}
-    app = create_app(settings.model_copy(update=fast | overrides))
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
-            try:
-                yield app, client
-            finally:
-                await app.state.mock_agencies.wait_for_callbacks()
-                await _wipe(app)
+def _app(settings: Settings, **overrides: Any) -> AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app with its mock agencies and a tiny backoff."""
+    return serving(settings, dispatch_backoff_base_s=0.001, dispatch_backoff_cap_s=0.01, **overrides)
 
 
 def dispatcher(app: FastAPI) -> Dispatcher:

@@ -1,7 +1,7 @@
 """Wire models of the three documents, with the CEB field names exactly (camelCase, ``acturalPaid``).
 
 Head fields are flat at the top level; order lines are under ``orderList``. ``guid``, ``appType``,
-``appStatus`` and ``appTime`` may be omitted in JSON and get defaults (see ``intake.fill_defaults``).
+``appStatus`` and ``appTime`` may be omitted in JSON and get defaults (see ``intake.validate_document``).
 """
 
 from __future__ import annotations

@@ -99,6 +99,11 @@ async def claim_due(sessionmaker: async_sessionmaker[AsyncSession], settings: Se
     return await run_in_transaction(sessionmaker, work)
 
 
+def database_failure(exc: BaseException) -> RetryableAgencyError:
+    """Our database failed (reading the package), not the agency: try again later, never dead-letter for it."""
+    return RetryableAgencyError(f"database: {type(exc).__name__}: {exc}"[:1000])
+
+
 async def build_package(session: AsyncSession, claim: Claim, settings: Settings) -> dict[str, Any]:
     """Everything an agency may need about one declaration (each adapter keeps its part)."""
     package = (await build_packages(session, [claim], settings))[claim.id]
@@ -202,8 +207,7 @@ async def deliver(
     except AgencyError as exc:
         error = exc
     except (SQLAlchemyError, OSError) as exc:
-        # Our database (reading the package) failed, not the agency: try again, never dead-letter for it.
-        error = RetryableAgencyError(f"database: {type(exc).__name__}: {exc}"[:1000])
+        error = database_failure(exc)
     except Exception as exc:
         log.exception("dispatch %s to %s: unexpected failure", claim.id, claim.agency)
         error = PermanentAgencyError(f"unexpected: {type(exc).__name__}: {exc}"[:1000])

@@ -19,16 +19,14 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
-from app.main import create_app
 from app.models import Dispatch, DispatchAttempt
 from app.worker import Dispatcher
-from tests.conftest import ADMIN, _wipe, soak_level
+from tests.conftest import ADMIN, serving, soak_level
 from tests.factories import Parties, file_parties, purchase
 from tests.figures import record_figure
 from tests.test_concurrency_pg import DOC_TYPES, PATHS, _records, _sender
@@ -199,17 +197,10 @@ async def test_shuffled_purchases_from_many_clients_all_match(app: FastAPI, clie
 @pytest.fixture
 async def dispatch_world(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app with its mock agencies, none of which samples for inspection (no callbacks to wait for)."""
-    app = create_app(
-        settings.model_copy(update={"mock_inspection_rate_general": 0.0, "mock_inspection_rate_advanced": 0.0})
-    )
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=120) as client:
-            try:
-                yield app, client
-            finally:
-                await app.state.mock_agencies.wait_for_callbacks()
-                await _wipe(app)
+    async with serving(
+        settings, client_timeout_s=120, mock_inspection_rate_general=0.0, mock_inspection_rate_advanced=0.0
+    ) as world:
+        yield world
 
 
 async def _drain(worker: Dispatcher, open_rows: Callable[[], Awaitable[int]]) -> int:
