@@ -72,6 +72,15 @@ def worker() -> None:
 
 
 @cli.command()
+def matcher() -> None:
+    """Run the match stage standalone (production; several at once on PostgreSQL, each taking a disjoint
+    share of the accepted documents). `sw serve` runs one inside itself unless SW_EMBEDDED_MATCHER=false."""
+    from app.matcher import main as matcher_main
+
+    matcher_main()
+
+
+@cli.command()
 def migrate() -> None:
     """Apply all migrations to SW_DATABASE_URL."""
     settings = get_settings()

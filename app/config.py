@@ -33,15 +33,14 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = Field(default=10.0, gt=0)
     sqlite_busy_timeout_ms: int = Field(default=15000, ge=0)
     max_transaction_retries: int = Field(default=5, ge=1, description="Retries after deadlock / unique races")
-    group_commit: bool = Field(
-        default=True,
-        description="Write single documents of one sender that arrive together in one transaction (each request "
-        "still answers after its own commit); see docs/performance.md",
+    # --- the match stage ----------------------------------------------------------------------------------
+    match_batch_size: int = Field(
+        default=500, ge=1, le=5000, description="Accepted documents one matcher applies in one transaction"
     )
-    group_commit_writers: int = Field(
-        default=2, ge=1, le=16, description="Transactions one sender's single documents may have running at once"
+    match_poll_s: float = Field(
+        default=0.05, gt=0, description="Idle wait of a matcher between looks (an accept in its process wakes it)"
     )
-    group_commit_max_documents: int = Field(default=200, ge=1, le=1000, description="Largest group of documents")
+    embedded_matcher: bool = Field(default=True, description="Run a matcher inside the API process")
     page_size_max: int = Field(default=500, ge=1)
 
     # Agency callbacks: Standard-Webhooks headers, HMAC-SHA256 over f"{id}.{timestamp}.{body}".

@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import session_scope
 from app.services.auth import Principal, authenticate
+from app.services.waiting import MAX_WAIT_S
 
 api_key_header = APIKeyHeader(
     name="X-API-Key",
@@ -61,3 +62,19 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 # The key as sent, for routes that check it themselves (group commit checks it in the group's transaction).
 ApiKeyDep = Annotated[str | None, Depends(api_key_header)]
+
+
+PreferHeader = Annotated[
+    str | None,
+    Header(
+        alias="Prefer",
+        description=f"`wait=N` (RFC 7240, N ≤ {MAX_WAIT_S}): hold the answer until the business result is known "
+        "(or N seconds pass) and answer with it; without it the answer is the acceptance (returnStatus 2)",
+        examples=["wait=5"],
+    ),
+]
+
+
+def applied(wait: int | None) -> dict[str, str]:
+    """``Preference-Applied`` for an honoured ``Prefer: wait``."""
+    return {"Preference-Applied": f"wait={wait}"} if wait else {}

@@ -19,16 +19,28 @@ from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
+from app.matcher import Matcher
 from app.migrate import head_revision
 from app.mock_agencies.api import build_router as build_mock_router
 from app.mock_agencies.runtime import MockAgencies
 from app.observability import Metrics, RequestIdMiddleware
 from app.reason_docs import discrepancy_table, error_table
-from app.routers import callbacks, documents, enterprises, goods, health, messages, metrics, operations, records
+from app.routers import (
+    callbacks,
+    documents,
+    enterprises,
+    feed,
+    goods,
+    health,
+    messages,
+    metrics,
+    operations,
+    records,
+)
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.schemas.problems import FieldError, Problem, problems
 from app.services.declaration import enabled_agencies
-from app.services.group_commit import GroupCommit
+from app.services.waiting import Waiters
 from app.worker import Dispatcher, agency_clients
 
 log = logging.getLogger(__name__)
@@ -38,8 +50,11 @@ DESCRIPTION = """
 **Single Window** for cross-border e-commerce retail import (跨境电商零售进口).
 
 Platforms post **orders** (订单, CEB311), payment firms **payments** (支付单, CEB411), logistics firms
-**waybills** (运单, CEB511). Each is stored durably and idempotently and matched, in the same transaction,
-with the other documents of its purchase into one **three-document exchange record** (三单对碰).
+**waybills** (运单, CEB511). Each is acknowledged at once, durably and idempotently (`returnStatus` `2`,
+电子口岸申报中: received and stored); the match stage then matches the documents of one purchase into one
+**three-document exchange record** (三单对碰) and declares it, and the business result follows: `120`
+(入库) with the record's status, or the reason the document was refused. Send `Prefer: wait=N` (N ≤ 30) to
+have the answer held until that result is known.
 
 **Try it in this page:**
 1. *Authorize* with an admin key (`sw admin-key`, or `SW_ADMIN_TOKEN`).
@@ -47,11 +62,13 @@ with the other documents of its purchase into one **three-document exchange reco
    (codes `3120960A01`, `3120960A02`, `3120960P01`, `3120960L01` fit the examples), and
    `POST /api/v1/goods` with its example (the goods record, 商品备案, of the example item).
 3. `POST /api/v1/enterprises/{code}/keys` for each; *Authorize* with the platform's key and post the order
-   example, then with the payment firm's key the payment, then with the carrier's key the waybill.
-4. The last receipt says `DECLARED`: matched, and declared in the same transaction (inventory 清单, tax).
-   `GET /api/v1/records/{recordId}` a moment later shows it `CLEARED`, with the receipts of customs,
-   inspection, tax and FX (mock agencies by default) and the tax under `declaration.tax`. Post the
-   *mismatched* examples the same way and read exactly why that record did not match.
+   example (with `Prefer` set to `wait=5`), then with the payment firm's key the payment, then with the
+   carrier's key the waybill.
+4. The last receipt says `DECLARED`: matched, and declared (inventory 清单, tax). Authorize with an
+   official's or the admin key: `GET /api/v1/records/{recordId}` a moment later shows it `CLEARED`, with
+   the receipts of customs, inspection, tax and FX (mock agencies by default) and the tax under
+   `declaration.tax`. Post the *mismatched* examples the same way and read exactly why that record did
+   not match.
 
 ### Discrepancy reason codes
 """.strip()
@@ -70,7 +87,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     unreachable = [a for a in app.state.adapters if a not in settings.agency_urls and not settings.mount_mock_agencies]
     if unreachable:
         log.warning("agencies %s have no SW_AGENCY_URLS entry and the mock agencies are not mounted", unreachable)
-    app.state.group_commit = GroupCommit(settings, app.state.metrics)
+    app.state.waiters = Waiters()
+    app.state.matcher = None
+    matcher_task: asyncio.Task[None] | None = None
+    if settings.embedded_matcher:
+        app.state.matcher = Matcher(app.state.sessionmaker, settings, app.state.waiters, app.state.metrics)
+        matcher_task = asyncio.create_task(app.state.matcher.run(), name="matcher")
     app.state.dispatcher = None
     task: asyncio.Task[None] | None = None
     if settings.embedded_dispatcher:
@@ -81,7 +103,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await app.state.group_commit.close()
+        if matcher_task is not None:
+            app.state.matcher.stop()
+            # A round in progress finishes (one transaction) or is rolled back; its submissions stay pending.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(matcher_task, timeout=10)
         if task is not None:
             app.state.dispatcher.stop()
             # A delivery hanging on a slow agency is cancelled after 10 s; its lease expires and the
@@ -116,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(messages.router)
     app.include_router(records.router)
     app.include_router(operations.router)
+    app.include_router(feed.router)
     app.include_router(callbacks.router)
     if settings.mount_mock_agencies:
         # Their later answers (signed callbacks) come back to this same app, in-process.

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db import utcnow
 from app.models import Dispatch, MatchRecord
+from app.services.backlog import stage_backlogs
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 record_id_var: ContextVar[str | None] = ContextVar("record_id", default=None)
@@ -28,7 +29,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.documents = Counter(
             "sw_documents_received",
-            "Documents received, by type and outcome (stored, replayed, rejected)",
+            "Documents received, by type and outcome (accepted, replayed, rejected)",
             ["type", "outcome"],
             registry=self.registry,
         )
@@ -45,11 +46,23 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
-        self.group_commit_documents = Histogram(
-            "sw_group_commit_documents",
-            "Single-document requests written together in one transaction (group commit)",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+        self.matched_submissions = Counter(
+            "sw_match_processed", "Accepted documents the match stage processed", registry=self.registry
+        )
+        self.dead_submissions = Counter(
+            "sw_match_dead", "Accepted documents the match stage could not process (now dead)", registry=self.registry
+        )
+        self.stage_backlog = Gauge(
+            "sw_stage_backlog", "Items waiting in each stage (match, dispatch)", ["stage"], registry=self.registry
+        )
+        self.stage_oldest_age = Gauge(
+            "sw_stage_oldest_age_seconds",
+            "Age of the oldest item waiting in each stage (0 when none)",
+            ["stage"],
             registry=self.registry,
+        )
+        self.stage_dead = Gauge(
+            "sw_stage_dead", "Items of each stage in the dead state", ["stage"], registry=self.registry
         )
         self.records = Gauge("sw_records", "Match records by status", ["status"], registry=self.registry)
         self.outbox_depth = Gauge(
@@ -81,6 +94,10 @@ class Metrics:
         if oldest is not None and oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=UTC)
         self.outbox_oldest_age.set((utcnow() - oldest).total_seconds() if oldest is not None else 0)
+        for stage in await stage_backlogs(session):
+            self.stage_backlog.labels(stage=stage.stage).set(stage.backlog)
+            self.stage_oldest_age.labels(stage=stage.stage).set(stage.oldest_age_s)
+            self.stage_dead.labels(stage=stage.stage).set(stage.dead)
 
 
 class RequestIdMiddleware:

@@ -24,6 +24,10 @@ from app.models import Base
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 ADMIN = {"X-API-Key": ADMIN_TOKEN}
+# Intake answers with the acceptance (returnStatus 2) and the business result follows from the matcher. Most
+# tests are about that result, so their client asks for it to be waited for (RFC 7240); the tests of the
+# acceptance itself use ``accepting_client``, which does not.
+WAIT = {"Prefer": "wait=30"}
 
 
 def _database_url(tmp_root: Path) -> str:
@@ -73,21 +77,33 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60, headers=WAIT) as http:
+        yield http
+
+
+@pytest.fixture
+async def accepting_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that does not wait for business results: intake answers 202 with the acceptance."""
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as http:
         yield http
 
 
 @asynccontextmanager
 async def serving(
-    settings: Settings, client_timeout_s: float = 60, **overrides: Any
+    settings: Settings, client_timeout_s: float = 60, wait: bool = True, **overrides: Any
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """An app of ``settings`` with ``overrides``, its lifespan running, and a client on it; afterwards the mock
-    agencies' pending callbacks are awaited and the data wiped."""
+    """An app of ``settings`` with ``overrides``, its lifespan running, and a client on it (asking to wait for
+    business results unless ``wait`` is false); afterwards the mock agencies' pending callbacks are awaited
+    and the data wiped."""
     application = create_app(settings.model_copy(update=overrides))
     async with LifespanManager(application):
         transport = httpx.ASGITransport(app=application)
         base = "http://testserver"
-        async with httpx.AsyncClient(transport=transport, base_url=base, timeout=client_timeout_s) as http:
+        headers = WAIT if wait else {}
+        async with httpx.AsyncClient(
+            transport=transport, base_url=base, timeout=client_timeout_s, headers=headers
+        ) as http:
             try:
                 yield application, http
             finally:

@@ -37,9 +37,10 @@ def test_serve_admin_key_and_a_purchase_cleared_end_to_end(tmp_path: Path) -> No
                 issued = http.post(f"/api/v1/enterprises/{enterprise['code']}/keys", json={}, headers=admin)
                 keys[enterprise["roles"][0]] = {"X-API-Key": issued.json()["key"]}
             assert http.post("/api/v1/goods", json=EXAMPLE_GOODS, headers=admin).status_code == 201
-            http.post("/api/v1/orders", json=examples.ORDER, headers=keys["platform"]).raise_for_status()
-            http.post("/api/v1/payments", json=examples.PAYMENT, headers=keys["payment"]).raise_for_status()
-            receipt = http.post("/api/v1/waybills", json=examples.WAYBILL, headers=keys["logistics"]).json()
+            wait = {"Prefer": "wait=10"}  # the business result in the answer (the embedded matcher runs)
+            http.post("/api/v1/orders", json=examples.ORDER, headers=keys["platform"] | wait).raise_for_status()
+            http.post("/api/v1/payments", json=examples.PAYMENT, headers=keys["payment"] | wait).raise_for_status()
+            receipt = http.post("/api/v1/waybills", json=examples.WAYBILL, headers=keys["logistics"] | wait).json()
             assert receipt["recordStatus"] == "DECLARED", receipt
             # The embedded dispatcher delivers to the mounted mock agencies: MATCHED → DECLARED → CLEARED.
             deadline = time.monotonic() + 20

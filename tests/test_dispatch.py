@@ -110,10 +110,12 @@ async def test_declared_purchase_is_cleared_with_every_agency_receipt(world: tup
     metrics = await client.get("/metrics", headers={"X-Request-ID": "trace-0001"})
     assert metrics.headers["x-request-id"] == "trace-0001"
     text = metrics.text
-    assert 'sw_documents_received_total{outcome="stored",type="order"} 1.0' in text
+    assert 'sw_documents_received_total{outcome="accepted",type="order"} 1.0' in text
     assert 'sw_records{status="CLEARED"} 1.0' in text
     assert 'sw_dispatch_attempts_total{agency="customs",outcome="delivered"} 1.0' in text
     assert 'sw_outbox_depth{status="pending"} 0.0' in text
+    assert "sw_match_processed_total 3.0" in text
+    assert 'sw_stage_backlog{stage="match"} 0.0' in text
     assert "sw_outbox_oldest_pending_age_seconds 0.0" in text
     assert 'sw_dispatch_latency_seconds_count{agency="fx",outcome="delivered"} 1.0' in text
 

@@ -569,7 +569,7 @@ async def test_documents_of_another_enterprise_are_403(client: httpx.AsyncClient
     items = batch.json()["items"]
     assert [i["status"] for i in items] == [201, 403]
     assert items[1]["problem"]["code"] == "NOT_AUTHORISED_FOR_ENTERPRISE"
-    assert batch.json()["summary"] == {"stored": 1, "replayed": 0, "rejected": 1}
+    assert batch.json()["summary"] == {"stored": 1, "replayed": 0, "rejected": 1, "accepted": 0}
     # None of the refused documents exists.
     for path in (
         f"/api/v1/orders/{PLATFORM}/{order['orderNo']}",

@@ -129,8 +129,8 @@ async def test_matched_record_timeline_has_status_change_to_matched(client: http
     assert "record_created" in kinds
     changes = [e["detail"] for e in detail["timeline"] if e["kind"] == "status_changed"]
     assert changes[-2:] == [
-        {"from": "AWAITING_DOCUMENTS", "to": "MATCHED"},
-        {"from": "MATCHED", "to": "DECLARED"},
+        {"from": "AWAITING_DOCUMENTS", "to": "MATCHED", "event": "documents_agree"},
+        {"from": "MATCHED", "to": "DECLARED", "event": "declaration_accepted"},
     ], changes
     assert all(e["actor"] for e in detail["timeline"])
 
@@ -193,7 +193,7 @@ async def test_mismatched_triple_names_each_code_documents_and_field(client: htt
 
     detail = await _detail(client, record["id"])
     assert detail["discrepancies"] == record["discrepancies"]
-    assert {"from": "AWAITING_DOCUMENTS", "to": "MISMATCHED"} in [
+    assert {"from": "AWAITING_DOCUMENTS", "to": "MISMATCHED", "event": "documents_disagree"} in [
         e["detail"] for e in detail["timeline"] if e["kind"] == "status_changed"
     ]
 

@@ -426,15 +426,25 @@ async def test_record_detail_has_documents_discrepancies_and_timeline(
         assert kinds[:3] == ["document_received", "record_created", "document_linked"]
         assert kinds.count("document_received") == 3
         assert kinds.count("document_linked") == 3
-        assert kinds[-1] == "status_changed"
+        # The matcher writes each document's business receipt last.
+        assert kinds.count("document_receipt") == 3
+        changes = [e for e in timeline if e["kind"] == "status_changed"]
+        assert [k for k in kinds if k != "document_receipt"][-1] == "status_changed"
         # A matched record is declared in the same transaction: AWAITING → MATCHED → DECLARED.
         before = "MATCHED" if status == "DECLARED" else "AWAITING_DOCUMENTS"
-        assert timeline[-1]["detail"] == {"from": before, "to": status}
-        assert timeline[-1]["actor"] == f"enterprise:{CARRIER}"
+        assert (changes[-1]["detail"]["from"], changes[-1]["detail"]["to"]) == (before, status)
+        # Documents act as their senders; the match stage issues receipts and declares.
+        assert changes[-1]["actor"] == ("system:matcher" if status == "DECLARED" else f"enterprise:{CARRIER}")
+        assert {e["actor"] for e in timeline if e["kind"] == "document_receipt"} == {"system:matcher"}
         times = [parse_time(e["at"]) for e in timeline]
         assert times == sorted(times)
         actors = {e["actor"] for e in timeline}
-        assert actors == {f"enterprise:{PLATFORM}", f"enterprise:{PAYMENT_FIRM}", f"enterprise:{CARRIER}"}
+        assert actors == {
+            f"enterprise:{PLATFORM}",
+            f"enterprise:{PAYMENT_FIRM}",
+            f"enterprise:{CARRIER}",
+            "system:matcher",
+        }
         received = [e for e in timeline if e["kind"] == "document_received"]
         assert [e["detail"]["documentType"] for e in received] == ["order", "payment", "waybill"]
         assert [e["actor"] for e in received] == [f"enterprise:{c}" for c in (PLATFORM, PAYMENT_FIRM, CARRIER)]
@@ -443,8 +453,13 @@ async def test_record_detail_has_documents_discrepancies_and_timeline(
 
     # An awaiting record: one order, no status change yet.
     detail = (await client.get(f"/api/v1/records/{d.ids[no(d.other_platform)]}", headers=ADMIN)).json()
-    assert [e["kind"] for e in detail["timeline"]] == ["document_received", "record_created", "document_linked"]
-    assert {e["actor"] for e in detail["timeline"]} == {f"enterprise:{PLATFORM2}"}
+    assert [e["kind"] for e in detail["timeline"]] == [
+        "document_received",
+        "record_created",
+        "document_linked",
+        "document_receipt",
+    ]
+    assert {e["actor"] for e in detail["timeline"]} == {f"enterprise:{PLATFORM2}", "system:matcher"}
     assert detail["missing"] == ["payment", "waybill"]
     assert [doc["documentType"] for doc in detail["documents"]] == ["order"]
 

@@ -225,11 +225,11 @@ async def test_a_failing_statement_is_still_500(
 
 
 @pytest.mark.postgres_only
-async def test_an_intake_whose_session_is_terminated_mid_transaction_runs_again_once_then_is_503(
+async def test_an_acceptance_whose_session_is_terminated_mid_transaction_runs_again_once_then_is_503(
     app: FastAPI, client: httpx.AsyncClient, database_url: str
 ) -> None:
-    """The order's intake holds its transaction open, waiting for the order-number lock that this test holds,
-    and the test terminates that backend — what a restart does to a session mid-transaction. Intake is
+    """The acceptance holds its transaction open, waiting for the submission log that this test locks, and
+    the test terminates that backend — what a restart does to a session mid-transaction. Accepting is
     idempotent: it runs again once, on a fresh connection, and stores the order once; terminated again, it
     answers 503 and stores nothing."""
     parties = await file_parties(client)
@@ -238,15 +238,17 @@ async def test_an_intake_whose_session_is_terminated_mid_transaction_runs_again_
     admin = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         for order, terminations in ((once, 1), (twice, 2)):
-            await admin.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", order["orderNo"])  # ORDER_LOCKS
+            locked = admin.transaction()
+            await locked.start()
+            await admin.execute("LOCK TABLE submission IN SHARE MODE")  # inserts wait, reads go on
             posting = asyncio.create_task(post_order(client, parties, order))
             pid = None
             for _ in range(terminations):
-                pid = await _backend_waiting_on_advisory_lock(admin, posting, other_than=pid)
+                pid = await _backend_waiting_on_lock(admin, posting, "relation", other_than=pid)
                 assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
             if terminations == 1:
-                await _backend_waiting_on_advisory_lock(admin, posting, other_than=pid)  # the second run
-            await admin.execute("SELECT pg_advisory_unlock_all()")
+                await _backend_waiting_on_lock(admin, posting, "relation", other_than=pid)  # the second run
+            await locked.rollback()
             responses[terminations] = await asyncio.wait_for(posting, 30)
     finally:
         await admin.close()
@@ -257,21 +259,49 @@ async def test_an_intake_whose_session_is_terminated_mid_transaction_runs_again_
     assert await stored_order(client, twice) == 404
 
 
-async def _backend_waiting_on_advisory_lock(
-    admin: asyncpg.Connection, request: asyncio.Task[Any], other_than: int | None
+@pytest.mark.postgres_only
+async def test_a_matcher_whose_session_is_terminated_mid_round_processes_the_document_once(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str
+) -> None:
+    """The matcher's round waits for the order-number lock that this test holds, and the test terminates its
+    backend: the round is rolled back, the matcher goes on after a pause, and the order is stored once."""
+    parties = await file_parties(client)
+    order = purchase()[0]
+    admin = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await admin.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", order["orderNo"])  # ORDER_LOCKS
+        posting = asyncio.create_task(post_order(client, parties, order))
+        pid = await _backend_waiting_on_lock(admin, posting, "advisory", other_than=None)
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        await _backend_waiting_on_lock(admin, posting, "advisory", other_than=pid)  # the next round
+        await admin.execute("SELECT pg_advisory_unlock_all()")
+        response = await asyncio.wait_for(posting, 30)
+    finally:
+        await admin.close()
+    assert response.status_code == 201, response.text
+    assert (await post_order(client, parties, order)).json()["replayed"] is True
+    listed = await client.get("/api/v1/admin/submissions", headers=ADMIN)
+    assert [item["outcome"] for item in listed.json()["items"]] == ["stored"]
+
+
+async def _backend_waiting_on_lock(
+    admin: asyncpg.Connection, request: asyncio.Task[Any], wait_event: str, other_than: int | None
 ) -> int:
-    """The backend of this database that waits for an advisory lock (the request's)."""
+    """The backend of this database that waits for a lock of this kind (the request's, or its matcher's)."""
     deadline = time.monotonic() + 10
     while True:
+        # Inside the admin's transaction the statistics views are a snapshot taken at the first read: drop it.
+        await admin.execute("SELECT pg_stat_clear_snapshot()")
         pid = await admin.fetchval(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            " AND wait_event_type = 'Lock' AND wait_event = 'advisory' AND pid IS DISTINCT FROM $1",
+            " AND wait_event_type = 'Lock' AND wait_event = $2 AND pid IS DISTINCT FROM $1",
             other_than,
+            wait_event,
         )
         if pid is not None:
             return int(pid)
         assert not request.done(), request.result().text
-        assert time.monotonic() < deadline, "the request does not wait for the order's lock"
+        assert time.monotonic() < deadline, f"nothing waits for the {wait_event} lock"
         await asyncio.sleep(0.01)
 
 

@@ -354,6 +354,11 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("POST", "/api/v1/admin/dispatches/{dispatch_id}/retry"): lambda w, r, t: Call(
         "POST", f"/api/v1/admin/dispatches/{uuid.uuid4() if t.missing else t.group.dispatch_id}/retry"
     ),
+    ("GET", "/api/v1/admin/submissions"): lambda w, r, t: Call("GET", "/api/v1/admin/submissions"),
+    ("POST", "/api/v1/admin/submissions/{seq}/retry"): lambda w, r, t: Call(
+        "POST", f"/api/v1/admin/submissions/{999999999 if t.missing else 1}/retry"
+    ),
+    ("GET", "/api/v1/feed"): lambda w, r, t: Call("GET", "/api/v1/feed"),
     ("POST", "/api/v1/records/{record_id}/redispatch"): lambda w, r, t: Call(
         "POST", f"/api/v1/records/{_record(t)}/redispatch"
     ),

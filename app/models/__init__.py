@@ -5,6 +5,7 @@ from app.models.declaration import AgencyReceipt, Declaration, Dispatch, Dispatc
 from app.models.document import Document, RawMessage
 from app.models.enterprise import ApiKey, Delegation, Enterprise
 from app.models.match_record import MatchRecord, RecordEvent
+from app.models.submission import Submission
 
 __all__ = [
     "AgencyReceipt",
@@ -20,4 +21,5 @@ __all__ = [
     "MatchRecord",
     "RawMessage",
     "RecordEvent",
+    "Submission",
 ]

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import utcnow
@@ -46,7 +46,10 @@ class RecordEvent(Base):
     """Append-only audit trail; the events with a record id form that record's timeline."""
 
     __tablename__ = "record_event"
-    __table_args__ = (Index("ix_record_event_record", "record_id", "id"),)
+    __table_args__ = (
+        Index("ix_record_event_record", "record_id", "id"),
+        Index("ix_record_event_position", "tx", "id"),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
@@ -57,6 +60,9 @@ class RecordEvent(Base):
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     detail: Mapped[dict[str, Any]]
+    # The writing transaction's id on PostgreSQL (a database default), 0 on SQLite: with ``id`` it is the
+    # event's position in the feed (app/lifecycle/feed.py).
+    tx: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
     # Declared only so that the unit of work inserts the referenced rows first; never loaded.
     record: Mapped[MatchRecord | None] = relationship(lazy="raise", cascade="")

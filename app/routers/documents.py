@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from app.deps import ApiKeyDep, PrincipalDep, SessionDep, SessionmakerDep, SettingsDep, get_principal
+from app.deps import PreferHeader, PrincipalDep, SessionDep, applied
 from app.errors import DomainError, Unprocessable
 from app.routers.messages import XML_RESPONSE, prefers_xml
 from app.schemas.examples import DOCUMENT_EXAMPLES
@@ -15,14 +15,9 @@ from app.schemas.problems import problems
 from app.schemas.records import BatchItemResult, BatchResult, BatchSummary, DocumentOut, Receipt
 from app.services import messages as message_service
 from app.services import records as record_service
-from app.services.intake import (
-    DocType,
-    IntakeItem,
-    RawBody,
-    read_json_body,
-    submit_documents,
-    validate_document,
-)
+from app.services.intake import DocType, IntakeItem, ItemResult, RawBody, read_json_body, validate_document
+from app.services.submitting import submit
+from app.services.waiting import requested_wait
 
 MAX_BATCH = 100
 CEB_FORM = {"order": "CEB311", "payment": "CEB411", "waybill": "CEB511"}
@@ -63,9 +58,32 @@ async def _read_json(request: Request, documents: int = 1) -> tuple[Any, RawBody
     return read_json_body(await request.body(), request.headers.get("content-type"), documents)
 
 
-def _receipt_response(result_status: int, receipt: Receipt) -> JSONResponse:
-    headers = {"Idempotent-Replayed": "true"} if receipt.replayed else None
-    return JSONResponse(receipt.model_dump(mode="json"), status_code=result_status, headers=headers)
+def _receipt_response(result: ItemResult, wait: int | None) -> JSONResponse:
+    assert result.receipt is not None
+    headers = applied(wait) | ({"Idempotent-Replayed": "true"} if result.receipt.replayed else {})
+    return JSONResponse(result.receipt.model_dump(mode="json"), status_code=result.status, headers=headers)
+
+
+def batch_result(results: list[ItemResult]) -> BatchResult:
+    return BatchResult(
+        items=[
+            BatchItemResult(
+                index=r.index,
+                status=r.status,
+                receipt=r.receipt,
+                problem=r.error.problem() if r.error is not None else None,
+            )
+            for r in results
+        ],
+        summary=BatchSummary(
+            stored=sum(
+                1 for r in results if r.receipt is not None and r.receipt.returnStatus == "120" and not r.replayed
+            ),
+            replayed=sum(1 for r in results if r.replayed),
+            rejected=sum(1 for r in results if r.error is not None),
+            accepted=sum(1 for r in results if r.status == 202),
+        ),
+    )
 
 
 def build_router(doc_type: DocType) -> APIRouter:
@@ -75,14 +93,17 @@ def build_router(doc_type: DocType) -> APIRouter:
 
     @router.post(
         "",
-        status_code=status.HTTP_201_CREATED,
+        status_code=status.HTTP_202_ACCEPTED,
         response_model=Receipt,
         summary=f"Submit one {doc_type}",
         description=(
-            f"Stores the {doc_type} and matches it with the other documents of its purchase in the same "
-            "transaction. appType 1 new, 2 change, 3 cancel; appStatus 1 stores a draft that is not matched. "
-            "201 for a new document, 200 for a change, a cancellation or an idempotent replay "
-            "(header `Idempotent-Replayed: true`)."
+            f"Accepts the {doc_type} — stored durably, answered at once with its acceptance (202, returnStatus "
+            "`2`) — and the match stage then matches it with the other documents of its purchase. With "
+            "`Prefer: wait=N` the answer waits for that business result: 201 for a new document, 200 for a "
+            "change or a cancellation (returnStatus `120`, with the record's status), or the problem that refused "
+            "it (404, 409 with the spec's negative code). Sending the same content again is an idempotent replay: "
+            "200 with the original acceptance (header `Idempotent-Replayed: true`), no new row. appType 1 new, "
+            "2 change, 3 cancel; appStatus 1 stores a draft that is not matched."
         ),
         responses=problems(
             400,
@@ -94,52 +115,37 @@ def build_router(doc_type: DocType) -> APIRouter:
             415,
             422,
             503,
-            also={200: {"model": Receipt, "description": "Changed, cancelled, or replayed"}},
+            also={
+                200: {"model": Receipt, "description": "Replayed; or (waited) changed or cancelled"},
+                201: {"model": Receipt, "description": "Waited: stored and matched (returnStatus 120)"},
+            },
         ),
         openapi_extra=_json_body(model, examples, batch=False),
         operation_id=f"submit_{doc_type}",
     )
-    async def submit_one(
-        request: Request, key: ApiKeyDep, sessionmaker: SessionmakerDep, settings: SettingsDep
-    ) -> Response:
-        if settings.group_commit and key:
-            # The key is checked, and the body read and validated, in the group's transaction, in this order.
-            result = await request.app.state.group_commit.submit(
-                sessionmaker, key, doc_type, await request.body(), request.headers.get("content-type")
-            )
-        else:
-            principal = await get_principal(request, key)
-            data, raw = await _read_json(request)
-            document = validate_document(doc_type, data)
-            [result] = await submit_documents(
-                sessionmaker,
-                settings,
-                principal,
-                doc_type,
-                [IntakeItem(0, document=document)],
-                raw,
-                request.app.state.metrics,
-            )
+    async def submit_one(request: Request, principal: PrincipalDep, prefer: PreferHeader = None) -> Response:
+        data, raw = await _read_json(request)
+        document = validate_document(doc_type, data)
+        wait = requested_wait(prefer)
+        [result] = await submit(request.app.state, principal, doc_type, [IntakeItem(0, document=document)], raw, wait)
         if result.error is not None:
             raise result.error
-        assert result.receipt is not None
-        return _receipt_response(result.status, result.receipt)
+        return _receipt_response(result, wait)
 
     @router.post(
         "/batch",
         response_model=BatchResult,
         summary=f"Submit 1..{MAX_BATCH} {doc_type}s",
         description=(
-            "Each item gets its own result with the status it would have had alone; one bad item never "
-            "rejects the others. All accepted items are written in one transaction."
+            "Each item gets its own result with the status it would have had alone (202 accepted; with "
+            "`Prefer: wait=N`, its business result); one bad item never rejects the others. All accepted items "
+            "are written in one transaction."
         ),
         responses=problems(400, 401, 403, 413, 415, 422, 503),
         openapi_extra=_json_body(model, examples, batch=True),
         operation_id=f"submit_{doc_type}_batch",
     )
-    async def submit_batch(
-        request: Request, principal: PrincipalDep, sessionmaker: SessionmakerDep, settings: SettingsDep
-    ) -> BatchResult:
+    async def submit_batch(request: Request, principal: PrincipalDep, prefer: PreferHeader = None) -> JSONResponse:
         data, raw = await _read_json(request, documents=MAX_BATCH)
         if not isinstance(data, dict) or not isinstance(data.get("items"), list) or set(data) != {"items"}:
             raise Unprocessable(
@@ -165,25 +171,9 @@ def build_router(doc_type: DocType) -> APIRouter:
                 items.append(IntakeItem(index, document=validate_document(doc_type, raw_item, ("items", index))))
             except DomainError as error:
                 items.append(IntakeItem(index, error=error))
-        results = await submit_documents(
-            sessionmaker, settings, principal, doc_type, items, raw, request.app.state.metrics
-        )
-        return BatchResult(
-            items=[
-                BatchItemResult(
-                    index=r.index,
-                    status=r.status,
-                    receipt=r.receipt,
-                    problem=r.error.problem() if r.error is not None else None,
-                )
-                for r in results
-            ],
-            summary=BatchSummary(
-                stored=sum(1 for r in results if r.receipt is not None and not r.replayed),
-                replayed=sum(1 for r in results if r.replayed),
-                rejected=sum(1 for r in results if r.error is not None),
-            ),
-        )
+        wait = requested_wait(prefer)
+        results = await submit(request.app.state, principal, doc_type, items, raw, wait)
+        return JSONResponse(batch_result(results).model_dump(mode="json"), headers=applied(wait))
 
     @router.get(
         f"/{{{owner_field}}}/{{{number_field}}}",

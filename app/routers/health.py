@@ -6,10 +6,11 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.db import ping
 from app.migrate import current_revision
+from app.services.backlog import stage_backlogs
 
 router = APIRouter(tags=["Health"])
 
@@ -18,11 +19,18 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+class StageState(BaseModel):
+    backlog: int = Field(description="Items waiting (match: accepted documents; dispatch: deliveries)")
+    oldestAgeSeconds: float = Field(description="Age of the oldest waiting item, 0 when none")
+    dead: int = Field(description="Items that could not be processed (operations endpoints list and retry them)")
+
+
 class Ready(BaseModel):
     status: Literal["ready", "not_ready"]
     database: Literal["ok", "unreachable"]
     migration: str | None
     expectedMigration: str | None
+    stages: dict[str, StageState] = Field(default_factory=dict, description="Each stage's backlog")
 
 
 @router.get("/healthz", response_model=Health, summary="The process is alive", operation_id="healthz")
@@ -47,10 +55,18 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception:
         current, database = None, "unreachable"
     ready = database == "ok" and current == expected
+    stages: dict[str, StageState] = {}
+    if ready:
+        async with request.app.state.sessionmaker() as session:
+            stages = {
+                s.stage: StageState(backlog=s.backlog, oldestAgeSeconds=round(s.oldest_age_s, 3), dead=s.dead)
+                for s in await stage_backlogs(session)
+            }
     body = Ready(
         status="ready" if ready else "not_ready",
         database=database,
         migration=current,
         expectedMigration=expected,
+        stages=stages,
     )
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

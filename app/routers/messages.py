@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from app.ceb import samples
-from app.deps import PrincipalDep, SessionmakerDep, SettingsDep
+from app.deps import PreferHeader, PrincipalDep, applied
 from app.errors import UnsupportedMediaType
 from app.schemas.problems import problems
 from app.services import messages as message_service
+from app.services.waiting import requested_wait
 
 XML_MEDIA_TYPES = ("application/xml", "text/xml")
 XML_RESPONSE = "application/xml; charset=utf-8"
@@ -47,8 +48,9 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         **_xml(
             samples.sample_receipt("order"),
             "The receipt: CEB312Message for a CEB311, CEB412Message for a CEB411, CEB512Message for a CEB511 — one "
-            "`…Return` per record, in order. `returnStatus` 2 = stored (a replay answers the same); negative = "
-            "that record was rejected (see docs/xml.md for the codes), the others are stored all the same.",
+            "`…Return` per record, in order. `returnStatus` 2 = accepted, the business result follows (a replay "
+            "answers the same); with `Prefer: wait=N`, 120 = stored (入库); negative = that record was rejected "
+            "(see docs/xml.md for the codes), the others are stored all the same.",
         ),
         "headers": _COUNT_HEADERS,
     },
@@ -66,7 +68,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     description=(
         "The message type is read from the root element (`CEB311Message`, `CEB411Message`, `CEB511Message`, "
         "namespace `http://www.chinaport.gov.cn/ceb`, `ceb:`-prefixed or default). Each record goes through the "
-        "same intake as JSON (validation, appType, idempotency, matching, audit) and gets its own `…Return`. "
+        "same intake as JSON (validation, appType, idempotency, matching, audit) and gets its own `…Return`: "
+        "`2` at once, or with `Prefer: wait=N` the business result (`120`, or the negative code). "
         "`BaseTransfer/copCode` must be the enterprise of the X-API-Key; delegations decide whose documents it "
         "may transmit. `ds:Signature`, `BaseSubscribe` and `ExtendMessage` are accepted and kept with the raw "
         "message. The encoding comes from the BOM or the XML declaration (UTF-8, GB18030, GBK …)."
@@ -96,21 +99,18 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     openapi_extra=_request_body(),
     operation_id="submit_message",
 )
-async def submit_message(
-    request: Request, principal: PrincipalDep, sessionmaker: SessionmakerDep, settings: SettingsDep
-) -> Response:
+async def submit_message(request: Request, principal: PrincipalDep, prefer: PreferHeader = None) -> Response:
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() not in XML_MEDIA_TYPES:
         raise UnsupportedMediaType(
             f"Send CEB XML as application/xml or text/xml — got {content_type or 'no content type'}",
         )
     body = await request.body()
-    answer = await message_service.receive_message(
-        sessionmaker, settings, principal, body, content_type, request.app.state.metrics
-    )
+    wait = requested_wait(prefer)
+    answer = await message_service.receive_message(request.app.state, principal, body, content_type, wait)
     headers = {}
     if answer.http_status == 200:
-        headers = {
+        headers = applied(wait) | {
             "Records-Stored": str(answer.stored),
             "Records-Replayed": str(answer.replayed),
             "Records-Rejected": str(answer.rejected),

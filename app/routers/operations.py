@@ -1,4 +1,4 @@
-"""Operations: the outbox and its dead letters (admins act; officials read)."""
+"""Operations: the match stage's dead submissions, the outbox and its dead letters (admins act; officials read)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.deps import PrincipalDep, SessionDep
 from app.errors import Forbidden
+from app.models import Submission
+from app.schemas.documents import key_dict
 from app.schemas.problems import problems
-from app.services import operations
+from app.services import operations, submissions
 
-router = APIRouter(prefix="/api/v1", tags=["Operations (outbox, 重推)"])
+router = APIRouter(prefix="/api/v1", tags=["Operations (dead submissions, outbox, 重推)"])
 
 DispatchStatus = Literal["pending", "in_flight", "delivered", "retry", "dead"]
 
@@ -96,3 +98,79 @@ async def redispatch_record(record_id: uuid.UUID, session: SessionDep, principal
     principal.require_admin()
     dispatches = await operations.redispatch_record(session, record_id, principal.actor)
     return DispatchList(items=[DispatchOut.model_validate(operations.dispatch_view(d, [])) for d in dispatches])
+
+
+SubmissionState = Literal["pending", "done", "dead"]
+
+
+class SubmissionOut(BaseModel):
+    seq: int
+    documentType: str
+    key: dict[str, str]
+    orderNo: str
+    appType: str
+    senderCode: str
+    rawMessageId: uuid.UUID
+    acceptedAt: datetime
+    state: SubmissionState
+    attempts: int
+    processedAt: datetime | None
+    outcome: str | None
+    error: str | None = Field(description="Why a dead submission could not be processed")
+
+
+class SubmissionList(BaseModel):
+    items: list[SubmissionOut]
+    nextAfter: int | None = Field(description="Pass as `after` for the next page; null at the end")
+
+
+def _submission_out(row: Submission) -> SubmissionOut:
+    return SubmissionOut(
+        seq=row.seq,
+        documentType=row.doc_type,
+        key=key_dict(row.doc_type, row.owner_code, row.business_no),
+        orderNo=row.order_no,
+        appType=row.app_type,
+        senderCode=row.sender_code,
+        rawMessageId=row.raw_message_id,
+        acceptedAt=row.accepted_at,
+        state=row.state,
+        attempts=row.attempts,
+        processedAt=row.processed_at,
+        outcome=row.outcome,
+        error=row.error,
+    )
+
+
+@router.get(
+    "/admin/submissions",
+    response_model=SubmissionList,
+    summary="Accepted documents in the match stage, e.g. the dead ones (?state=dead) with why they failed",
+    responses=problems(401, 403, 422, 503),
+    operation_id="list_submissions",
+)
+async def list_submissions(
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: SubmissionState | None = None,
+    after: Annotated[int | None, Query(ge=0, description="Only submissions after this seq")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> SubmissionList:
+    _reader(principal)
+    rows = await submissions.list_submissions(session, state, after, limit)
+    return SubmissionList(
+        items=[_submission_out(row) for row in rows], nextAfter=rows[-1].seq if len(rows) == limit else None
+    )
+
+
+@router.post(
+    "/admin/submissions/{seq}/retry",
+    response_model=SubmissionOut,
+    summary="Put a dead submission back in the match stage's queue (after the cause is fixed)",
+    responses=problems(401, 403, 404, 409, 503),
+    operation_id="retry_submission",
+)
+async def retry_submission(seq: int, session: SessionDep, principal: PrincipalDep) -> SubmissionOut:
+    principal.require_admin()
+    # The matchers find it at their next look (``match_poll_s``), after this transaction commits.
+    return _submission_out(await submissions.retry_submission(session, seq, principal.actor))

@@ -24,20 +24,29 @@ DocumentState = Literal["active", "draft", "cancelled"]
 
 
 class Receipt(BaseModel):
-    """The answer to a stored document (modelled on CEB312/412/512: ``returnStatus`` 2 = stored)."""
+    """The answer to a submitted document, modelled on CEB312/412/512.
 
-    returnStatus: Literal["2"] = "2"
+    ``returnStatus`` ``2`` (电子口岸申报中) acknowledges it: received and stored durably, the business result
+    follows. ``120`` (入库) is that result: the document is checked and applied, with its record as it stands
+    (a refused document, ``100`` 退单, answers with a problem and the spec's negative code instead).
+    """
+
+    returnStatus: Literal["2", "120"] = Field(description="2 accepted (the result follows), 120 stored")
     returnInfo: str = Field(examples=["新增申报成功[4CDE1CFD-EDED-46B1-946C-B8022E42FC94]"])
     documentType: Literal["order", "payment", "waybill"]
     key: dict[str, str] = Field(description="The natural key, with CEB field names")
     guid: str
-    version: int
-    state: DocumentState
-    replayed: bool = Field(description="True when this exact document was already stored (no new row)")
-    recordId: uuid.UUID | None = Field(description="Null while a waybill waits for its order")
-    recordStatus: RecordStatusName | None
-    missing: list[Literal["order", "payment", "waybill"]]
-    discrepancies: list[Discrepancy]
+    replayed: bool = Field(description="True when this exact document was already accepted (no new row)")
+    submissionSeq: int | None = Field(
+        default=None, description="The acceptance's position in the submission log (its business result follows)"
+    )
+    acceptedAt: datetime | None = None
+    version: int | None = Field(default=None, description="The document's version (120 only)")
+    state: DocumentState | None = None
+    recordId: uuid.UUID | None = Field(default=None, description="Null while a waybill waits for its order")
+    recordStatus: RecordStatusName | None = None
+    missing: list[Literal["order", "payment", "waybill"]] = Field(default_factory=list)
+    discrepancies: list[Discrepancy] = Field(default_factory=list)
 
 
 class BatchItemResult(BaseModel):
@@ -51,6 +60,7 @@ class BatchSummary(BaseModel):
     stored: int
     replayed: int
     rejected: int
+    accepted: int = Field(default=0, description="Accepted (returnStatus 2), their business result not yet known")
 
 
 class BatchResult(BaseModel):
@@ -132,11 +142,31 @@ class AgencyReceiptOut(BaseModel):
     receivedAt: datetime
 
 
+class DocumentReceiptOut(BaseModel):
+    """One receipt of a document submission (CEB312 / 412 / 512): 2 when accepted, then 120 or 100."""
+
+    documentType: Literal["order", "payment", "waybill"]
+    key: dict[str, str]
+    guid: str
+    submissionSeq: int
+    appType: str
+    returnStatus: str = Field(description="2 accepted, 120 stored, 100 refused")
+    code: str | None = Field(default=None, description="The refusal's code (100), e.g. RECORD_ALREADY_DECLARED")
+    cebReturnStatus: str | None = Field(default=None, description="The spec's negative code of a refusal")
+    returnInfo: str
+    at: datetime
+
+
 class RecordDetail(RecordSummary):
     documents: list[DocumentOut]
     timeline: list[TimelineEvent]
     declaration: DeclarationOut | None = None
     receipts: list[AgencyReceiptOut] = Field(default_factory=list, description="Every agency answer, oldest first")
+    documentReceipts: list[DocumentReceiptOut] = Field(
+        default_factory=list,
+        description="Every receipt of every submission of the record's documents (that the caller may read), "
+        "in the order they happened",
+    )
 
 
 class RecordPage(BaseModel):

@@ -1,5 +1,5 @@
-"""Declaration: when a record matches, compose its inventory (清单), assess the tax, check the limits and
-write the outbox — all in the transaction that matched it (ARCHITECTURE.md invariant 4)."""
+"""The declare stage: when a record matches, compose its inventory (清单), assess the tax, check the limits
+and write the outbox — all in the matcher's transaction that matched it (one per micro-batch)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db import BUYER_LOCKS, advisory_xact_locks, utcnow
+from app.lifecycle.apply import apply_event
+from app.lifecycle.status import Effect, RecordEvent
 from app.models import Declaration, Enterprise, Goods
 from app.rules.inventory import DeclarationParty, GoodsRecord, compose_inventory
 from app.rules.matching import GoodsFacts, assess_order
@@ -145,12 +147,14 @@ async def declare_matched(ws: Workspace) -> None:
                 "created_at": now,
             }
         )
-        status = "REJECTED" if breaches else "DECLARED"
-        ws.event("status_changed", record_id=record.id, detail={"from": record.status, "to": status})
+        record.rejection = rejection
+        # The seam of the declare stage: tax and limits have spoken; a risk and credit decision (inspect or
+        # release, and why) joins here, before the record is declared and the outbox is written.
+        event = RecordEvent.LIMITS_BREACHED if breaches else RecordEvent.DECLARATION_ACCEPTED
+        effects = apply_event(record, event, lambda kind, rec, detail: ws.event(kind, record_id=rec.id, detail=detail))
         if rejection:
             ws.event("declaration_rejected", record_id=record.id, detail=rejection)
-        record.status, record.rejection, record.updated_at = status, rejection, now
-        if breaches:
+        if Effect.DISPATCH not in effects:
             continue
         ws.dispatches.extend(
             {

@@ -1,8 +1,9 @@
 """Intake: one path for every document, JSON or XML, single or batch.
 
-Validation happens before the transaction; filing, authority, idempotency, storage, linking, matching
-and the audit trail happen in one transaction per request (``run_in_transaction``), serialised per
-order number so that concurrent arrivals of one purchase cannot race.
+Reading and validating a request's documents happen on the request path, before accepting them
+(app/services/accept.py). Applying an accepted document to the stored documents and records — what a new
+version, a change or a cancellation does, linking and matching — is the match stage's work
+(app/services/match_stage.py), through ``apply_submission`` here, against the stage's ``Workspace``.
 """
 
 from __future__ import annotations
@@ -10,30 +11,24 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.config import Settings
-from app.db import run_in_transaction, utcnow
+from app.db import utcnow
 from app.errors import (
     Conflict,
     DomainError,
-    Forbidden,
     MalformedBody,
     NotFound,
     Unprocessable,
     UnsupportedMediaType,
     validation_errors,
 )
-from app.models import Delegation, Document, Enterprise, RawMessage
-from app.observability import Metrics
+from app.models import Document, MatchRecord
 from app.schemas.ceb_types import CHINA_TZ
 from app.schemas.documents import (
     MODEL_BY_TYPE,
@@ -45,8 +40,6 @@ from app.schemas.documents import (
     natural_key,
 )
 from app.schemas.records import Receipt
-from app.services.auth import Principal
-from app.services.declaration import declare_matched
 from app.services.matching import (
     SETTLED_STATUSES,
     evaluate_records,
@@ -102,21 +95,20 @@ class ItemResult:
     status: int
     receipt: Receipt | None = None
     error: DomainError | None = None
+    seq: int | None = None  # the accepted submission whose business result answers this item
 
     @property
     def replayed(self) -> bool:
         return self.receipt is not None and self.receipt.replayed
 
 
-@dataclass
-class _Context:
-    principal: Principal
+@dataclass(frozen=True)
+class Sender:
+    """Who sent an accepted document, and in which raw message."""
+
     doc_type: DocType
-    raw: RawBody
-    settings: Settings
-    enterprises: dict[str, Enterprise] = field(default_factory=dict)
-    delegated_by: set[str] = field(default_factory=set)
-    raw_message_id: uuid.UUID | None = None
+    enterprise_code: str
+    raw_message_id: uuid.UUID
 
 
 # --- parsing and validation (no database) -----------------------------------------------------
@@ -239,173 +231,11 @@ def content_hash(document: AnyDocument) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _spec_error(error_cls: type[DomainError], code: str, doc_type: str, detail: str, **extra: Any) -> DomainError:
+def spec_error(error_cls: type[DomainError], code: str, doc_type: str, detail: str, **extra: Any) -> DomainError:
     spec = SPEC_CODES.get((code, doc_type))
     if spec is not None:
         extra["cebReturnStatus"] = spec
     return error_cls(detail, code=code, **extra)
-
-
-# --- the transaction ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Submission:
-    """One request's documents: its items (validated or not) and its raw body."""
-
-    items: Sequence[IntakeItem]
-    raw: RawBody
-
-
-async def submit_documents(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    principal: Principal,
-    doc_type: DocType,
-    items: Sequence[IntakeItem],
-    raw: RawBody,
-    metrics: Metrics | None = None,
-) -> list[ItemResult]:
-    """Store, link and match the documents of one request in one transaction; a result per item."""
-    [results] = await submit_together(sessionmaker, settings, principal, doc_type, [Submission(items, raw)], metrics)
-    return results
-
-
-def check_sender(principal: Principal) -> None:
-    if principal.kind != "enterprise" or principal.enterprise_code is None:
-        raise Forbidden("Documents are transmitted with an enterprise's key", code="ENTERPRISE_KEY_REQUIRED")
-    principal.require_active()
-
-
-async def submit_together(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    principal: Principal,
-    doc_type: DocType,
-    submissions: Sequence[Submission],
-    metrics: Metrics | None = None,
-) -> list[list[ItemResult]]:
-    """The documents of several requests of one sender in one transaction; each request keeps its own raw
-    message and gets the results of its own items, exactly as if it had been alone."""
-    check_sender(principal)
-
-    async def work(session: AsyncSession) -> list[list[ItemResult]]:
-        return await write_together(session, settings, principal, doc_type, submissions)
-
-    if any(item.document is not None for sub in submissions for item in sub.items):
-        results = await run_in_transaction(
-            sessionmaker, work, retries=settings.max_transaction_retries, idempotent=True
-        )
-    else:
-        results = [_ordered([], sub) for sub in submissions]
-    count_results(metrics, doc_type, results)
-    return results
-
-
-def count_results(metrics: Metrics | None, doc_type: DocType, per_submission: Sequence[Sequence[ItemResult]]) -> None:
-    if metrics is not None:
-        for results in per_submission:
-            for result in results:
-                outcome = "rejected" if result.error else "replayed" if result.replayed else "stored"
-                metrics.documents.labels(type=doc_type, outcome=outcome).inc()
-
-
-def _ordered(stored: list[ItemResult], submission: Submission) -> list[ItemResult]:
-    invalid = [ItemResult(item.index, item.error.status, error=item.error) for item in submission.items if item.error]
-    return sorted(stored + invalid, key=lambda r: r.index)
-
-
-async def write_together(
-    session: AsyncSession,
-    settings: Settings,
-    principal: Principal,
-    doc_type: DocType,
-    submissions: Sequence[Submission],
-) -> list[list[ItemResult]]:
-    """The unit of work of ``submit_together``, inside the caller's transaction (the sender is checked)."""
-    valid = [(n, item) for n, sub in enumerate(submissions) for item in sub.items if item.document is not None]
-    stored: list[list[ItemResult]] = [[] for _ in submissions]
-    if not valid:
-        return [_ordered(s, sub) for s, sub in zip(stored, submissions, strict=True)]
-    contexts = [_Context(principal=principal, doc_type=doc_type, raw=sub.raw, settings=settings) for sub in submissions]
-    parties = contexts[0]
-    await _load_parties(session, parties, [item.document for _, item in valid if item.document is not None])
-    for ctx in contexts[1:]:
-        ctx.enterprises, ctx.delegated_by = parties.enterprises, parties.delegated_by
-    allowed: list[tuple[int, int, AnyDocument]] = []
-    for n, item in valid:
-        assert item.document is not None
-        error = _check_parties(parties, item.document)
-        if error is not None:
-            stored[n].append(ItemResult(item.index, error.status, error=error))
-        else:
-            allowed.append((n, item.index, item.document))
-    ws = Workspace(session, settings, principal.actor)
-    documents = [document for _, _, document in allowed]
-    await ws.load(doc_type, [natural_key(d) for d in documents], [d.orderNo for d in documents])
-    await ws.load_goods(d for d in documents if isinstance(d, OrderIn))
-    for n, index, document in allowed:
-        try:
-            stored[n].append(_process(ws, contexts[n], index, document))
-        except (Conflict, NotFound) as error:
-            stored[n].append(ItemResult(index, error.status, error=error))
-    await declare_matched(ws)
-    await ws.write()
-    # Receipts show the record as it is committed: a record that matched is declared by now.
-    return [_ordered([_settle_receipt(ws, r) for r in s], sub) for s, sub in zip(stored, submissions, strict=True)]
-
-
-async def _load_parties(session: AsyncSession, ctx: _Context, documents: Sequence[AnyDocument]) -> None:
-    codes = {
-        getattr(doc, name) for doc in documents for name, _ in NAMED_CODES[ctx.doc_type] if getattr(doc, name, None)
-    }
-    if codes:
-        rows = await session.scalars(select(Enterprise).where(Enterprise.code.in_(codes)))
-        ctx.enterprises = {row.code: row for row in rows}
-    owners = {getattr(doc, OWNER_FIELD[ctx.doc_type]) for doc in documents}
-    if owners <= {ctx.principal.enterprise_code}:
-        return  # the caller sends only its own documents: no delegation is needed
-    delegations = await session.scalars(
-        select(Delegation).where(
-            Delegation.agent_code == ctx.principal.enterprise_code, Delegation.revoked_at.is_(None)
-        )
-    )
-    ctx.delegated_by = {d.principal_code for d in delegations if ctx.doc_type in d.document_types}
-
-
-def _check_parties(ctx: _Context, doc: AnyDocument) -> DomainError | None:
-    """Every named enterprise is filed and has its role; the caller owns the document or is delegated."""
-    not_filed, wrong_role = [], []
-    for name, role in NAMED_CODES[ctx.doc_type]:
-        code = getattr(doc, name, None)
-        if code is None:
-            continue
-        enterprise = ctx.enterprises.get(code)
-        if enterprise is None:
-            not_filed.append({"path": name, "code": code, "message": f"enterprise {code} is not filed"})
-        elif role not in enterprise.roles:
-            wrong_role.append({"path": name, "code": code, "message": f"enterprise {code} is not filed as {role}"})
-    if not_filed:
-        return Unprocessable(
-            "The document names an enterprise that is not filed",
-            code="ENTERPRISE_NOT_FILED",
-            errors=not_filed,
-        )
-    if wrong_role:
-        return Unprocessable(
-            "An enterprise lacks the filed role the document needs",
-            code="ENTERPRISE_ROLE_MISSING",
-            errors=wrong_role,
-        )
-    owner = getattr(doc, OWNER_FIELD[ctx.doc_type])
-    if owner != ctx.principal.enterprise_code and owner not in ctx.delegated_by:
-        return Forbidden(
-            f"Enterprise {ctx.principal.enterprise_code} may not transmit {ctx.doc_type}s of {owner}",
-            code="NOT_AUTHORISED_FOR_ENTERPRISE",
-        )
-    if ctx.enterprises[owner].status != "active":
-        return Forbidden(f"Enterprise {owner} is suspended", code="ENTERPRISE_SUSPENDED")
-    return None
 
 
 Action = Literal["create", "update", "cancel", "replay"]
@@ -422,7 +252,7 @@ def decide_action(
     app_type = document.appType
     if existing is None:
         if app_type == "1" and record_frozen:
-            raise _spec_error(
+            raise spec_error(
                 Conflict,
                 "RECORD_ALREADY_DECLARED",
                 doc_type,
@@ -430,7 +260,7 @@ def decide_action(
             )
         if app_type == "1":
             return "create"
-        raise _spec_error(
+        raise spec_error(
             NotFound,
             "DOCUMENT_NOT_FOUND",
             doc_type,
@@ -442,7 +272,7 @@ def decide_action(
         return "replay"
     # What is wrong with the message itself comes before what the record's state forbids.
     if app_type == "1" and existing.state == "active":
-        raise _spec_error(
+        raise spec_error(
             Conflict,
             "DUPLICATE_DIFFERENT_CONTENT",
             doc_type,
@@ -451,9 +281,9 @@ def decide_action(
     if app_type == "2" and existing.state == "cancelled":
         raise Conflict(f"The {doc_type} was cancelled; send it again with appType 1", code="DOCUMENT_CANCELLED")
     if app_type != "1" and document.appTime is not None and document.appTime < existing.app_time:
-        raise _spec_error(Conflict, "STALE_MESSAGE", doc_type, "This message is older than the stored version; ignored")
+        raise spec_error(Conflict, "STALE_MESSAGE", doc_type, "This message is older than the stored version; ignored")
     if record_frozen:
-        raise _spec_error(
+        raise spec_error(
             Conflict,
             "RECORD_ALREADY_DECLARED",
             doc_type,
@@ -464,9 +294,10 @@ def decide_action(
     return "update"  # a change; or appType 1 declaring a draft, or sending again after a cancellation
 
 
-def _process(ws: Workspace, ctx: _Context, index: int, document: AnyDocument) -> ItemResult:
+def apply_submission(ws: Workspace, sender: Sender, index: int, document: AnyDocument) -> ItemResult:
+    """What an accepted document does to the stored documents and records; its business result."""
     owner, business_no = natural_key(document)
-    existing = ws.document(ctx.doc_type, owner, business_no)
+    existing = ws.document(sender.doc_type, owner, business_no)
     digest = content_hash(document)
     frozen = False
     if existing is not None and existing.record_id is not None:
@@ -474,22 +305,22 @@ def _process(ws: Workspace, ctx: _Context, index: int, document: AnyDocument) ->
         frozen = record is not None and record.status in SETTLED_STATUSES
     if not frozen and document.appType != "3":
         # A new document, or a change that moves it, must not join a record that is already declared.
-        target = target_record(ws, ctx.doc_type, document.orderNo, document.ebpCode)
+        target = target_record(ws, sender.doc_type, document.orderNo, document.ebpCode)
         frozen = target is not None and target.status in SETTLED_STATUSES
     action = decide_action(
-        ctx.doc_type, document, existing, existing is not None and existing.content_sha256 == digest, frozen
+        sender.doc_type, document, existing, existing is not None and existing.content_sha256 == digest, frozen
     )
     if action == "replay":
         assert existing is not None
         return ItemResult(index, 200, receipt=build_receipt(ws, existing, replayed=True))
 
-    raw_id = _store_raw(ws.session, ctx)
+    raw_id = sender.raw_message_id
     changed: set[uuid.UUID] = set()
     if action == "create":
         now = utcnow()
         doc = Document(
             id=uuid.uuid4(),
-            doc_type=ctx.doc_type,
+            doc_type=sender.doc_type,
             owner_code=owner,
             business_no=business_no,
             version=0,
@@ -497,7 +328,7 @@ def _process(ws: Workspace, ctx: _Context, index: int, document: AnyDocument) ->
             record_id=None,
             created_at=now,
         )
-        _apply(doc, document, digest, ctx, raw_id)
+        _apply(doc, document, digest, sender)
         ws.add_document(doc, document)
     else:
         assert existing is not None
@@ -514,12 +345,12 @@ def _process(ws: Workspace, ctx: _Context, index: int, document: AnyDocument) ->
             )
             doc.raw_message_id, doc.sender_code, doc.updated_at = (
                 raw_id,
-                ctx.principal.enterprise_code or "",
+                sender.enterprise_code,
                 utcnow(),
             )
         else:
             previous_link = (doc.order_no, doc.ebp_code)
-            _apply(doc, document, digest, ctx, raw_id)
+            _apply(doc, document, digest, sender)
             ws.moved(doc, previous_link[0])
             ws.remember(doc, document)
             if (doc.order_no, doc.ebp_code) != previous_link and doc.record_id is not None:
@@ -532,15 +363,15 @@ def _process(ws: Workspace, ctx: _Context, index: int, document: AnyDocument) ->
         record_id=doc.record_id,
         document_id=doc.id,
         detail={
-            "documentType": ctx.doc_type,
-            "key": key_dict(ctx.doc_type, owner, business_no),
+            "documentType": sender.doc_type,
+            "key": key_dict(sender.doc_type, owner, business_no),
             "version": doc.version,
             "appType": document.appType,
             "appStatus": document.appStatus,
             "guid": doc.guid,
             "rawMessageId": str(raw_id),
             "itemIndex": index,
-            "sender": ctx.principal.enterprise_code,
+            "sender": sender.enterprise_code,
         },
     )
     if action != "cancel":
@@ -551,7 +382,7 @@ def _process(ws: Workspace, ctx: _Context, index: int, document: AnyDocument) ->
     return ItemResult(index, 201 if action == "create" else 200, receipt=build_receipt(ws, doc, replayed=False))
 
 
-def _apply(doc: Document, document: AnyDocument, digest: str, ctx: _Context, raw_id: uuid.UUID) -> None:
+def _apply(doc: Document, document: AnyDocument, digest: str, sender: Sender) -> None:
     doc.version += 1
     doc.state = "draft" if document.appStatus == "1" else "active"
     doc.app_type = document.appType
@@ -561,30 +392,20 @@ def _apply(doc: Document, document: AnyDocument, digest: str, ctx: _Context, raw
     doc.payload = document.model_dump(mode="json", exclude_none=True)
     doc.order_no = document.orderNo
     doc.ebp_code = document.ebpCode
-    doc.sender_code = ctx.principal.enterprise_code or ""
-    doc.raw_message_id = raw_id
+    doc.sender_code = sender.enterprise_code
+    doc.raw_message_id = sender.raw_message_id
     doc.updated_at = utcnow()
-
-
-def _store_raw(session: AsyncSession, ctx: _Context) -> uuid.UUID:
-    if ctx.raw_message_id is None:
-        row = RawMessage(
-            id=uuid.uuid4(),
-            sha256=hashlib.sha256(ctx.raw.body).hexdigest(),
-            content_type=ctx.raw.content_type[:100],
-            body=ctx.raw.body,
-            sender=ctx.principal.actor,
-            received_at=utcnow(),
-        )
-        session.add(row)
-        ctx.raw_message_id = row.id
-    return ctx.raw_message_id
 
 
 def build_receipt(ws: Workspace, doc: Document, *, replayed: bool) -> Receipt:
     """The receipt of the document as it is now (a snapshot: later items of a batch do not change it)."""
-    record = ws.records.get(doc.record_id) if doc.record_id else None
+    return receipt_of(doc, ws.records.get(doc.record_id) if doc.record_id else None, replayed=replayed)
+
+
+def receipt_of(doc: Document, record: MatchRecord | None, *, replayed: bool) -> Receipt:
+    """The business receipt (120) of a stored document and its record."""
     return Receipt(
+        returnStatus="120",
         returnInfo=f"{RETURN_INFO.get(doc.app_type, RETURN_INFO['1'])}[{doc.guid}]",
         documentType=doc.doc_type,
         key=key_dict(doc.doc_type, doc.owner_code, doc.business_no),
@@ -599,7 +420,7 @@ def build_receipt(ws: Workspace, doc: Document, *, replayed: bool) -> Receipt:
     )
 
 
-def _settle_receipt(ws: Workspace, result: ItemResult) -> ItemResult:
+def settle_receipt(ws: Workspace, result: ItemResult) -> ItemResult:
     receipt = result.receipt
     if receipt is None or receipt.recordStatus != "MATCHED" or receipt.recordId is None:
         return result
@@ -613,10 +434,9 @@ __all__ = [
     "OrderIn",
     "PaymentIn",
     "RawBody",
+    "Sender",
     "WaybillIn",
+    "apply_submission",
     "parse_json",
-    "submit_documents",
-    "submit_together",
     "validate_document",
-    "write_together",
 ]

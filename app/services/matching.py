@@ -11,17 +11,23 @@ import uuid
 from collections.abc import Iterable
 
 from app.db import utcnow
+from app.lifecycle.apply import apply_event
+from app.lifecycle.status import FROZEN, RecordEvent, RecordStatus
 from app.models import Document, MatchRecord
 from app.rules.matching import MatchInput, evaluate
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.services.declaration import goods_facts
 from app.services.workspace import MatchedPurchase, Workspace
 
-# Statuses after which the record's documents are frozen (the next issues set them).
-FROZEN_STATUSES = frozenset({"DECLARED", "INSPECTION", "CLEARED", "REJECTED"})
-# MATCHED never outlives the unit of work that reached it: the record is declared (DECLARED or REJECTED)
-# before commit, so from the moment it matches it is as frozen as a declared one.
-SETTLED_STATUSES = FROZEN_STATUSES | {"MATCHED"}
+# MATCHED never outlives the matcher's transaction that reached it: the record is declared (DECLARED or
+# REJECTED) before commit, so from the moment it matches it is as frozen as a declared one.
+SETTLED_STATUSES = frozenset(status.value for status in FROZEN)
+OUTCOME_EVENTS = {
+    RecordStatus.AWAITING_DOCUMENTS: RecordEvent.DOCUMENTS_INCOMPLETE,
+    RecordStatus.MISMATCHED: RecordEvent.DOCUMENTS_DISAGREE,
+    RecordStatus.MATCHED: RecordEvent.DOCUMENTS_AGREE,
+    RecordStatus.CANCELLED: RecordEvent.DOCUMENTS_CANCELLED,
+}
 
 
 def get_or_create_record(ws: Workspace, ebp_code: str, order_no: str) -> tuple[MatchRecord, bool]:
@@ -168,23 +174,18 @@ def evaluate_record(ws: Workspace, record: MatchRecord) -> None:
             goods=goods_facts(goods) if order else None,
         )
     )
-    status: str = outcome.status
+    status = RecordStatus(outcome.status)
     if docs and not active and all(d.state == "cancelled" for d in docs):
-        status = "CANCELLED"
+        status = RecordStatus.CANCELLED
     if order_rows:
         record.ebc_code = order_rows[0].payload["ebcCode"]
         record.buyer_id_number = order_rows[0].payload["buyerIdNumber"]
     discrepancies = [d.model_dump(mode="json") for d in outcome.discrepancies]
-    if status != record.status:
-        ws.event(
-            "status_changed",
-            record_id=record.id,
-            detail={"from": record.status, "to": status},
-        )
-        if status == "MATCHED":
-            record.matched_at = utcnow()
-    if status != record.status or discrepancies != record.discrepancies or outcome.missing != record.missing:
-        record.status = status
+    details_changed = discrepancies != record.discrepancies or outcome.missing != record.missing
+    apply_event(
+        record, OUTCOME_EVENTS[status], lambda kind, rec, detail: ws.event(kind, record_id=rec.id, detail=detail)
+    )
+    if details_changed:
         record.discrepancies = discrepancies
         record.missing = outcome.missing
         record.updated_at = utcnow()

@@ -1,6 +1,6 @@
 """CEB XML through the one intake path: a CEB311/411/511 message in, its CEB312/412/512 receipt out.
 
-Each record of the message becomes one item of ``submit_documents`` — the same validation, filing and
+Each record of the message becomes one item of ``submit`` — the same validation, filing and
 authority checks, idempotency, storage of the raw body, matching and audit as a JSON batch — so the two
 formats cannot drift apart. Only the envelope is XML-specific: the XSD, and ``BaseTransfer/copCode``,
 which must be the caller's own enterprise.
@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ceb import codec, return_codes
 from app.ceb.codec import MessageRejected, ParsedMessage, ReturnRow
 from app.ceb.kinds import DocType
-from app.config import Settings
-from app.errors import DomainError, Forbidden
+from app.errors import DomainError
 from app.models import Document, Enterprise
-from app.observability import Metrics
+from app.services.accept import check_sender
 from app.services.auth import Principal
-from app.services.intake import IntakeItem, ItemResult, RawBody, submit_documents, validate_document
+from app.services.intake import IntakeItem, ItemResult, RawBody, validate_document
+from app.services.submitting import submit
 
 # Bodies up to this size are read on the event loop (a single-order message takes ~0.1 ms); larger ones in
 # a worker thread, so that a 100-record message or a hostile body never stalls other requests.
@@ -53,16 +53,10 @@ def read_message(body: bytes) -> tuple[ParsedMessage, list[IntakeItem]]:
 
 
 async def receive_message(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    principal: Principal,
-    body: bytes,
-    content_type: str,
-    metrics: Metrics | None = None,
+    state: Any, principal: Principal, body: bytes, content_type: str, wait: int | None = None
 ) -> MessageAnswer:
-    if principal.kind != "enterprise" or principal.enterprise_code is None:
-        raise Forbidden("Documents are transmitted with an enterprise's key", code="ENTERPRISE_KEY_REQUIRED")
-    principal.require_active()
+    """``state``: the app's state (see ``app.services.submitting.submit``)."""
+    check_sender(principal)
     try:
         if len(body) <= INLINE_PARSE_BYTES:
             message, items = read_message(body)
@@ -81,15 +75,8 @@ async def receive_message(
             http_status=403,
         )
         return MessageAnswer(403, codec.render_message_return(mismatch))
-    results = await submit_documents(
-        sessionmaker,
-        settings,
-        principal,
-        message.kind.doc_type,
-        items,
-        RawBody(body=body, content_type=content_type),
-        metrics,
-    )
+    raw = RawBody(body=body, content_type=content_type)
+    results = await submit(state, principal, message.kind.doc_type, items, raw, wait)
     rows = [_return_row(message, item, result) for item, result in zip(items, results, strict=True)]
     return MessageAnswer(
         200,
@@ -107,7 +94,7 @@ def _return_row(message: ParsedMessage, item: IntakeItem, result: ItemResult) ->
     keys = {name: str(source.get(name) or record.get(name) or "") for name in message.kind.receipt_keys}
     guid = str(source.get("guid") or record.get("guid") or "")
     if result.receipt is not None:
-        return ReturnRow(guid, keys, return_codes.STORED, result.receipt.returnInfo)
+        return ReturnRow(guid, keys, result.receipt.returnStatus, result.receipt.returnInfo)
     assert result.error is not None
     error = result.error
     problems = [f"{e.get('path')}: {e.get('message')}" for e in error.extra.get("errors") or [] if isinstance(e, dict)]

@@ -9,10 +9,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.adapters.base import AgencyReceipt
 from app.db import utcnow
+from app.lifecycle.apply import apply_event
+from app.lifecycle.status import Effect, RecordEvent
 from app.models import AgencyReceipt as AgencyReceiptRow
 from app.models import Declaration, MatchRecord
 from app.rules.agency_status import agency_state, is_rejection, later_state, record_status_after
 from app.services.timeline import add_event
+
+# The status ``record_status_after`` reads from the agencies' answers, as the lifecycle event it is.
+AGENCY_EVENTS = {
+    "INSPECTION": RecordEvent.AGENCY_HELD,
+    "CLEARED": RecordEvent.AGENCY_RELEASED,
+    "REJECTED": RecordEvent.AGENCY_REJECTED,
+}
 
 
 async def apply_receipts(
@@ -71,7 +80,6 @@ async def apply_receipts(
     record.agencies = agencies
     status = record_status_after(record.status, agencies)
     if status != record.status:
-        add_event(session, "status_changed", actor, record_id=record.id, detail={"from": record.status, "to": status})
         if status == "REJECTED":
             rejecting = next((r for r in receipts if is_rejection(r.return_status)), None)
             record.rejection = {
@@ -79,10 +87,16 @@ async def apply_receipts(
                 "cebReturnStatus": rejecting.return_status if rejecting else None,
                 "returnInfo": rejecting.return_info if rejecting else None,
             }
+        effects = apply_event(
+            record,
+            AGENCY_EVENTS[status],
+            lambda kind, rec, detail: add_event(session, kind, actor, record_id=rec.id, detail=detail),
+            agency=agency,
+        )
+        if Effect.RELEASE_QUOTA in effects:
             declaration = await session.get(Declaration, record.id)
             if declaration is not None:
                 declaration.counts_to_quota = False  # a rejected purchase does not use the buyer's quota
-        record.status = status
     record.updated_at = now
 
 

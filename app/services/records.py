@@ -14,12 +14,13 @@ from sqlalchemy import ColumnElement, Select, exists, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound, Unprocessable
-from app.models import AgencyReceipt, Declaration, Document, MatchRecord, RecordEvent
+from app.models import AgencyReceipt, Declaration, Document, MatchRecord, RecordEvent, Submission
 from app.schemas.documents import key_dict
 from app.schemas.records import (
     AgencyReceiptOut,
     DeclarationOut,
     DocumentOut,
+    DocumentReceiptOut,
     RecordDetail,
     RecordPage,
     RecordSummary,
@@ -201,6 +202,19 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: uui
     receipts = await session.scalars(
         select(AgencyReceipt).where(AgencyReceipt.record_id == record.id).order_by(AgencyReceipt.received_at)
     )
+    submissions: list[Submission] = []
+    if docs:
+        submissions = list(
+            await session.scalars(
+                select(Submission)
+                .where(
+                    tuple_(Submission.doc_type, Submission.owner_code, Submission.business_no).in_(
+                        [(d.doc_type, d.owner_code, d.business_no) for d in docs]
+                    )
+                )
+                .order_by(Submission.seq)
+            )
+        )
     return RecordDetail(
         **summary(record, principal).model_dump(),
         declaration=(
@@ -223,6 +237,7 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: uui
             for r in receipts
         ],
         documents=[document_out(d) for d in docs],
+        documentReceipts=document_receipts(submissions),
         timeline=[
             TimelineEvent(at=e.at, kind=e.kind, actor=e.actor, detail=e.detail)
             for e in events
@@ -274,3 +289,35 @@ def _reads_document(principal: Principal, doc: Document, record: MatchRecord | N
     if code in (doc.owner_code, doc.sender_code):
         return True
     return record is not None and code in (record.ebp_code, record.ebc_code)
+
+
+def document_receipts(submissions: list[Submission]) -> list[DocumentReceiptOut]:
+    """The receipts of these submissions in the order they happened: each one's acceptance, then its result."""
+    receipts: list[DocumentReceiptOut] = []
+    for row in submissions:
+        base = {
+            "documentType": row.doc_type,
+            "key": key_dict(row.doc_type, row.owner_code, row.business_no),
+            "guid": row.guid,
+            "submissionSeq": row.seq,
+            "appType": row.app_type,
+        }
+        receipts.append(
+            DocumentReceiptOut(**base, returnStatus="2", returnInfo=f"电子口岸申报中[{row.guid}]", at=row.accepted_at)
+        )
+        if row.state == "done" and row.result is not None and row.processed_at is not None:
+            if row.outcome == "rejected":
+                result = DocumentReceiptOut(
+                    **base,
+                    returnStatus="100",
+                    code=row.result.get("code"),
+                    cebReturnStatus=row.result.get("cebReturnStatus"),
+                    returnInfo=str(row.result.get("detail", "")),
+                    at=row.processed_at,
+                )
+            else:
+                result = DocumentReceiptOut(
+                    **base, returnStatus="120", returnInfo=str(row.result.get("returnInfo", "")), at=row.processed_at
+                )
+            receipts.append(result)
+    return sorted(receipts, key=lambda r: (r.at, r.submissionSeq))

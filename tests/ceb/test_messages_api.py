@@ -41,7 +41,7 @@ async def test_a_full_purchase_in_xml_ends_matched(client: httpx.AsyncClient, pa
         assert response.headers["Records-Stored"] == "1"
         assert response.headers["Records-Rejected"] == "0"
         [answer] = receipts(response, root)
-        assert answer["returnStatus"] == "2", answer
+        assert answer["returnStatus"] == "120", answer
         assert answer["returnInfo"] == f"新增申报成功[{document['guid']}]"
         assert answer["guid"] == document["guid"]
         assert {k: answer[k] for k in keys} == {k: document[k] for k in keys}
@@ -58,7 +58,7 @@ async def test_a_replay_answers_the_same_and_stores_nothing_new(client: httpx.As
     again = await post_xml(client, body, parties.platform)
     assert first.status_code == again.status_code == 200
     assert receipts(first)[0]["returnInfo"] == receipts(again)[0]["returnInfo"]
-    assert receipts(again)[0]["returnStatus"] == "2"
+    assert receipts(again)[0]["returnStatus"] == "120"
     assert (again.headers["Records-Stored"], again.headers["Records-Replayed"]) == ("0", "1")
     # A resend with a new record guid and new transport time is still the same document.
     resent = message("order", [ceb(order, appTime="20261123111111")])
@@ -74,7 +74,7 @@ async def test_a_hundred_record_message_and_the_limit(client: httpx.AsyncClient,
     assert response.status_code == 200, response.text[:500]
     answers = receipts(response, "CEB312Message")
     assert [a["orderNo"] for a in answers] == [o["orderNo"] for o in orders]
-    assert {a["returnStatus"] for a in answers} == {"2"}
+    assert {a["returnStatus"] for a in answers} == {"120"}
     assert response.headers["Records-Stored"] == "100"
     page = await client.get("/api/v1/records", params={"limit": 500}, headers=ADMIN)
     assert len(page.json()["items"]) == 100
@@ -109,12 +109,12 @@ async def test_mixed_good_and_bad_records_get_their_own_answers(client: httpx.As
     answers = receipts(response, "CEB312Message")
     statuses = [(a["returnStatus"], a["returnInfo"].split("]")[0] + "]") for a in answers]
     assert statuses == [
-        ("2", f"新增申报成功[{records[0]['guid']}]"),
+        ("120", f"新增申报成功[{records[0]['guid']}]"),
         ("-301010", "[DUPLICATE_DIFFERENT_CONTENT]"),
         ("-301009", "[DOCUMENT_NOT_FOUND]"),
         ("-900002", "[ENTERPRISE_NOT_FILED]"),
         ("-900001", "[VALIDATION_FAILED]"),
-        ("2", f"新增申报成功[{records[5]['guid']}]"),
+        ("120", f"新增申报成功[{records[5]['guid']}]"),
     ]
     assert "appType 2" in answers[1]["returnInfo"]
     assert "buyerIdType" in answers[4]["returnInfo"]
@@ -154,10 +154,10 @@ async def test_change_and_cancel_by_xml(client: httpx.AsyncClient, parties: Part
     await post_xml(client, message("order", [ceb(order)]), parties.platform)
     changed = ceb(order | {"note": "改地址"}, appType="2", appTime="20261123120000")
     [answer] = receipts(await post_xml(client, message("order", [changed]), parties.platform))
-    assert (answer["returnStatus"], answer["returnInfo"]) == ("2", f"变更申报成功[{changed['guid']}]")
+    assert (answer["returnStatus"], answer["returnInfo"]) == ("120", f"变更申报成功[{changed['guid']}]")
     cancel = ceb(order | {"note": "改地址"}, appType="3", appTime="20261123130000")
     [answer] = receipts(await post_xml(client, message("order", [cancel]), parties.platform))
-    assert (answer["returnStatus"], answer["returnInfo"]) == ("2", f"删除申报成功[{cancel['guid']}]")
+    assert (answer["returnStatus"], answer["returnInfo"]) == ("120", f"删除申报成功[{cancel['guid']}]")
     read = await client.get(f"/api/v1/orders/{order['ebpCode']}/{order['orderNo']}", headers=parties.platform)
     assert read.json()["state"] == "cancelled"
     after_cancel = ceb(order, appType="2", appTime="20261123140000")
@@ -182,7 +182,7 @@ async def test_cop_code_must_be_the_caller_and_delegations_decide_the_rest(
     )
     assert granted.status_code == 201, granted.text
     [answer] = receipts(await post_xml(client, carrier_sends, parties.logistics), "CEB312Message")
-    assert answer["returnStatus"] == "2", answer
+    assert answer["returnStatus"] == "120", answer
     read = await client.get(f"/api/v1/orders/{order['ebpCode']}/{order['orderNo']}", headers=parties.platform)
     assert read.json()["senderCode"] == "3120960L01"
     suspended = await client.patch("/api/v1/enterprises/3120960A01", json={"status": "suspended"}, headers=ADMIN)
@@ -224,7 +224,7 @@ async def test_text_xml_and_a_charset_parameter_are_accepted(client: httpx.Async
     body = message("order", [ceb(purchase()[0])])
     response = await post_xml(client, body, parties.platform, content_type="text/xml; charset=utf-8")
     assert response.status_code == 200
-    assert receipts(response)[0]["returnStatus"] == "2"
+    assert receipts(response)[0]["returnStatus"] == "120"
 
 
 @pytest.mark.parametrize(
@@ -310,7 +310,7 @@ async def test_signature_subscribe_and_extension_are_accepted_and_kept(
     )
     response = await post_xml(client, body, parties.platform)
     assert response.status_code == 200, response.text
-    assert receipts(response)[0]["returnStatus"] == "2"
+    assert receipts(response)[0]["returnStatus"] == "120"
     read = await client.get(f"/api/v1/orders/{order['ebpCode']}/{order['orderNo']}", headers=parties.platform)
     raw_id = uuid.UUID(read.json()["rawMessageId"])
     async with app.state.sessionmaker() as session:
@@ -349,7 +349,7 @@ async def test_both_namespace_forms_bom_and_chinese_encodings(client: httpx.Asyn
     for name, body in variants.items():
         response = await post_xml(client, body, parties.platform)
         assert response.status_code == 200, (name, response.text)
-        assert receipts(response)[0]["returnStatus"] == "2", (name, response.text)
+        assert receipts(response)[0]["returnStatus"] == "120", (name, response.text)
         order = orders[name]
         read = await client.get(f"/api/v1/orders/{order['ebpCode']}/{order['orderNo']}", headers=parties.platform)
         document = read.json()["document"]
@@ -371,7 +371,7 @@ async def test_xml_and_json_versions_of_one_purchase_give_identical_records(
             assert (await client.post(f"/api/v1/{path}", json=document, headers=headers)).is_success
         for doc_type, document, headers in zip(("order", "payment", "waybill"), by_xml, keys, strict=True):
             response = await post_xml(client, message(doc_type, [ceb(document)]), headers)  # type: ignore[arg-type]
-            assert receipts(response)[0]["returnStatus"] == "2"
+            assert receipts(response)[0]["returnStatus"] == "120"
         json_record = await _record(client, by_json[0]["orderNo"])
         xml_record = await _record(client, by_xml[0]["orderNo"])
         assert json_record["status"] == xml_record["status"] == ("MISMATCHED" if mismatched else "DECLARED")
@@ -472,7 +472,7 @@ async def test_posting_the_rendered_form_is_a_replay(client: httpx.AsyncClient, 
     rendered = await client.get(url, headers={**parties.platform, "Accept": "application/xml"})
     response = await post_xml(client, rendered.content, parties.platform)
     assert response.headers["Records-Replayed"] == "1"
-    assert receipts(response)[0]["returnStatus"] == "2"
+    assert receipts(response)[0]["returnStatus"] == "120"
 
 
 async def test_transfer_helper_matches_the_xsd() -> None:

@@ -1,0 +1,98 @@
+"""The matcher: runs the match stage (app/services/match_stage.py) in a loop. ``python -m app.matcher``
+(= ``sw matcher``) runs it standalone — several at once on PostgreSQL, each taking a disjoint share;
+embedded mode runs it inside ``sw serve``.
+
+An accept in this process wakes it at once; otherwise it looks every ``match_poll_s`` (a cheap index-only
+query on the pending submissions), and right away again after a full round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings, get_settings
+from app.db import create_engine, create_sessionmaker
+from app.observability import Metrics, configure_logging
+from app.services.match_stage import RoundResult, run_round
+from app.services.waiting import Waiters
+
+log = logging.getLogger(__name__)
+OUTAGE_PAUSE_S = 1.0
+
+
+class Matcher:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        waiters: Waiters | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.waiters = waiters
+        self.metrics = metrics
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run_once(self) -> RoundResult:
+        result = await run_round(self.sessionmaker, self.settings)
+        if result.claimed:
+            if self.waiters is not None:
+                self.waiters.processed()
+            if self.metrics is not None:
+                self.metrics.matched_submissions.inc(result.processed)
+                self.metrics.dead_submissions.inc(result.dead)
+        return result
+
+    async def drain(self) -> int:
+        """Rounds until nothing is pending that this matcher may take; how many submissions were claimed."""
+        total = 0
+        while (claimed := (await self.run_once()).claimed) > 0:
+            total += claimed
+        return total
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()  # before the round: an accept during it starts the next one
+            try:
+                full = (await self.run_once()).claimed >= self.settings.match_batch_size
+            except Exception:  # a database outage must not kill the matcher: log, pause, go on
+                log.exception("match round failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=OUTAGE_PAUSE_S)
+                continue
+            if full:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.match_poll_s)
+
+
+async def run_matcher(settings: Settings) -> None:
+    engine = create_engine(settings)
+    matcher = Matcher(create_sessionmaker(engine), settings)
+    log.info("matcher started (micro-batches of up to %d)", settings.match_batch_size)
+    try:
+        await matcher.run()
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    configure_logging()
+    asyncio.run(run_matcher(get_settings()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,306 @@
+"""Accept: the only work on the request path.
+
+The sender's key (checked by the caller), the authority of every enterprise a document names and the
+sender's delegation, idempotency, and one short transaction that appends the raw message and one
+``submission`` row per document. The answer is the acceptance receipt (returnStatus ``2``, 电子口岸申报中);
+the business result (``120`` or ``100`` with the reason) is the match stage's (app/services/match_stage.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db import run_in_transaction, utcnow
+from app.errors import Conflict, DomainError, Forbidden, Unprocessable
+from app.models import Delegation, Enterprise, RawMessage, Submission
+from app.schemas.documents import AnyDocument, key_dict, natural_key
+from app.schemas.records import Receipt
+from app.services.auth import Principal
+from app.services.intake import (
+    DocType,
+    IntakeItem,
+    ItemResult,
+    RawBody,
+    content_hash,
+    spec_error,
+)
+
+# Which enterprise codes a document names, the role each must have, and which one owns the document.
+NAMED_CODES: dict[str, tuple[tuple[str, str], ...]] = {
+    "order": (("ebpCode", "platform"), ("ebcCode", "seller"), ("payCode", "payment")),
+    "payment": (("payCode", "payment"), ("ebpCode", "platform")),
+    "waybill": (("logisticsCode", "logistics"), ("ebpCode", "platform")),
+}
+OWNER_FIELD = {"order": "ebpCode", "payment": "payCode", "waybill": "logisticsCode"}
+ACCEPTED_INFO = "电子口岸申报中"  # returnStatus 2: received and stored, the business result follows
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The latest accepted submission of a natural key that was not refused."""
+
+    seq: int
+    content_sha256: str
+    app_type: str
+    app_status: str
+    state: str
+    outcome: str | None
+    guid: str
+    accepted_at: datetime
+
+
+@dataclass
+class Parties:
+    enterprises: dict[str, Enterprise] = field(default_factory=dict)
+    delegated_by: set[str] = field(default_factory=set)
+
+
+def check_sender(principal: Principal) -> None:
+    if principal.kind != "enterprise" or principal.enterprise_code is None:
+        raise Forbidden("Documents are transmitted with an enterprise's key", code="ENTERPRISE_KEY_REQUIRED")
+    principal.require_active()
+
+
+def acceptance_receipt(
+    doc_type: str, document: AnyDocument, seq: int, accepted_at: datetime, *, replayed: bool
+) -> Receipt:
+    owner, number = natural_key(document)
+    guid = document.guid or ""
+    return Receipt(
+        returnStatus="2",
+        returnInfo=f"{ACCEPTED_INFO}[{guid}]",
+        documentType=doc_type,
+        key=key_dict(doc_type, owner, number),
+        guid=guid,
+        replayed=replayed,
+        submissionSeq=seq,
+        acceptedAt=accepted_at,
+    )
+
+
+async def accept_documents(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    principal: Principal,
+    doc_type: DocType,
+    items: Sequence[IntakeItem],
+    raw: RawBody,
+) -> list[ItemResult]:
+    """Append the request's valid documents; a result per item, in item order (202 accepted, 200 the
+    original acceptance of the same content again, or the item's problem)."""
+    check_sender(principal)
+    valid = [item for item in items if item.document is not None]
+    results = [ItemResult(item.index, item.error.status, error=item.error) for item in items if item.error]
+    if valid:
+
+        async def work(session: AsyncSession) -> list[ItemResult]:
+            return await _append(session, principal, doc_type, valid, raw)
+
+        results += await run_in_transaction(
+            sessionmaker, work, retries=settings.max_transaction_retries, idempotent=True
+        )
+    return sorted(results, key=lambda r: r.index)
+
+
+async def _append(
+    session: AsyncSession, principal: Principal, doc_type: DocType, items: Sequence[IntakeItem], raw: RawBody
+) -> list[ItemResult]:
+    documents = [item.document for item in items if item.document is not None]
+    parties = await _load_parties(session, principal, doc_type, documents)
+    previous = await _latest(session, doc_type, [natural_key(d) for d in documents])
+    now = utcnow()
+    results: list[ItemResult] = []
+    rows: list[dict[str, object]] = []
+    pending: list[tuple[int, AnyDocument]] = []
+    first_of: dict[tuple[str, str], tuple[int, str, str]] = {}
+    repeats: list[tuple[ItemResult, AnyDocument, int]] = []
+    raw_id = uuid.uuid4()
+    for item in items:
+        document = item.document
+        assert document is not None
+        error = _check_parties(parties, principal, doc_type, document)
+        if error is not None:
+            results.append(ItemResult(item.index, error.status, error=error))
+            continue
+        key = natural_key(document)
+        digest = content_hash(document)
+        first = first_of.get(key)
+        if first is not None and first[1] == digest and (first[2] == "3") == (document.appType == "3"):
+            # The same document twice in one request: the second is the first's acceptance.
+            repeats.append((ItemResult(item.index, 200), document, first[0]))
+            continue
+        before = previous.get(key)
+        if (
+            before is not None
+            and before.content_sha256 == digest
+            and (before.app_type == "3") == (document.appType == "3")
+        ):
+            receipt = acceptance_receipt(doc_type, document, before.seq, before.accepted_at, replayed=True)
+            results.append(ItemResult(item.index, 200, receipt=receipt, seq=before.seq))
+            continue
+        if (
+            before is not None
+            and document.appType == "1"
+            and before.state == "done"
+            and before.app_type != "3"
+            and before.app_status == "2"
+        ):
+            error = spec_error(
+                Conflict,
+                "DUPLICATE_DIFFERENT_CONTENT",
+                doc_type,
+                f"A {doc_type} with this key is already stored with other content; send changes with appType 2",
+            )
+            results.append(ItemResult(item.index, error.status, error=error))
+            continue
+        first_of.setdefault(key, (item.index, digest, document.appType))
+        rows.append(
+            {
+                "doc_type": doc_type,
+                "owner_code": key[0],
+                "business_no": key[1],
+                "order_no": document.orderNo,
+                "app_type": document.appType,
+                "app_status": document.appStatus,
+                "guid": document.guid or "",
+                "content_sha256": digest,
+                "payload": document.model_dump(mode="json", exclude_none=True),
+                "sender_code": principal.enterprise_code,
+                "actor": principal.actor,
+                "raw_message_id": raw_id,
+                "item_index": item.index,
+                "accepted_at": now,
+                "state": "pending",
+                "attempts": 0,
+            }
+        )
+        pending.append((item.index, document))
+    if not rows:
+        return results
+    await session.execute(
+        insert(RawMessage),
+        [
+            {
+                "id": raw_id,
+                "sha256": hashlib.sha256(raw.body).hexdigest(),
+                "content_type": raw.content_type[:100],
+                "body": raw.body,
+                "sender": principal.actor,
+                "received_at": now,
+            }
+        ],
+    )
+    seqs = list(await session.scalars(insert(Submission).returning(Submission.seq, sort_by_parameter_order=True), rows))
+    seq_of = dict(zip((index for index, _ in pending), seqs, strict=True))
+    for index, document in pending:
+        receipt = acceptance_receipt(doc_type, document, seq_of[index], now, replayed=False)
+        results.append(ItemResult(index, 202, receipt=receipt, seq=seq_of[index]))
+    for result, document, first in repeats:
+        result.seq = seq_of[first]
+        result.receipt = acceptance_receipt(doc_type, document, seq_of[first], now, replayed=True)
+        results.append(result)
+    return results
+
+
+async def _latest(
+    session: AsyncSession, doc_type: str, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], Previous]:
+    """The latest submission of each key that was not refused and did not fail (one query)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    ranked = (
+        select(
+            Submission.owner_code,
+            Submission.business_no,
+            Submission.seq,
+            Submission.content_sha256,
+            Submission.app_type,
+            Submission.app_status,
+            Submission.state,
+            Submission.outcome,
+            Submission.guid,
+            Submission.accepted_at,
+            func.row_number()
+            .over(partition_by=(Submission.owner_code, Submission.business_no), order_by=Submission.seq.desc())
+            .label("rank"),
+        )
+        .where(
+            Submission.doc_type == doc_type,
+            tuple_(Submission.owner_code, Submission.business_no).in_(wanted),
+            Submission.state != "dead",
+            (Submission.outcome.is_(None)) | (Submission.outcome != "rejected"),
+        )
+        .subquery()
+    )
+    rows = await session.execute(select(ranked).where(ranked.c.rank == 1))
+    return {
+        (row.owner_code, row.business_no): Previous(
+            row.seq,
+            row.content_sha256,
+            row.app_type,
+            row.app_status,
+            row.state,
+            row.outcome,
+            row.guid,
+            row.accepted_at,
+        )
+        for row in rows
+    }
+
+
+async def _load_parties(
+    session: AsyncSession, principal: Principal, doc_type: str, documents: Sequence[AnyDocument]
+) -> Parties:
+    parties = Parties()
+    codes = {getattr(doc, name) for doc in documents for name, _ in NAMED_CODES[doc_type] if getattr(doc, name, None)}
+    if codes:
+        rows = await session.scalars(select(Enterprise).where(Enterprise.code.in_(codes)))
+        parties.enterprises = {row.code: row for row in rows}
+    owners = {getattr(doc, OWNER_FIELD[doc_type]) for doc in documents}
+    if owners <= {principal.enterprise_code}:
+        return parties  # the caller sends only its own documents: no delegation is needed
+    delegations = await session.scalars(
+        select(Delegation).where(Delegation.agent_code == principal.enterprise_code, Delegation.revoked_at.is_(None))
+    )
+    parties.delegated_by = {d.principal_code for d in delegations if doc_type in d.document_types}
+    return parties
+
+
+def _check_parties(parties: Parties, principal: Principal, doc_type: str, doc: AnyDocument) -> DomainError | None:
+    """Every named enterprise is filed and has its role; the caller owns the document or is delegated."""
+    not_filed, wrong_role = [], []
+    for name, role in NAMED_CODES[doc_type]:
+        code = getattr(doc, name, None)
+        if code is None:
+            continue
+        enterprise = parties.enterprises.get(code)
+        if enterprise is None:
+            not_filed.append({"path": name, "code": code, "message": f"enterprise {code} is not filed"})
+        elif role not in enterprise.roles:
+            wrong_role.append({"path": name, "code": code, "message": f"enterprise {code} is not filed as {role}"})
+    if not_filed:
+        return Unprocessable(
+            "The document names an enterprise that is not filed", code="ENTERPRISE_NOT_FILED", errors=not_filed
+        )
+    if wrong_role:
+        return Unprocessable(
+            "An enterprise lacks the filed role the document needs", code="ENTERPRISE_ROLE_MISSING", errors=wrong_role
+        )
+    owner = getattr(doc, OWNER_FIELD[doc_type])
+    if owner != principal.enterprise_code and owner not in parties.delegated_by:
+        return Forbidden(
+            f"Enterprise {principal.enterprise_code} may not transmit {doc_type}s of {owner}",
+            code="NOT_AUTHORISED_FOR_ENTERPRISE",
+        )
+    if parties.enterprises[owner].status != "active":
+        return Forbidden(f"Enterprise {owner} is suspended", code="ENTERPRISE_SUSPENDED")
+    return None
