@@ -203,9 +203,9 @@ async def _append(
     for index, document in pending:
         receipt = acceptance_receipt(doc_type, document, seq_of[index], now, replayed=False)
         results.append(ItemResult(index, 202, receipt=receipt, seq=seq_of[index]))
-    for result, document, first in repeats:
-        result.seq = seq_of[first]
-        result.receipt = acceptance_receipt(doc_type, document, seq_of[first], now, replayed=True)
+    for result, document, first_index in repeats:
+        result.seq = seq_of[first_index]
+        result.receipt = acceptance_receipt(doc_type, document, result.seq, now, replayed=True)
         results.append(result)
     return results
 
