@@ -119,6 +119,7 @@ async def test_same_key_same_answer_counted_once(agencies_client: AgencyClientFa
             "agency": "tax",
             "answered": 2,
             "requests": 3,
+            "batchRequests": 0,
             "replays": 1,
             "keyConflicts": 0,
             "faults": {"unavailable": 0, "throttled": 0, "hang": 0, "slow_answer": 0},
