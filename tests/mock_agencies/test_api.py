@@ -416,6 +416,7 @@ async def test_the_router_mounts_under_the_main_app() -> None:
     paths = main.openapi()["paths"]
     for agency in ("customs", "inspection", "tax", "fx"):
         assert paths[f"/mock/{agency}/declarations"]["post"]["operationId"] == f"mock_{agency}_declare"
+        assert paths[f"/mock/{agency}/declarations/batch"]["post"]["operationId"] == f"mock_{agency}_declare_batch"
         assert paths[f"/mock/{agency}/stats"]["get"]["operationId"] == f"mock_{agency}_stats"
     async with (
         LifespanManager(main),
