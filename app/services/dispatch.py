@@ -1,5 +1,6 @@
-"""The outbox worker's unit of work: claim due dispatches, call the agency outside any transaction, record
-the outcome. At-least-once; the dispatch id is the agency's idempotency key, so it acts once.
+"""The outbox worker's unit of work: claim due dispatches, call each agency once per batch of them outside any
+transaction, record the outcome of each (``dispatch_outcomes``). At-least-once; each dispatch id is the
+agency's idempotency key for its declaration, so it acts once.
 
 Claiming: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (many workers side by side); compare-and-set on SQLite
 (``UPDATE … WHERE status IN ('pending','retry')`` checked by rowcount), which is correct everywhere.
