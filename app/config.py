@@ -113,7 +113,13 @@ class Settings(BaseSettings):
     dispatch_backoff_cap_s: float = Field(default=900.0, gt=0)
     dispatch_max_attempts: int = Field(default=12, ge=1)
     dispatch_lease_s: float = Field(default=60.0, gt=0, description="An in-flight claim expires after this")
-    dispatch_batch_size: int = Field(default=32, ge=1)
+    dispatch_batch_size: int = Field(
+        default=100,
+        ge=1,
+        le=100,
+        description="Declarations one agency call carries (a CEB621 message holds at most 100); a round claims "
+        "this many per agency",
+    )
     dispatch_poll_s: float = Field(default=1.0, gt=0, description="Idle wait between polls (NOTIFY wakes sooner)")
     embedded_dispatcher: bool = Field(default=True, description="Run the dispatcher inside the API process")
     mount_mock_agencies: bool = Field(

@@ -13,21 +13,19 @@ import contextlib
 import logging
 import random
 import time
-import uuid
 from typing import Any
 
 import httpx
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.adapters.base import AgencyAdapter, AgencyError
+from app.adapters.base import AgencyAdapter
 from app.adapters.registry import build_adapters
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.observability import Metrics, configure_logging
 from app.services.declaration import DISPATCH_CHANNEL, enabled_agencies
-from app.services.dispatch import Claim, build_packages, claim_due, database_failure, deliver, reap_expired_leases
+from app.services.dispatch import batches, claim_due, deliver_batch, read_packages, reap_expired_leases
 
 log = logging.getLogger(__name__)
 
@@ -66,31 +64,27 @@ class Dispatcher:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """Reap expired leases, claim one batch and deliver it; returns how many were claimed."""
+        """Reap expired leases, claim a round and deliver it — one adapter call per batch of up to
+        ``SW_DISPATCH_BATCH_SIZE`` dispatches of one agency; returns how many were claimed."""
         await reap_expired_leases(self.sessionmaker, self.settings.dispatch_max_attempts)
         claims = await claim_due(self.sessionmaker, self.settings)
         if claims:
-            packages = await self._packages(claims)
+            packages = await read_packages(self.sessionmaker, claims, self.settings)
+            groups = batches(claims, self.settings.dispatch_batch_size)
             outcomes = await asyncio.gather(
                 *(
-                    deliver(self.sessionmaker, self.settings, self.adapters, c, self.rng, self.metrics, packages[c.id])
-                    for c in claims
+                    deliver_batch(
+                        self.sessionmaker, self.settings, self.adapters, group, packages, self.rng, self.metrics
+                    )
+                    for group in groups
                 ),
                 return_exceptions=True,
             )
-            for claim, outcome in zip(claims, outcomes, strict=True):
+            for group, outcome in zip(groups, outcomes, strict=True):
                 if isinstance(outcome, BaseException):
-                    # Recording failed (the database?): the lease expires and the reaper takes it back.
-                    log.error("dispatch %s to %s not recorded: %r", claim.id, claim.agency, outcome)
+                    # Recording failed (the database?): the leases expire and the reaper takes them back.
+                    log.error("batch of %d dispatches to %s not recorded: %r", len(group), group[0].agency, outcome)
         return len(claims)
-
-    async def _packages(self, claims: list[Claim]) -> dict[uuid.UUID, dict[str, Any] | AgencyError]:
-        """The round's packages, read together; if our database fails, every claim is retried later."""
-        try:
-            async with self.sessionmaker() as session:
-                return await build_packages(session, claims, self.settings)
-        except (SQLAlchemyError, OSError) as exc:
-            return dict.fromkeys((c.id for c in claims), database_failure(exc))
 
     async def run(self) -> None:
         try:

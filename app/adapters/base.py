@@ -63,7 +63,25 @@ class AgencyAdapter(Protocol):
     async def submit(self, package: dict[str, Any], dispatch_id: str) -> AgencyAnswer: ...
 
 
+# A CEB621 message carries at most 100 inventories; an agency batch follows the same bound.
+MAX_BATCH_SIZE = 100
+
+
+@runtime_checkable
+class BatchAgencyAdapter(AgencyAdapter, Protocol):
+    """Also delivers up to ``MAX_BATCH_SIZE`` declarations in one call: a result per ``(dispatch_id, package)``,
+    in the same order. A failure of the whole call is raised (it applies to every item); a failure of one
+    declaration is that item's ``AgencyError``. Optional: the dispatcher calls ``submit`` per declaration
+    for an adapter without it (``app/adapters/batch.py``), so adapters written before batches keep working."""
+
+    async def submit_batch(self, items: list[tuple[str, dict[str, Any]]]) -> list[AgencyAnswer | AgencyError]: ...
+
+
 RETRYABLE_STATUSES = frozenset({408, 429})
+
+
+def is_retryable_status(status: int) -> bool:
+    return status in RETRYABLE_STATUSES or status >= 500
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -79,7 +97,8 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 class HttpAgencyAdapter:
-    """POST ``{base_url}/declarations`` with the package this agency needs, and read its receipts."""
+    """POST ``{base_url}/declarations`` with the package this agency needs, and read its receipts; or
+    ``{base_url}/declarations/batch`` with up to ``MAX_BATCH_SIZE`` of them (docs/adapters.md)."""
 
     name = "agency"
 
@@ -93,24 +112,35 @@ class HttpAgencyAdapter:
         return package
 
     async def submit(self, package: dict[str, Any], dispatch_id: str) -> AgencyAnswer:
+        response = await self._post("/declarations", self.payload(package), {"Idempotency-Key": dispatch_id})
+        return self.read_answer(response)
+
+    async def submit_batch(self, items: list[tuple[str, dict[str, Any]]]) -> list[AgencyAnswer | AgencyError]:
+        if not items:
+            return []
+        if len(items) > MAX_BATCH_SIZE:
+            raise ValueError(f"{len(items)} declarations in one batch; at most {MAX_BATCH_SIZE}")
+        # Each declaration carries its own key (its dispatchId): a retried call may group them differently.
+        body = {"declarations": [{**self.payload(package), "dispatchId": key} for key, package in items]}
+        response = await self._post("/declarations/batch", body, {})
+        return read_batch_answer(response, [key for key, _ in items])
+
+    async def _post(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+        """The call; what fails it as a whole is raised (retryable: no answer, 408, 429, 5xx)."""
         try:
-            response = await self.client.post(
-                f"{self.base_url}/declarations",
-                json=self.payload(package),
-                headers={"Idempotency-Key": dispatch_id},
-            )
+            response = await self.client.post(f"{self.base_url}{path}", json=body, headers=headers)
         except httpx.TimeoutException as exc:
             raise RetryableAgencyError(f"timeout: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:
             raise RetryableAgencyError(f"transport: {type(exc).__name__}: {exc}") from exc
         status = response.status_code
-        if status in RETRYABLE_STATUSES or status >= 500:
+        if is_retryable_status(status):
             raise RetryableAgencyError(
                 f"HTTP {status}", status, retry_after_seconds(response.headers.get("retry-after"))
             )
         if status >= 400:
             raise PermanentAgencyError(f"HTTP {status}: {response.text[:300]}", status)
-        return self.read_answer(response)
+        return response
 
     def read_answer(self, response: httpx.Response) -> AgencyAnswer:
         try:
@@ -119,6 +149,36 @@ class HttpAgencyAdapter:
         except (ValueError, KeyError, TypeError, httpx.HTTPError) as exc:
             raise PermanentAgencyError(f"unreadable answer: {exc}"[:1000], response.status_code) from exc
         return AgencyAnswer(receipts=receipts, body=body)
+
+
+def read_batch_answer(response: httpx.Response, keys: list[str]) -> list[AgencyAnswer | AgencyError]:
+    """``{"results": [...]}``, one per declaration sent, matched by ``dispatchId``. An item's ``status`` reads
+    as an HTTP status of its own: 2xx an answer, 408/429/5xx retryable, any other permanent. An unreadable
+    body, or no result for a declaration, is permanent for it (as an unreadable single answer is)."""
+    try:
+        results = response.json()["results"]
+        if not isinstance(results, list):
+            raise TypeError("results must be a list")
+        by_key = {str(r["dispatchId"]): r for r in results if isinstance(r, dict) and "dispatchId" in r}
+    except (ValueError, KeyError, TypeError, httpx.HTTPError) as exc:
+        error = PermanentAgencyError(f"unreadable answer: {exc}"[:1000], response.status_code)
+        return [error for _ in keys]
+    return [read_batch_item(by_key.get(key)) for key in keys]
+
+
+def read_batch_item(item: dict[str, Any] | None) -> AgencyAnswer | AgencyError:
+    if item is None:
+        return PermanentAgencyError("unreadable answer: no result for this declaration")
+    try:
+        status = int(item.get("status", 200))
+        if 200 <= status < 300:
+            return AgencyAnswer(receipts=read_receipts(item["receipts"]), body=item)
+    except (ValueError, KeyError, TypeError) as exc:
+        return PermanentAgencyError(f"unreadable answer: {exc}"[:1000])
+    problem = _text(json.dumps({k: item[k] for k in ("code", "detail") if k in item}, ensure_ascii=False), 300)
+    if is_retryable_status(status):
+        return RetryableAgencyError(f"item {status}: {problem}", status, retry_after_seconds(item.get("retryAfter")))
+    return PermanentAgencyError(f"item {status}: {problem}", status)
 
 
 _RETURN_STATUS = re.compile(r"^-?\d{1,9}$")

@@ -1,5 +1,5 @@
-"""HTTP face of the mock agencies: ``POST /mock/{agency}/declarations``, ``GET /mock/{agency}/stats`` and
-``GET /mock/{agency}/answers``.
+"""HTTP face of the mock agencies: ``POST /mock/{agency}/declarations``, ``POST /mock/{agency}/declarations/batch``
+(up to 100 declarations, a result each), ``GET /mock/{agency}/stats`` and ``GET /mock/{agency}/answers``.
 
 ``create_mock_agencies_router(settings)`` mounts them under the main app (embedded mode);
 ``create_mock_agencies_app(settings)`` serves them alone (``sw mock-agencies --port P``).
@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from app.adapters.base import MAX_BATCH_SIZE
 from app.config import Settings, get_settings
 from app.mock_agencies.runtime import PROBLEM_JSON, MockAgencies
 from app.mock_agencies.store import AGENCIES
@@ -51,6 +52,21 @@ _PACKAGE_SCHEMA: dict[str, Any] = {
 }
 
 
+_BATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["declarations"],
+    "properties": {
+        "declarations": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_BATCH_SIZE,
+            "description": "Declaration packages; each one's dispatchId is its idempotency key",
+            "items": {**_PACKAGE_SCHEMA, "required": ["dispatchId", "recordId"]},
+        }
+    },
+}
+
+
 class MockAgencyReceipt(BaseModel):
     returnStatus: str = Field(description="120 accepted, 399 concluded, 500 inspection, 800 released, 100 rejected")
     returnInfo: str
@@ -65,10 +81,28 @@ class MockAgencyAnswer(BaseModel):
     settlement: dict[str, Any] | None = Field(default=None, description="FX agency")
 
 
+class MockAgencyBatchResult(BaseModel):
+    status: int = Field(description="As an HTTP status of its own: 200 answered; 400 / 422 this declaration refused")
+    dispatchId: str | None
+    agency: str | None = None
+    receipts: list[MockAgencyReceipt] | None = Field(default=None, description="When answered (status 200)")
+    taxBill: dict[str, Any] | None = None
+    settlement: dict[str, Any] | None = None
+    code: str | None = Field(default=None, description="When refused: the problem's code, title and detail")
+    title: str | None = None
+    detail: str | None = None
+
+
+class MockAgencyBatchAnswer(BaseModel):
+    agency: str
+    results: list[MockAgencyBatchResult] = Field(description="One per declaration sent, in the same order")
+
+
 class MockAgencyStats(BaseModel):
     agency: str
     answered: int = Field(description="Distinct idempotency keys answered")
     requests: int = Field(description="Every call received, including failed and replayed ones")
+    batchRequests: int = Field(description="Those of them to the batch route (one call, up to 100 declarations)")
     replays: int
     keyConflicts: int = Field(description="A known key with a different body (answered as the first time)")
     faults: dict[str, int]
@@ -93,6 +127,12 @@ def _add_agency_routes(router: APIRouter, agencies: MockAgencies, agency: str) -
             outcome.body, status_code=outcome.status_code, headers=outcome.headers, media_type=outcome.media_type
         )
 
+    async def declare_batch(request: Request) -> JSONResponse:
+        outcome = await agencies.declare_batch(agency, await request.body())
+        return JSONResponse(
+            outcome.body, status_code=outcome.status_code, headers=outcome.headers, media_type=outcome.media_type
+        )
+
     async def stats() -> MockAgencyStats:
         return MockAgencyStats.model_validate(agencies.stats(agency))
 
@@ -111,6 +151,22 @@ def _add_agency_routes(router: APIRouter, agencies: MockAgencies, agency: str) -
         responses={
             400: {"description": "No Idempotency-Key", **_PROBLEM},
             422: {"description": "Not a declaration package (permanent)", **_PROBLEM},
+            429: {"description": "Injected: busy, see Retry-After", **_PROBLEM},
+            503: {"description": "Injected: unavailable", **_PROBLEM},
+            504: {"description": "Injected: hung past the client's timeout", **_PROBLEM},
+        },
+    )
+    router.add_api_route(
+        f"/mock/{agency}/declarations/batch",
+        declare_batch,
+        methods=["POST"],
+        response_model=MockAgencyBatchAnswer,
+        summary=f"Mock {agency}: declare up to {MAX_BATCH_SIZE} at once (a result each, deduped on its dispatchId)",
+        description=_WHAT[agency] + ". Faults and latency apply to the whole call.",
+        operation_id=f"mock_{agency}_declare_batch",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _BATCH_SCHEMA}}}},
+        responses={
+            422: {"description": "Not a batch of 1..100 declarations (permanent)", **_PROBLEM},
             429: {"description": "Injected: busy, see Retry-After", **_PROBLEM},
             503: {"description": "Injected: unavailable", **_PROBLEM},
             504: {"description": "Injected: hung past the client's timeout", **_PROBLEM},

@@ -3,9 +3,10 @@
 ``MockAgencies.declare`` is the whole life of one ``POST /mock/{agency}/declarations``: count it, add the
 configured latency, refuse a malformed call (400 / 422), inject a fault (503 / 429 / hang → 504, before
 anything is recorded), then answer once per idempotency key — the rules decide under the store's lock, and
-the same key later gets the same answer. A customs answer that holds the declaration for inspection owes a
-signed release callback, sent after ``SW_MOCK_INSPECTION_DELAY_MS``; one that never landed is sent again
-when the same declaration is pushed again.
+the same key later gets the same answer. ``declare_batch`` (``…/declarations/batch``) does the same for up to
+100 declarations in one call: latency and faults once per call, a result per declaration. A customs answer
+that holds the declaration for inspection owes a signed release callback, sent after
+``SW_MOCK_INSPECTION_DELAY_MS``; one that never landed is sent again when the same declaration is pushed again.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from app.adapters.base import MAX_BATCH_SIZE
 from app.config import Settings
 from app.mock_agencies import rules
 from app.mock_agencies.callbacks import CallbackSender
@@ -89,7 +91,7 @@ class MockAgencies:
         if not key or len(key) > 255:
             return problem(400, "IDEMPOTENCY_KEY_REQUIRED", "Idempotency-Key required", "Send 1..255 characters.")
         try:
-            package = self._parse(agency, raw_body)
+            package = self._check(agency, _json(raw_body))
         except MalformedPackage as exc:
             return problem(422, "MALFORMED_PACKAGE", "The declaration package cannot be processed", str(exc))
 
@@ -98,17 +100,59 @@ class MockAgencies:
             self.store.count_fault(agency, fault)
             return await self._fail(fault)
 
-        request_sha256 = hashlib.sha256(raw_body).hexdigest()
+        stored = await self._answer(agency, key, package, hashlib.sha256(raw_body).hexdigest())
+        await self._hold_if_slow(agency, fault)
+        return AgencyResponse(200, stored.body)
+
+    async def declare_batch(self, agency: str, raw_body: bytes) -> AgencyResponse:
+        """``POST /mock/{agency}/declarations/batch``: latency and faults per call, then an answer per
+        declaration, in order, as the single route would give it — deduped on each one's ``dispatchId``.
+        A declaration that cannot be processed is a problem in its slot; the others are answered."""
+        self.store.count_request(agency, batch=True)
+        if self.settings.mock_latency_ms:
+            await asyncio.sleep(self.settings.mock_latency_ms / 1000)
+        try:
+            declarations = _batch(_json(raw_body))
+        except MalformedPackage as exc:
+            return problem(422, "MALFORMED_BATCH", "The batch cannot be processed", str(exc))
+
+        fault = draw_fault(self.rng, self.settings.mock_failure_rate, self.settings.mock_slow_answer_rate)
+        if fault in FAILURES:
+            self.store.count_fault(agency, fault)
+            return await self._fail(fault)
+
+        results = [await self._answer_item(agency, item) for item in declarations]
+        await self._hold_if_slow(agency, fault)
+        return AgencyResponse(200, {"agency": agency, "results": results})
+
+    async def _answer_item(self, agency: str, item: Any) -> dict[str, Any]:
+        key = item.get("dispatchId") if isinstance(item, dict) else None
+        if not isinstance(key, str) or not key.strip() or len(key) > 255:
+            detail = "Each declaration needs dispatchId (1..255 characters), its idempotency key."
+            body = problem(400, "IDEMPOTENCY_KEY_REQUIRED", "dispatchId required", detail).body
+            return {"dispatchId": key if isinstance(key, str) else None, **body}
+        try:
+            package = self._check(agency, item)
+        except MalformedPackage as exc:
+            body = problem(422, "MALFORMED_PACKAGE", "The declaration package cannot be processed", str(exc)).body
+            return {"dispatchId": key, **body}
+        stored = await self._answer(agency, key.strip(), package, _item_sha256(package))
+        return {"status": 200, **stored.body}
+
+    async def _answer(self, agency: str, key: str, package: Mapping[str, Any], request_sha256: str) -> StoredAnswer:
+        """The answer for ``key`` (decided now, or the one given before); a release callback owed is sent."""
         stored, replayed = await self.store.answer_once(
             agency, key, request_sha256, lambda: self._decide(agency, key, package, request_sha256)
         )
         callback = stored.callback
         if callback is not None and (not replayed or callback.status == "failed"):
             self._schedule_release(callback, self.settings.mock_inspection_delay_ms / 1000)
+        return stored
+
+    async def _hold_if_slow(self, agency: str, fault: Fault | None) -> None:
         if fault is Fault.SLOW_ANSWER:
             self.store.count_fault(agency, fault)
             await asyncio.sleep(self.settings.mock_hang_s)  # recorded, but the caller gives up before the reply
-        return AgencyResponse(200, stored.body)
 
     def stats(self, agency: str) -> dict[str, Any]:
         return self.store.ledger(agency).stats(agency)
@@ -117,11 +161,7 @@ class MockAgencies:
         return self.store.ledger(agency).answer_list()
 
     @staticmethod
-    def _parse(agency: str, raw_body: bytes) -> Mapping[str, Any]:
-        try:
-            package = json.loads(raw_body, parse_float=Decimal)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise MalformedPackage(f"the body is not JSON: {exc}") from exc
+    def _check(agency: str, package: Any) -> Mapping[str, Any]:
         if not isinstance(package, dict):
             raise MalformedPackage("the body must be one JSON object, the declaration package")
         if package.get("agency") not in (None, agency):
@@ -223,6 +263,26 @@ class MockAgencies:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _json(raw_body: bytes) -> Any:
+    try:
+        return json.loads(raw_body, parse_float=Decimal)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise MalformedPackage(f"the body is not JSON: {exc}") from exc
+
+
+def _batch(body: Any) -> list[Any]:
+    declarations = body.get("declarations") if isinstance(body, dict) else None
+    if not isinstance(declarations, list) or not 1 <= len(declarations) <= MAX_BATCH_SIZE:
+        raise MalformedPackage(f'the body must be {{"declarations": [1..{MAX_BATCH_SIZE} declaration packages]}}')
+    return declarations
+
+
+def _item_sha256(package: Mapping[str, Any]) -> str:
+    """A declaration's fingerprint inside a batch (its bytes are not its own): canonical JSON."""
+    canonical = json.dumps(package, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _receipt_json(receipt: rules.Receipt, stamp: str) -> dict[str, str]:

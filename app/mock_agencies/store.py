@@ -40,6 +40,7 @@ class CallbackState:
 class AgencyLedger:
     answers: dict[str, StoredAnswer] = field(default_factory=dict)
     requests: int = 0  # every POST received, whatever became of it
+    batch_requests: int = 0  # those of them to the batch route
     replays: int = 0  # answered again from memory (same key)
     key_conflicts: int = 0  # same key with a different body (answered as the first time, per the contract)
     faults: Counter[str] = field(default_factory=Counter)  # injected: unavailable / throttled / hang / slow_answer
@@ -50,6 +51,7 @@ class AgencyLedger:
             "agency": agency,
             "answered": len(self.answers),
             "requests": self.requests,
+            "batchRequests": self.batch_requests,
             "replays": self.replays,
             "keyConflicts": self.key_conflicts,
             "faults": {kind: self.faults[kind] for kind in ("unavailable", "throttled", "hang", "slow_answer")},
@@ -72,8 +74,10 @@ class MockAgencyStore:
     def ledger(self, agency: str) -> AgencyLedger:
         return self.ledgers[agency]
 
-    def count_request(self, agency: str) -> None:
-        self.ledgers[agency].requests += 1
+    def count_request(self, agency: str, batch: bool = False) -> None:
+        ledger = self.ledgers[agency]
+        ledger.requests += 1
+        ledger.batch_requests += batch
 
     def count_fault(self, agency: str, kind: str) -> None:
         self.ledgers[agency].faults[kind] += 1

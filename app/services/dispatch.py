@@ -1,5 +1,6 @@
-"""The outbox worker's unit of work: claim due dispatches, call the agency outside any transaction, record
-the outcome. At-least-once; the dispatch id is the agency's idempotency key, so it acts once.
+"""The outbox worker's unit of work: claim due dispatches, call each agency once per batch of them outside any
+transaction, record the outcome of each (``dispatch_outcomes``). At-least-once; each dispatch id is the
+agency's idempotency key for its declaration, so it acts once.
 
 Claiming: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (many workers side by side); compare-and-set on SQLite
 (``UPDATE … WHERE status IN ('pending','retry')`` checked by rowcount), which is correct everywhere.
@@ -11,27 +12,28 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, tuple_, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.adapters.base import AgencyAdapter, AgencyAnswer, AgencyError, PermanentAgencyError, RetryableAgencyError
+from app.adapters.batch import send_batch
 from app.config import Settings
 from app.db import run_in_transaction, utcnow
-from app.models import Declaration, Dispatch, DispatchAttempt, Document, Goods, MatchRecord
+from app.models import Dispatch
 from app.observability import Metrics, record_id_var
-from app.rules.backoff import backoff_delay
-from app.services.receipts import apply_receipts, mark_dispatch_state
-from app.services.timeline import add_event
+from app.services.declaration import enabled_agencies
+from app.services.dispatch_outcomes import record_outcomes
+from app.services.dispatch_packages import build_package as build_package
+from app.services.dispatch_packages import build_packages
 
 log = logging.getLogger(__name__)
 DUE = ("pending", "retry")
-WORKER_ACTOR = "worker"
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,11 @@ async def reap_expired_leases(sessionmaker: async_sessionmaker[AsyncSession], ma
     return await run_in_transaction(sessionmaker, work)
 
 
+def claim_limit(settings: Settings) -> int:
+    """A round claims enough for one full batch per agency."""
+    return settings.dispatch_batch_size * max(1, len(enabled_agencies(settings)))
+
+
 async def claim_due(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> list[Claim]:
     async def work(session: AsyncSession) -> list[Claim]:
         now = utcnow()
@@ -72,7 +79,7 @@ async def claim_due(sessionmaker: async_sessionmaker[AsyncSession], settings: Se
             select(Dispatch.id)
             .where(Dispatch.status.in_(DUE), Dispatch.next_attempt_at <= now)
             .order_by(Dispatch.next_attempt_at)
-            .limit(settings.dispatch_batch_size)
+            .limit(claim_limit(settings))
         )
         if session.get_bind().dialect.name == "postgresql":
             rows = await session.execute(
@@ -104,80 +111,6 @@ def database_failure(exc: BaseException) -> RetryableAgencyError:
     return RetryableAgencyError(f"database: {type(exc).__name__}: {exc}"[:1000])
 
 
-async def build_package(session: AsyncSession, claim: Claim, settings: Settings) -> dict[str, Any]:
-    """Everything an agency may need about one declaration (each adapter keeps its part)."""
-    package = (await build_packages(session, [claim], settings))[claim.id]
-    if isinstance(package, AgencyError):
-        raise package
-    return package
-
-
-async def build_packages(
-    session: AsyncSession, claims: Sequence[Claim], settings: Settings
-) -> dict[uuid.UUID, dict[str, Any] | AgencyError]:
-    """The packages of a round of claims in three queries, whatever their number (the four agencies of a
-    record share its declaration, documents and goods)."""
-    record_ids = sorted({c.record_id for c in claims})
-    declarations = {
-        d.record_id: d for d in await session.scalars(select(Declaration).where(Declaration.record_id.in_(record_ids)))
-    }
-    docs: dict[uuid.UUID, dict[str, Any]] = {}
-    for d in await session.scalars(
-        select(Document).where(Document.record_id.in_(record_ids), Document.state == "active")
-    ):
-        assert d.record_id is not None
-        docs.setdefault(d.record_id, {})[d.doc_type] = d.payload
-    wanted = sorted(
-        {
-            (d.inventory["ebcCode"], line["itemNo"])
-            for d in declarations.values()
-            for line in d.inventory.get("inventoryList", [])
-            if line.get("itemNo")
-        }
-    )
-    goods: dict[str, list[Goods]] = {}
-    if wanted:
-        for g in await session.scalars(select(Goods).where(tuple_(Goods.ebc_code, Goods.item_no).in_(wanted))):
-            goods.setdefault(g.ebc_code, []).append(g)
-    base = (settings.public_base_url or "http://embedded").rstrip("/")
-    packages: dict[uuid.UUID, dict[str, Any] | AgencyError] = {}
-    for claim in claims:
-        declaration = declarations.get(claim.record_id)
-        if declaration is None:
-            packages[claim.id] = PermanentAgencyError(f"record {claim.record_id} has no declaration")
-            continue
-        inventory = declaration.inventory
-        ebc_code = inventory["ebcCode"]
-        items = {line.get("itemNo") for line in inventory.get("inventoryList", [])}
-        record_docs = docs.get(claim.record_id, {})
-        packages[claim.id] = {
-            "dispatchId": str(claim.id),
-            "recordId": str(claim.record_id),
-            "agency": claim.agency,
-            "callbackUrl": f"{base}/api/v1/agency-callbacks/{claim.agency}",
-            "inventory": inventory,
-            "tax": declaration.tax,
-            "order": record_docs.get("order"),
-            "payment": record_docs.get("payment"),
-            "waybill": record_docs.get("waybill"),
-            "goods": [
-                {
-                    "itemNo": g.item_no,
-                    "gcode": g.gcode,
-                    "gname": g.gname,
-                    "positiveList": g.positive_list,
-                    "vatRate": str(g.vat_rate),
-                    "consumptionTaxRate": str(g.consumption_tax_rate),
-                }
-                for g in goods.get(ebc_code, [])
-                if g.item_no in items
-            ],
-            # Filing keeps no credit grade (yet): every seller is "general" to the agencies' rules.
-            "seller": {"code": ebc_code, "creditGrade": "general"},
-        }
-    return packages
-
-
 async def deliver(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
@@ -187,93 +120,74 @@ async def deliver(
     metrics: Metrics | None = None,
     package: dict[str, Any] | AgencyError | None = None,
 ) -> str:
-    """Send one claimed dispatch and record what happened; returns the outcome. ``package``: built already
-    (``build_packages``, for a whole round), or an error met building it; by default it is read here."""
-    record_id_var.set(str(claim.record_id))
+    """Send one claimed dispatch and record what happened; returns the outcome (a batch of one)."""
+    packages = None if package is None else {claim.id: package}
+    [outcome] = await deliver_batch(sessionmaker, settings, adapters, [claim], packages, rng, metrics)
+    return outcome
+
+
+async def deliver_batch(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    adapters: dict[str, AgencyAdapter],
+    claims: Sequence[Claim],
+    packages: Mapping[uuid.UUID, dict[str, Any] | AgencyError] | None = None,
+    rng: random.Random | None = None,
+    metrics: Metrics | None = None,
+) -> list[str]:
+    """Send claimed dispatches of one agency in one adapter call and record the outcome of each; returns
+    them in order. ``packages``: built already (``build_packages``, for a whole round), or read here. A
+    declaration whose package cannot be built is not sent and fails alone."""
+    agencies = {c.agency for c in claims}
+    if len(agencies) != 1:
+        raise ValueError(f"a batch goes to one agency, not {sorted(agencies)}")
+    [agency] = agencies
     started = utcnow()
     clock = time.perf_counter()
-    answer: AgencyAnswer | None = None
-    error: AgencyError | None = None
-    try:
-        adapter = adapters.get(claim.agency)
-        if adapter is None:
-            raise PermanentAgencyError(f"no adapter configured for {claim.agency}")
-        if package is None:
-            async with sessionmaker() as session:
-                package = await build_package(session, claim, settings)
+    if packages is None:
+        packages = await read_packages(sessionmaker, claims, settings)
+    results: dict[uuid.UUID, AgencyAnswer | AgencyError] = {}
+    ready: list[tuple[Claim, dict[str, Any]]] = []
+    for claim in claims:
+        package = packages.get(claim.id) or PermanentAgencyError("no package was built")
         if isinstance(package, AgencyError):
-            raise package
-        answer = await adapter.submit(package, str(claim.id))  # outside any transaction
-    except AgencyError as exc:
-        error = exc
-    except (SQLAlchemyError, OSError) as exc:
-        error = database_failure(exc)
-    except Exception as exc:
-        log.exception("dispatch %s to %s: unexpected failure", claim.id, claim.agency)
-        error = PermanentAgencyError(f"unexpected: {type(exc).__name__}: {exc}"[:1000])
+            results[claim.id] = package
+        else:
+            ready.append((claim, package))
+    answers = await send_batch(adapters.get(agency), agency, [(str(c.id), p) for c, p in ready])  # no transaction
+    results.update(zip((c.id for c, _ in ready), answers, strict=True))
     elapsed = time.perf_counter() - clock
-    if error is not None:
-        log.warning("dispatch %s to %s failed (attempt %d): %s", claim.id, claim.agency, claim.attempt, error)
+    for claim in claims:
+        if isinstance(error := results[claim.id], AgencyError):
+            token = record_id_var.set(str(claim.record_id))
+            log.warning("dispatch %s to %s failed (attempt %d): %s", claim.id, agency, claim.attempt, error)
+            record_id_var.reset(token)
 
-    async def record_outcome(session: AsyncSession) -> str:
-        now = utcnow()
-        if answer is not None:
-            outcome, values = "delivered", {"status": "delivered", "delivered_at": now, "last_error": None}
-        elif isinstance(error, RetryableAgencyError) and claim.attempt < settings.dispatch_max_attempts:
-            delay = backoff_delay(
-                claim.attempt,
-                settings.dispatch_backoff_base_s,
-                settings.dispatch_backoff_cap_s,
-                error.retry_after_s,
-                rng,
-            )
-            outcome = "retry"
-            values = {
-                "status": "retry",
-                "next_attempt_at": now + timedelta(seconds=delay),
-                "last_error": str(error)[:1000],
-            }
-        else:
-            outcome, values = "dead", {"status": "dead", "last_error": str(error)[:1000]}
-        # Only the holder of the current claim may record it: a reaped and re-claimed dispatch has moved on.
-        result = await session.execute(
-            update(Dispatch)
-            .where(and_(Dispatch.id == claim.id, Dispatch.status == "in_flight", Dispatch.attempts == claim.attempt))
-            .values(lease_until=None, updated_at=now, **values)
-        )
-        if not getattr(result, "rowcount", 0):
-            return "lost_lease"
-        session.add(
-            DispatchAttempt(
-                dispatch_id=claim.id,
-                attempt_no=claim.attempt,
-                started_at=started,
-                finished_at=now,
-                outcome=outcome,
-                http_status=error.status if error is not None else 200,
-                error=str(error)[:1000] if error is not None else None,
-            )
-        )
-        record = await session.get(MatchRecord, claim.record_id, with_for_update=True)
-        assert record is not None
-        if answer is not None:
-            await apply_receipts(
-                session, record, claim.agency, answer.receipts, source="reply", actor=WORKER_ACTOR, dispatch_id=claim.id
-            )
-        else:
-            mark_dispatch_state(record, claim.agency, outcome, str(error)[:300])
-            if outcome == "dead":
-                add_event(
-                    session,
-                    "dispatch_dead",
-                    WORKER_ACTOR,
-                    record_id=record.id,
-                    detail={"agency": claim.agency, "dispatchId": str(claim.id), "error": str(error)[:300]},
-                )
-        return outcome
+    async def record_outcome(session: AsyncSession) -> dict[uuid.UUID, str]:
+        return await record_outcomes(session, settings, [(c, results[c.id]) for c in claims], started, rng)
 
-    outcome = await run_in_transaction(sessionmaker, record_outcome)
+    outcomes = await run_in_transaction(sessionmaker, record_outcome)
     if metrics is not None:
-        metrics.dispatch_attempts.labels(agency=claim.agency, outcome=outcome).inc()
-        metrics.dispatch_latency.labels(agency=claim.agency, outcome=outcome).observe(elapsed)
-    return outcome
+        for outcome in outcomes.values():
+            metrics.dispatch_attempts.labels(agency=agency, outcome=outcome).inc()
+            metrics.dispatch_latency.labels(agency=agency, outcome=outcome).observe(elapsed)
+    return [outcomes[c.id] for c in claims]
+
+
+async def read_packages(
+    sessionmaker: async_sessionmaker[AsyncSession], claims: Sequence[Claim], settings: Settings
+) -> dict[uuid.UUID, dict[str, Any] | AgencyError]:
+    """If our database fails reading them, every claim is retried later (never dead-lettered for it)."""
+    try:
+        async with sessionmaker() as session:
+            return await build_packages(session, claims, settings)
+    except (SQLAlchemyError, OSError) as exc:
+        return dict.fromkeys((c.id for c in claims), database_failure(exc))
+
+
+def batches(claims: Sequence[Claim], size: int) -> list[list[Claim]]:
+    """The claims grouped per agency, in batches of at most ``size``."""
+    per_agency: dict[str, list[Claim]] = {}
+    for claim in claims:
+        per_agency.setdefault(claim.agency, []).append(claim)
+    return [group[i : i + size] for group in per_agency.values() for i in range(0, len(group), size)]

@@ -119,6 +119,7 @@ async def test_same_key_same_answer_counted_once(agencies_client: AgencyClientFa
             "agency": "tax",
             "answered": 2,
             "requests": 3,
+            "batchRequests": 0,
             "replays": 1,
             "keyConflicts": 0,
             "faults": {"unavailable": 0, "throttled": 0, "hang": 0, "slow_answer": 0},
@@ -415,6 +416,7 @@ async def test_the_router_mounts_under_the_main_app() -> None:
     paths = main.openapi()["paths"]
     for agency in ("customs", "inspection", "tax", "fx"):
         assert paths[f"/mock/{agency}/declarations"]["post"]["operationId"] == f"mock_{agency}_declare"
+        assert paths[f"/mock/{agency}/declarations/batch"]["post"]["operationId"] == f"mock_{agency}_declare_batch"
         assert paths[f"/mock/{agency}/stats"]["get"]["operationId"] == f"mock_{agency}_stats"
     async with (
         LifespanManager(main),

@@ -5,7 +5,8 @@ that passes the chosen point; the ``SW_CRASH_NTH``-th time that point is passed,
 SIGKILL. ``SW_CRASH_POINT``:
 
 - ``claim``  — after ``claim_due`` committed a non-empty batch (rows in flight, nothing sent);
-- ``send``   — after an agency answered 2xx, before the outcome is recorded (the agency acted, we don't know);
+- ``send``   — after an agency answered 2xx (a declaration, or a batch of them), before the outcome is recorded
+  (the agency acted, we don't know);
 - ``commit`` — after the outcome and the attempt row are written (flushed), before the transaction commits;
 - ``none``   — no planted kill (the test kills it from outside at a random moment, or lets it finish).
 
@@ -60,7 +61,15 @@ def install(point: str, nth: int) -> None:
             passed()
             return answer
 
+        submit_batch = HttpAgencyAdapter.submit_batch
+
+        async def submit_batch_then_die(self: HttpAgencyAdapter, items: list[tuple[str, dict[str, Any]]]) -> Any:
+            results = await submit_batch(self, items)
+            passed()
+            return results
+
         HttpAgencyAdapter.submit = submit_then_die  # type: ignore[method-assign]
+        HttpAgencyAdapter.submit_batch = submit_batch_then_die  # type: ignore[method-assign]
     elif point == "commit":
         run_in_transaction = dispatch_module.run_in_transaction
 

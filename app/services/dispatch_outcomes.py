@@ -1,0 +1,147 @@
+"""Recording what one batch call did, a few statements per batch whatever its size: one ``UPDATE … RETURNING``
+closes every claim still held, one insert adds the attempt rows, one ``SELECT … FOR UPDATE`` (in id order)
+locks the records, whose receipts and timeline rows are then flushed together. Lock order as everywhere in
+the dispatcher: dispatch rows first, then match records.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, case, literal, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.adapters.base import AgencyAnswer, AgencyError, RetryableAgencyError
+from app.config import Settings
+from app.db import utcnow
+from app.models import Dispatch, DispatchAttempt, MatchRecord
+from app.rules.backoff import backoff_delay
+from app.services.receipts import apply_receipts, mark_dispatch_state
+from app.services.timeline import add_event
+
+if TYPE_CHECKING:
+    from app.services.dispatch import Claim
+
+WORKER_ACTOR = "worker"
+LOST_LEASE = "lost_lease"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one dispatch becomes: delivered, retry (at ``next_attempt_at``) or dead."""
+
+    outcome: str
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+def plan(
+    claim: Claim, result: AgencyAnswer | AgencyError, settings: Settings, now: datetime, rng: random.Random | None
+) -> Plan:
+    if isinstance(result, AgencyAnswer):
+        return Plan("delivered")
+    error = str(result)[:1000]
+    if isinstance(result, RetryableAgencyError) and claim.attempt < settings.dispatch_max_attempts:
+        delay = backoff_delay(
+            claim.attempt, settings.dispatch_backoff_base_s, settings.dispatch_backoff_cap_s, result.retry_after_s, rng
+        )
+        return Plan("retry", error, now + timedelta(seconds=delay))
+    return Plan("dead", error)
+
+
+async def record_outcomes(
+    session: AsyncSession,
+    settings: Settings,
+    sent: Sequence[tuple[Claim, AgencyAnswer | AgencyError]],
+    started: datetime,
+    rng: random.Random | None = None,
+) -> dict[uuid.UUID, str]:
+    """The outcome of each dispatch of ``sent``; ``lost_lease`` for one whose claim has moved on (reaped and
+    claimed again): only the holder of the current claim may record it."""
+    now = utcnow()
+    plans = {claim.id: plan(claim, result, settings, now, rng) for claim, result in sent}
+    held = await _close_claims(session, [claim for claim, _ in sent], plans, now)
+    outcomes = {claim.id: plans[claim.id].outcome if claim.id in held else LOST_LEASE for claim, _ in sent}
+    mine = sorted(((c, r) for c, r in sent if c.id in held), key=lambda pair: pair[0].record_id)
+    session.add_all(
+        DispatchAttempt(
+            dispatch_id=claim.id,
+            attempt_no=claim.attempt,
+            started_at=started,
+            finished_at=now,
+            outcome=plans[claim.id].outcome,
+            http_status=result.status if isinstance(result, AgencyError) else 200,
+            error=plans[claim.id].error,
+        )
+        for claim, result in mine
+    )
+    records = await _lock_records(session, [claim.record_id for claim, _ in mine])
+    for claim, result in mine:
+        record = records[claim.record_id]
+        if isinstance(result, AgencyAnswer):
+            await apply_receipts(
+                session, record, claim.agency, result.receipts, source="reply", actor=WORKER_ACTOR, dispatch_id=claim.id
+            )
+            continue
+        outcome, error = plans[claim.id].outcome, str(result)[:300]
+        mark_dispatch_state(record, claim.agency, outcome, error)
+        if outcome == "dead":
+            detail = {"agency": claim.agency, "dispatchId": str(claim.id), "error": error}
+            add_event(session, "dispatch_dead", WORKER_ACTOR, record_id=record.id, detail=detail)
+    return outcomes
+
+
+async def _close_claims(
+    session: AsyncSession, claims: Sequence[Claim], plans: dict[uuid.UUID, Plan], now: datetime
+) -> set[uuid.UUID]:
+    """One UPDATE for the batch, each row's values picked by its id; returns the ids still held (in flight
+    with the attempt number of our claim)."""
+    if not claims:
+        return set()
+
+    def by_id(values: dict[uuid.UUID, Any], column: Any) -> ColumnElement[Any]:
+        if not values:
+            return column  # type: ignore[no-any-return]
+        typed = {key: literal(value, column.type) for key, value in values.items()}
+        return case(typed, value=Dispatch.id, else_=column)
+
+    result = await session.execute(
+        update(Dispatch)
+        .where(
+            tuple_(Dispatch.id, Dispatch.attempts).in_([(c.id, c.attempt) for c in claims]),
+            Dispatch.status == "in_flight",
+        )
+        .values(
+            status=by_id({k: p.outcome for k, p in plans.items()}, Dispatch.status),
+            last_error=by_id({k: p.error for k, p in plans.items()}, Dispatch.last_error),
+            next_attempt_at=by_id(
+                {k: p.next_attempt_at for k, p in plans.items() if p.next_attempt_at is not None},
+                Dispatch.next_attempt_at,
+            ),
+            delivered_at=by_id({k: now for k, p in plans.items() if p.outcome == "delivered"}, Dispatch.delivered_at),
+            lease_until=None,
+            updated_at=now,
+        )
+        .returning(Dispatch.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(result.scalars())
+
+
+async def _lock_records(session: AsyncSession, record_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, MatchRecord]:
+    """The batch's records, locked in id order so that concurrent batches (other agencies of the same
+    records) queue instead of deadlocking."""
+    if not record_ids:
+        return {}
+    rows = await session.scalars(
+        select(MatchRecord)
+        .where(MatchRecord.id.in_(sorted(set(record_ids))))
+        .order_by(MatchRecord.id)
+        .with_for_update()
+    )
+    return {record.id: record for record in rows}

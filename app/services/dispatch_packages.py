@@ -1,0 +1,112 @@
+"""What the agencies are sent about each claimed dispatch: the declaration package (each adapter keeps its
+part). A round's packages are read in three queries, whatever their number; a declaration that cannot be
+made into a package fails alone (``PermanentAgencyError`` for its dispatch), not the round.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.adapters.base import AgencyError, PermanentAgencyError
+from app.config import Settings
+from app.models import Declaration, Document, Goods
+
+if TYPE_CHECKING:
+    from app.services.dispatch import Claim
+
+log = logging.getLogger(__name__)
+
+
+async def build_package(session: AsyncSession, claim: Claim, settings: Settings) -> dict[str, Any]:
+    """Everything an agency may need about one declaration."""
+    package = (await build_packages(session, [claim], settings))[claim.id]
+    if isinstance(package, AgencyError):
+        raise package
+    return package
+
+
+async def build_packages(
+    session: AsyncSession, claims: Sequence[Claim], settings: Settings
+) -> dict[uuid.UUID, dict[str, Any] | AgencyError]:
+    """The packages of a round of claims (the four agencies of a record share its declaration, documents
+    and goods)."""
+    record_ids = sorted({c.record_id for c in claims})
+    declarations = {
+        d.record_id: d for d in await session.scalars(select(Declaration).where(Declaration.record_id.in_(record_ids)))
+    }
+    docs: dict[uuid.UUID, dict[str, Any]] = {}
+    for d in await session.scalars(
+        select(Document).where(Document.record_id.in_(record_ids), Document.state == "active")
+    ):
+        assert d.record_id is not None
+        docs.setdefault(d.record_id, {})[d.doc_type] = d.payload
+    wanted = sorted({key for d in declarations.values() for key in _goods_keys(d.inventory)})
+    goods: dict[str, list[Goods]] = {}
+    if wanted:
+        for g in await session.scalars(select(Goods).where(tuple_(Goods.ebc_code, Goods.item_no).in_(wanted))):
+            goods.setdefault(g.ebc_code, []).append(g)
+    base = (settings.public_base_url or "http://embedded").rstrip("/")
+    packages: dict[uuid.UUID, dict[str, Any] | AgencyError] = {}
+    for claim in claims:
+        declaration = declarations.get(claim.record_id)
+        if declaration is None:
+            packages[claim.id] = PermanentAgencyError(f"record {claim.record_id} has no declaration")
+            continue
+        try:
+            packages[claim.id] = _package(claim, declaration, docs.get(claim.record_id, {}), goods, base)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            log.error("dispatch %s: the package of record %s cannot be built: %r", claim.id, claim.record_id, exc)
+            error = f"package cannot be built: {type(exc).__name__}: {exc}"[:1000]
+            packages[claim.id] = PermanentAgencyError(error)
+    return packages
+
+
+def _goods_keys(inventory: Any) -> set[tuple[str, str]]:
+    """(ebcCode, itemNo) of the inventory's lines; none for a malformed inventory (its package fails later)."""
+    try:
+        return {(inventory["ebcCode"], line["itemNo"]) for line in inventory["inventoryList"] if line.get("itemNo")}
+    except (KeyError, TypeError, AttributeError):
+        return set()
+
+
+def _package(
+    claim: Claim,
+    declaration: Declaration,
+    record_docs: dict[str, Any],
+    goods: dict[str, list[Goods]],
+    base: str,
+) -> dict[str, Any]:
+    inventory = declaration.inventory
+    ebc_code = inventory["ebcCode"]
+    items = {line.get("itemNo") for line in inventory.get("inventoryList", [])}
+    return {
+        "dispatchId": str(claim.id),
+        "recordId": str(claim.record_id),
+        "agency": claim.agency,
+        "callbackUrl": f"{base}/api/v1/agency-callbacks/{claim.agency}",
+        "inventory": inventory,
+        "tax": declaration.tax,
+        "order": record_docs.get("order"),
+        "payment": record_docs.get("payment"),
+        "waybill": record_docs.get("waybill"),
+        "goods": [
+            {
+                "itemNo": g.item_no,
+                "gcode": g.gcode,
+                "gname": g.gname,
+                "positiveList": g.positive_list,
+                "vatRate": str(g.vat_rate),
+                "consumptionTaxRate": str(g.consumption_tax_rate),
+            }
+            for g in goods.get(ebc_code, [])
+            if g.item_no in items
+        ],
+        # Filing keeps no credit grade (yet): every seller is "general" to the agencies' rules.
+        "seller": {"code": ebc_code, "creditGrade": "general"},
+    }
