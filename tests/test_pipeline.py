@@ -232,3 +232,50 @@ async def test_the_feed_carries_receipts_and_status_changes_in_order_from_a_curs
         assert end == {"items": [], "nextCursor": rest["nextCursor"]}
         assert (await http.get("/api/v1/feed", params={"after": "x"}, headers=ADMIN)).status_code == 422
         assert (await http.get("/api/v1/feed", headers=parties.platform)).status_code == 403
+
+
+async def test_receipts_over_time_as_ceb_messages(settings: Settings) -> None:
+    from lxml import etree
+
+    from app.ceb import safe_xml
+
+    ns = {"c": "http://www.chinaport.gov.cn/ceb"}
+    async with serving(settings, embedded_dispatcher=True, mock_inspection_rate_general=0.0, dispatch_poll_s=0.05) as (
+        _,
+        http,
+    ):
+        parties = await file_parties(http)
+        order, payment, waybill = purchase()
+        answers = await _post_triple(http, parties, (order, payment, waybill))
+        record_id = answers[-1].json()["recordId"]
+        refused = await http.post(PATHS["order"], json=order | {"appType": "2", "note": "改"}, headers=parties.platform)
+        assert refused.status_code == 409
+        for _ in range(200):
+            record = (await http.get(f"/api/v1/records/{record_id}", headers=ADMIN)).json()
+            if record["status"] == "CLEARED":
+                break
+            await asyncio.sleep(0.05)
+        assert record["status"] == "CLEARED"
+
+        orders = await http.get(f"/api/v1/records/{record_id}/receipts/order", headers=ADMIN)
+        assert orders.status_code == 200
+        assert orders.headers["content-type"].startswith("application/xml")
+        root = safe_xml.parse(orders.content)
+        assert safe_xml.validate(root, "CEB312.xsd") == []
+        statuses = [e.text for e in root.iterfind("c:OrderReturn/c:returnStatus", ns)]
+        assert statuses == ["2", "120", "2", "-301011"]
+        times = [e.text for e in root.iterfind("c:OrderReturn/c:returnTime", ns)]
+        assert times == sorted(times)
+        again = await http.get(f"/api/v1/records/{record_id}/receipts/order", headers=ADMIN)
+        assert again.content == orders.content  # the same receipts, byte for byte
+
+        inventory = await http.get(f"/api/v1/records/{record_id}/receipts/inventory", headers=ADMIN)
+        root = etree.fromstring(inventory.content)
+        assert safe_xml.validate(root, "CEB622.xsd") == []
+        assert [e.text for e in root.iterfind("c:InventoryReturn/c:returnStatus", ns)][-1] == "800"
+        # The carrier sees its waybill's receipts, not the inventory's (it carries the buyer's ID).
+        assert (
+            await http.get(f"/api/v1/records/{record_id}/receipts/waybill", headers=parties.logistics)
+        ).status_code == 200
+        hidden = await http.get(f"/api/v1/records/{record_id}/receipts/inventory", headers=parties.logistics)
+        assert hidden.status_code == 404

@@ -88,6 +88,7 @@ class ReturnRow:
     keys: Mapping[str, str]
     status: str
     info: str
+    at: datetime | None = None  # when the answer was given (receipts over time); now, if not given
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -260,10 +261,44 @@ def render_receipts(
     for row in rows:
         record = etree.SubElement(root, _P + kind.receipt_record)
         info = row.info if len(row.info) <= return_codes.RETURN_INFO_MAX else row.info[: return_codes.RETURN_INFO_MAX]
-        values = {"guid": row.guid, **row.keys, "returnStatus": row.status, "returnTime": at, "returnInfo": info}
+        when = return_time(row.at) if row.at is not None else at
+        values = {"guid": row.guid, **row.keys, "returnStatus": row.status, "returnTime": when, "returnInfo": info}
         for name in ("guid", *kind.receipt_keys, "returnStatus", "returnTime", "returnInfo"):
             etree.SubElement(record, _P + name).text = _text(str(values.get(name) or "-"))
     return _bytes(root, pretty)
+
+
+INVENTORY_RETURN_FIELDS = (
+    "guid",
+    "customsCode",
+    "ebpCode",
+    "ebcCode",
+    "agentCode",
+    "copNo",
+    "preNo",
+    "invtNo",
+    "returnStatus",
+    "returnTime",
+    "returnInfo",
+)
+
+
+def render_inventory_receipts(rows: Sequence[Mapping[str, Any]], guid: str | None = None) -> bytes:
+    """A CEB622Message: one ``InventoryReturn`` per receipt of the inventory, in the order given; each row has
+    the InventoryReturn fields, ``returnTime`` as a datetime."""
+    root = _receipt_root("CEB622Message", guid)
+    for row in rows:
+        record = etree.SubElement(root, _P + "InventoryReturn")
+        for name in INVENTORY_RETURN_FIELDS:
+            value = row.get(name)
+            if name == "returnTime":
+                value = return_time(value)
+            elif name == "returnInfo":
+                value = str(value or "-")[: return_codes.RETURN_INFO_MAX]
+            if value in (None, "") and name in ("customsCode", "ebpCode", "ebcCode", "agentCode", "invtNo"):
+                continue
+            etree.SubElement(record, _P + name).text = _text(str(value))
+    return _bytes(root, False)
 
 
 _ORI_LIMITS = {"oriCopMsgId": 255, "oriMessageType": 30}  # our CEB900.xsd lengths

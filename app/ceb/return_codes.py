@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-STORED = "2"
+STORED = "2"  # accepted: received and stored, the business result follows (电子口岸申报中)
+BUSINESS_STORED = "120"  # the business result: checked and stored (入库)
 FORMAT_ERROR = "-1"
 SCHEMA_ERROR = "-2"
 UNKNOWN_REJECTION = "-900000"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -128,3 +128,32 @@ async def get_declaration(
         }
         return Response(render_inventory(inventory, transfer), media_type="application/xml")
     return JSONResponse(declaration.model_dump(mode="json"))
+
+
+@router.get(
+    "/{record_id}/receipts/{kind}",
+    response_class=Response,
+    summary="The record's receipts of one kind as their CEB message, in the order they happened",
+    description=(
+        "`order`, `payment`, `waybill`: a `CEB312Message` / `CEB412Message` / `CEB512Message` with, for every "
+        "submission of the record's document of that type, its acceptance (`2`) and then its result (`120`, "
+        "or the negative code of a refusal), each with its own `returnTime`. `inventory`: a `CEB622Message` "
+        "with customs' answers to the inventory (`120`, `399`, `500`, `800` …). Only what the caller may read."
+    ),
+    responses=problems(
+        401,
+        404,
+        422,
+        503,
+        also={200: {"description": "The receipts", "content": {"application/xml": {"schema": {"type": "string"}}}}},
+    ),
+    operation_id="get_record_receipts",
+)
+async def get_record_receipts(
+    record_id: uuid.UUID,
+    kind: Literal["order", "payment", "waybill", "inventory"],
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> Response:
+    body = await record_service.receipts_xml(session, principal, record_id, kind)
+    return Response(body, media_type="application/xml; charset=utf-8")

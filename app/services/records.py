@@ -13,6 +13,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, exists, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.ceb import return_codes
+from app.ceb.codec import ReturnRow, render_inventory_receipts, render_receipts
+from app.ceb.kinds import ORDER, PAYMENT, WAYBILL
 from app.errors import NotFound, Unprocessable
 from app.models import AgencyReceipt, Declaration, Document, MatchRecord, RecordEvent, Submission
 from app.schemas.documents import key_dict
@@ -202,19 +205,7 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: uui
     receipts = await session.scalars(
         select(AgencyReceipt).where(AgencyReceipt.record_id == record.id).order_by(AgencyReceipt.received_at)
     )
-    submissions: list[Submission] = []
-    if docs:
-        submissions = list(
-            await session.scalars(
-                select(Submission)
-                .where(
-                    tuple_(Submission.doc_type, Submission.owner_code, Submission.business_no).in_(
-                        [(d.doc_type, d.owner_code, d.business_no) for d in docs]
-                    )
-                )
-                .order_by(Submission.seq)
-            )
-        )
+    submissions = await submissions_of(session, docs)
     return RecordDetail(
         **summary(record, principal).model_dump(),
         declaration=(
@@ -321,3 +312,75 @@ def document_receipts(submissions: list[Submission]) -> list[DocumentReceiptOut]
                 )
             receipts.append(result)
     return sorted(receipts, key=lambda r: (r.at, r.submissionSeq))
+
+
+RECEIPT_KINDS = {"order": ORDER, "payment": PAYMENT, "waybill": WAYBILL}
+_RECEIPTS_NAMESPACE = uuid.UUID("9b7e8f1c-2a4d-4e61-8c3b-5d0f6a7e9b21")
+
+
+async def receipts_xml(session: AsyncSession, principal: Principal, record_id: uuid.UUID, kind: str) -> bytes:
+    """The record's receipts of one kind, in the order they happened, as their CEB message: CEB312 / 412 / 512
+    for a document type (every submission's acceptance, then its result), CEB622 for the inventory (customs'
+    answers). Only what the caller may read on the record; the message guid is stable for the same content."""
+    record = await session.scalar(_filtered(principal, RecordFilter()).where(MatchRecord.id == record_id))
+    if record is None:
+        raise NotFound(f"No record {record_id}", code="RECORD_NOT_FOUND")
+    if kind == "inventory":
+        declaration = await session.get(Declaration, record.id) if sees_whole_purchase(principal, record) else None
+        if declaration is None:
+            raise NotFound(f"Record {record_id} has no declaration", code="DECLARATION_NOT_FOUND")
+        answers = list(
+            await session.scalars(
+                select(AgencyReceipt)
+                .where(AgencyReceipt.record_id == record.id, AgencyReceipt.agency == "customs")
+                .order_by(AgencyReceipt.received_at, AgencyReceipt.id)
+            )
+        )
+        inventory = declaration.inventory
+        rows = [
+            {
+                **{name: inventory.get(name) for name in ("guid", "customsCode", "ebpCode", "ebcCode", "agentCode")},
+                "copNo": inventory.get("copNo"),
+                # The pre-entry number is customs' to give; until a receipt carries one, the record's own.
+                "preNo": str(answer.payload.get("preNo") or record.id.hex[:18].upper()),
+                "invtNo": answer.payload.get("invtNo"),
+                "returnStatus": answer.return_status,
+                "returnTime": answer.received_at,
+                "returnInfo": answer.return_info,
+            }
+            for answer in answers
+        ]
+        guid = uuid.uuid5(_RECEIPTS_NAMESPACE, f"{record.id}:inventory:{len(rows)}")
+        return render_inventory_receipts(rows, guid=str(guid).upper())
+    message_kind = RECEIPT_KINDS[kind]
+    query = select(Document).where(Document.record_id == record.id, Document.doc_type == kind)
+    docs = [d for d in await session.scalars(query) if _reads_document(principal, d, record)]
+    submissions = await submissions_of(session, docs)
+    return_rows: list[ReturnRow] = []
+    for row in submissions:
+        keys = {name: str(row.payload.get(name) or "") for name in message_kind.receipt_keys}
+        return_rows.append(
+            ReturnRow(row.guid, keys, return_codes.STORED, f"电子口岸申报中[{row.guid}]", row.accepted_at)
+        )
+        if row.state == "done" and row.result is not None:
+            if row.outcome == "rejected":
+                code = str(row.result.get("code"))
+                status = return_codes.record_status(code, row.result)
+                info = return_codes.return_info(code, str(row.result.get("detail", "")))
+            else:
+                status, info = return_codes.BUSINESS_STORED, str(row.result.get("returnInfo", ""))
+            return_rows.append(ReturnRow(row.guid, keys, status, info, row.processed_at))
+    return_rows.sort(key=lambda r: r.at or record.created_at)
+    guid = uuid.uuid5(_RECEIPTS_NAMESPACE, f"{record.id}:{kind}:{len(return_rows)}")
+    return render_receipts(message_kind, return_rows, guid=str(guid).upper())
+
+
+async def submissions_of(session: AsyncSession, docs: list[Document]) -> list[Submission]:
+    """Every submission of these documents' natural keys, in acceptance order."""
+    if not docs:
+        return []
+    keys = [(d.doc_type, d.owner_code, d.business_no) for d in docs]
+    query = select(Submission).where(
+        tuple_(Submission.doc_type, Submission.owner_code, Submission.business_no).in_(keys)
+    )
+    return list(await session.scalars(query.order_by(Submission.seq)))
