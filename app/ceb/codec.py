@@ -285,13 +285,13 @@ INVENTORY_RETURN_FIELDS = (
 
 def render_inventory_receipts(rows: Sequence[Mapping[str, Any]], guid: str | None = None) -> bytes:
     """A CEB622Message: one ``InventoryReturn`` per receipt of the inventory, in the order given; each row has
-    the InventoryReturn fields, ``returnTime`` as a datetime."""
+    the InventoryReturn fields, ``returnTime`` as the agency's C17 text or a datetime."""
     root = _receipt_root("CEB622Message", guid)
     for row in rows:
         record = etree.SubElement(root, _P + "InventoryReturn")
         for name in INVENTORY_RETURN_FIELDS:
             value = row.get(name)
-            if name == "returnTime":
+            if name == "returnTime" and isinstance(value, datetime):
                 value = return_time(value)
             elif name == "returnInfo":
                 value = str(value or "-")[: return_codes.RETURN_INFO_MAX]

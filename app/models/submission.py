@@ -28,6 +28,13 @@ class Submission(Base):
             postgresql_where=text("state = 'pending'"),
             sqlite_where=text("state = 'pending'"),
         ),
+        # The dead ones, counted by /readyz and /metrics and listed for people: few, and found without a scan.
+        Index(
+            "ix_submission_dead",
+            "seq",
+            postgresql_where=text("state = 'dead'"),
+            sqlite_where=text("state = 'dead'"),
+        ),
         Index("ix_submission_key", "doc_type", "owner_code", "business_no", "seq"),
         Index("ix_submission_order_no", "order_no", "seq"),
     )

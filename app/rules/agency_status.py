@@ -52,3 +52,10 @@ def record_status_after(current: str, agencies: Mapping[str, Mapping[str, Any]])
     if customs == "held":
         return "INSPECTION"
     return current
+
+
+def receipt_order(return_time: str, return_status: str) -> tuple[str, int, int]:
+    """Sort key of one agency's receipts in the order they happened: by the agency's time, and among receipts of
+    the same moment (a reply carrying 120, 399 and 800 at once) by stage, then code (120 before 399)."""
+    code = int(return_status) if return_status.isdigit() else 0
+    return return_time, STAGE[agency_state(return_status)], code

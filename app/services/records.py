@@ -14,10 +14,11 @@ from sqlalchemy import ColumnElement, Select, exists, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ceb import return_codes
-from app.ceb.codec import ReturnRow, render_inventory_receipts, render_receipts
+from app.ceb.codec import ReturnRow, render_inventory_receipts, render_receipts, return_time
 from app.ceb.kinds import ORDER, PAYMENT, WAYBILL
 from app.errors import NotFound, Unprocessable
 from app.models import AgencyReceipt, Declaration, Document, MatchRecord, RecordEvent, Submission
+from app.rules.agency_status import receipt_order
 from app.schemas.documents import key_dict
 from app.schemas.records import (
     AgencyReceiptOut,
@@ -225,7 +226,7 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: uui
                 source=r.source,
                 receivedAt=r.received_at,
             )
-            for r in receipts
+            for r in sorted(receipts, key=_happened)
         ],
         documents=[document_out(d) for d in docs],
         documentReceipts=document_receipts(submissions),
@@ -345,10 +346,11 @@ async def receipts_xml(session: AsyncSession, principal: Principal, record_id: u
                 "preNo": str(answer.payload.get("preNo") or record.id.hex[:18].upper()),
                 "invtNo": answer.payload.get("invtNo"),
                 "returnStatus": answer.return_status,
-                "returnTime": answer.received_at,
+                "returnTime": _agency_time(answer),
                 "returnInfo": answer.return_info,
             }
-            for answer in answers
+            # In the order customs gave them: a synchronous reply may be recorded after the callback that followed.
+            for answer in sorted(answers, key=_happened)
         ]
         guid = uuid.uuid5(_RECEIPTS_NAMESPACE, f"{record.id}:inventory:{len(rows)}")
         return render_inventory_receipts(rows, guid=str(guid).upper())
@@ -384,3 +386,13 @@ async def submissions_of(session: AsyncSession, docs: list[Document]) -> list[Su
         tuple_(Submission.doc_type, Submission.owner_code, Submission.business_no).in_(keys)
     )
     return list(await session.scalars(query.order_by(Submission.seq)))
+
+
+def _happened(answer: AgencyReceipt) -> tuple[str, int, int]:
+    return receipt_order(_agency_time(answer), answer.return_status)
+
+
+def _agency_time(answer: AgencyReceipt) -> str:
+    """When the agency answered (its C17 returnTime), or when we received the answer if it gave none."""
+    given = answer.payload.get("returnTime")
+    return given if isinstance(given, str) and len(given) == 17 and given.isdigit() else return_time(answer.received_at)

@@ -58,6 +58,12 @@ def upgrade() -> None:
             postgresql_where=sa.text("state = 'pending'"),
             sqlite_where=sa.text("state = 'pending'"),
         )
+        batch_op.create_index(
+            "ix_submission_dead",
+            ["seq"],
+            postgresql_where=sa.text("state = 'dead'"),
+            sqlite_where=sa.text("state = 'dead'"),
+        )
         batch_op.create_index("ix_submission_key", ["doc_type", "owner_code", "business_no", "seq"])
         batch_op.create_index("ix_submission_order_no", ["order_no", "seq"])
         batch_op.create_index(op.f("ix_submission_document_id"), ["document_id"])
@@ -88,5 +94,6 @@ def downgrade() -> None:
         batch_op.drop_index(op.f("ix_submission_document_id"))
         batch_op.drop_index("ix_submission_order_no")
         batch_op.drop_index("ix_submission_key")
+        batch_op.drop_index("ix_submission_dead")
         batch_op.drop_index("ix_submission_pending")
     op.drop_table("submission")

@@ -49,3 +49,12 @@ def agencies(**states: str | None) -> dict[str, dict[str, str | None]]:
 )
 def test_record_status_after(current: str, states: dict[str, str | None], expected: str) -> None:
     assert record_status_after(current, agencies(**states)) == expected
+
+
+def test_receipts_of_one_moment_sort_by_stage_then_code() -> None:
+    from app.rules.agency_status import receipt_order
+
+    moment, later = "20261207101500123", "20261207101501000"
+    given = [("800", moment), ("-621001", later), ("399", moment), ("120", moment), ("500", moment)]
+    ordered = sorted(given, key=lambda r: receipt_order(r[1], r[0]))
+    assert [status for status, _ in ordered] == ["120", "399", "500", "800", "-621001"]
