@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     )
     embedded_matcher: bool = Field(default=True, description="Run a matcher inside the API process")
     page_size_max: int = Field(default=500, ge=1)
+    key_cache_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="How long a process trusts an API key it has checked (0: read it on every request); a key "
+        "revoked or an enterprise suspended elsewhere stops working here within this time",
+    )
 
     # Agency callbacks: Standard-Webhooks headers, HMAC-SHA256 over f"{id}.{timestamp}.{body}".
     agency_callback_secret: SecretStr = Field(

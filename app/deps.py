@@ -8,11 +8,13 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import session_scope
 from app.services.auth import Principal, authenticate
+from app.services.filing_cache import FilingCache
 from app.services.waiting import MAX_WAIT_S
 
 api_key_header = APIKeyHeader(
@@ -45,13 +47,17 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 async def get_principal(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> Principal:
     settings = get_settings_dep(request)
+    cache: FilingCache = request.app.state.filing_cache
+    cached = cache.principal(key) if key else None
+    if cached is not None:
+        return cached
     engine: AsyncEngine = request.app.state.engine
     async with engine.connect() as conn:
         if not settings.is_sqlite:
             # One read, no transaction: BEGIN and ROLLBACK around it would be two more round trips per request.
             # (Not on SQLite, where the engine controls transactions itself: app.db._create_sqlite_engine.)
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-        return await authenticate(conn, key, settings.admin_token)
+        return await authenticate(conn, key, settings.admin_token, request.app.state.filing_cache)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -60,8 +66,6 @@ SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessio
 # means committed (with the default "request" scope FastAPI would commit after sending the answer).
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
-# The key as sent, for routes that check it themselves (group commit checks it in the group's transaction).
-ApiKeyDep = Annotated[str | None, Depends(api_key_header)]
 
 
 PreferHeader = Annotated[
@@ -78,3 +82,12 @@ PreferHeader = Annotated[
 def applied(wait: int | None) -> dict[str, str]:
     """``Preference-Applied`` for an honoured ``Prefer: wait``."""
     return {"Preference-Applied": f"wait={wait}"} if wait else {}
+
+
+def forget_keys_on_commit(request: Request, session: AsyncSession) -> None:
+    """This request changes what a key may do: the key cache of this process is cleared now and again when
+    the change commits (so that no request in between keeps the old state); other processes follow within
+    ``SW_KEY_CACHE_S``."""
+    cache = request.app.state.filing_cache
+    cache.clear()
+    event.listen(session.sync_session, "after_commit", lambda _: cache.clear(), once=True)

@@ -40,6 +40,7 @@ from app.routers import (
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.schemas.problems import FieldError, Problem, problems
 from app.services.declaration import enabled_agencies
+from app.services.filing_cache import FilingCache
 from app.services.waiting import Waiters
 from app.worker import Dispatcher, agency_clients
 
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.filing_cache = FilingCache(settings.key_cache_s)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Response, status
+from fastapi import APIRouter, Body, Request, Response, status
 
-from app.deps import PrincipalDep, SessionDep
+from app.deps import PrincipalDep, SessionDep, forget_keys_on_commit
 from app.models import ApiKey, Delegation
 from app.schemas.enterprises import (
     DelegationCreate,
@@ -98,9 +98,10 @@ async def get_enterprise(code: str, session: SessionDep, principal: PrincipalDep
     operation_id="patch_enterprise",
 )
 async def patch_enterprise(
-    code: str, patch: EnterprisePatch, session: SessionDep, principal: PrincipalDep
+    code: str, patch: EnterprisePatch, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> EnterpriseOut:
     principal.require_admin()
+    forget_keys_on_commit(request, session)  # a suspension stops the enterprise's keys at once
     return EnterpriseOut.model_validate(await service.patch_enterprise(session, code, patch))
 
 
@@ -153,8 +154,11 @@ async def list_keys(code: str, session: SessionDep, principal: PrincipalDep) -> 
     responses=problems(401, 403, 404, 503),
     operation_id="revoke_enterprise_key",
 )
-async def revoke_key(code: str, key_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Response:
+async def revoke_key(
+    code: str, key_id: uuid.UUID, request: Request, session: SessionDep, principal: PrincipalDep
+) -> Response:
     principal.require_admin_or_enterprise(code, creates=False)
+    forget_keys_on_commit(request, session)
     await auth.revoke_key(session, key_id, code)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

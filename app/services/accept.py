@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import bindparam, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -24,6 +24,7 @@ from app.models import Delegation, Enterprise, RawMessage, Submission
 from app.schemas.documents import AnyDocument, key_dict, natural_key
 from app.schemas.records import Receipt
 from app.services.auth import Principal
+from app.services.filing_cache import FiledEnterprise, FilingCache
 from app.services.intake import (
     DocType,
     IntakeItem,
@@ -59,7 +60,7 @@ class Previous:
 
 @dataclass
 class Parties:
-    enterprises: dict[str, Enterprise] = field(default_factory=dict)
+    enterprises: dict[str, FiledEnterprise] = field(default_factory=dict)
     delegated_by: set[str] = field(default_factory=set)
 
 
@@ -93,6 +94,7 @@ async def accept_documents(
     doc_type: DocType,
     items: Sequence[IntakeItem],
     raw: RawBody,
+    cache: FilingCache | None = None,
 ) -> list[ItemResult]:
     """Append the request's valid documents; a result per item, in item order (202 accepted, 200 the
     original acceptance of the same content again, or the item's problem)."""
@@ -102,7 +104,7 @@ async def accept_documents(
     if valid:
 
         async def work(session: AsyncSession) -> list[ItemResult]:
-            return await _append(session, principal, doc_type, valid, raw)
+            return await _append(session, principal, doc_type, valid, raw, cache)
 
         results += await run_in_transaction(
             sessionmaker, work, retries=settings.max_transaction_retries, idempotent=True
@@ -111,10 +113,15 @@ async def accept_documents(
 
 
 async def _append(
-    session: AsyncSession, principal: Principal, doc_type: DocType, items: Sequence[IntakeItem], raw: RawBody
+    session: AsyncSession,
+    principal: Principal,
+    doc_type: DocType,
+    items: Sequence[IntakeItem],
+    raw: RawBody,
+    cache: FilingCache | None,
 ) -> list[ItemResult]:
     documents = [item.document for item in items if item.document is not None]
-    parties = await _load_parties(session, principal, doc_type, documents)
+    parties = await _load_parties(session, principal, doc_type, documents, cache)
     previous = await _latest(session, doc_type, [natural_key(d) for d in documents])
     now = utcnow()
     results: list[ItemResult] = []
@@ -185,20 +192,15 @@ async def _append(
         pending.append((item.index, document))
     if not rows:
         return results
-    await session.execute(
-        insert(RawMessage),
-        [
-            {
-                "id": raw_id,
-                "sha256": hashlib.sha256(raw.body).hexdigest(),
-                "content_type": raw.content_type[:100],
-                "body": raw.body,
-                "sender": principal.actor,
-                "received_at": now,
-            }
-        ],
-    )
-    seqs = list(await session.scalars(insert(Submission).returning(Submission.seq, sort_by_parameter_order=True), rows))
+    raw_row = {
+        "id": raw_id,
+        "sha256": hashlib.sha256(raw.body).hexdigest(),
+        "content_type": raw.content_type[:100],
+        "body": raw.body,
+        "sender": principal.actor,
+        "received_at": now,
+    }
+    seqs = await _insert(session, raw_row, rows)
     seq_of = dict(zip((index for index, _ in pending), seqs, strict=True))
     for index, document in pending:
         receipt = acceptance_receipt(doc_type, document, seq_of[index], now, replayed=False)
@@ -210,6 +212,47 @@ async def _append(
     return results
 
 
+async def _insert(session: AsyncSession, raw_row: dict[str, object], rows: list[dict[str, object]]) -> list[int]:
+    """The raw message and the submissions; their seqs in the order of ``rows``. On PostgreSQL one statement
+    (the raw message in a data-modifying CTE): a round trip fewer on every acceptance."""
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(insert(RawMessage), [raw_row])
+        returning = insert(Submission).returning(Submission.seq, sort_by_parameter_order=True)
+        return list(await session.scalars(returning, rows))
+    raw_cte = insert(RawMessage).values(raw_row).cte("raw")
+    statement = insert(Submission).values(rows).returning(Submission.seq, Submission.item_index).add_cte(raw_cte)
+    seq_by_index = {index: seq for seq, index in await session.execute(statement)}
+    return [seq_by_index[int(str(row["item_index"]))] for row in rows]
+
+
+_LATEST_COLUMNS = (
+    Submission.owner_code,
+    Submission.business_no,
+    Submission.seq,
+    Submission.content_sha256,
+    Submission.app_type,
+    Submission.app_status,
+    Submission.state,
+    Submission.outcome,
+    Submission.guid,
+    Submission.accepted_at,
+)
+# Not refused by the match stage, and not dead: what a new submission of the key is compared with.
+_STANDING = (Submission.state != "dead", (Submission.outcome.is_(None)) | (Submission.outcome != "rejected"))
+# The common case, one document: built once (building a statement costs more than running it on this path).
+_LATEST_OF_ONE = (
+    select(*_LATEST_COLUMNS)
+    .where(
+        Submission.doc_type == bindparam("doc_type"),
+        Submission.owner_code == bindparam("owner_code"),
+        Submission.business_no == bindparam("business_no"),
+        *_STANDING,
+    )
+    .order_by(Submission.seq.desc())
+    .limit(1)
+)
+
+
 async def _latest(
     session: AsyncSession, doc_type: str, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], Previous]:
@@ -217,31 +260,26 @@ async def _latest(
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    ranked = (
-        select(
-            Submission.owner_code,
-            Submission.business_no,
-            Submission.seq,
-            Submission.content_sha256,
-            Submission.app_type,
-            Submission.app_status,
-            Submission.state,
-            Submission.outcome,
-            Submission.guid,
-            Submission.accepted_at,
+    if len(wanted) == 1:
+        [(owner, number)] = wanted
+        params = {"doc_type": doc_type, "owner_code": owner, "business_no": number}
+        rows = await session.execute(_LATEST_OF_ONE, params)
+    else:
+        rank = (
             func.row_number()
             .over(partition_by=(Submission.owner_code, Submission.business_no), order_by=Submission.seq.desc())
-            .label("rank"),
+            .label("rank")
         )
-        .where(
-            Submission.doc_type == doc_type,
-            tuple_(Submission.owner_code, Submission.business_no).in_(wanted),
-            Submission.state != "dead",
-            (Submission.outcome.is_(None)) | (Submission.outcome != "rejected"),
+        ranked = (
+            select(*_LATEST_COLUMNS, rank)
+            .where(
+                Submission.doc_type == doc_type,
+                tuple_(Submission.owner_code, Submission.business_no).in_(wanted),
+                *_STANDING,
+            )
+            .subquery()
         )
-        .subquery()
-    )
-    rows = await session.execute(select(ranked).where(ranked.c.rank == 1))
+        rows = await session.execute(select(ranked).where(ranked.c.rank == 1))
     return {
         (row.owner_code, row.business_no): Previous(
             row.seq,
@@ -258,13 +296,24 @@ async def _latest(
 
 
 async def _load_parties(
-    session: AsyncSession, principal: Principal, doc_type: str, documents: Sequence[AnyDocument]
+    session: AsyncSession,
+    principal: Principal,
+    doc_type: str,
+    documents: Sequence[AnyDocument],
+    cache: FilingCache | None,
 ) -> Parties:
     parties = Parties()
     codes = {getattr(doc, name) for doc in documents for name, _ in NAMED_CODES[doc_type] if getattr(doc, name, None)}
-    if codes:
-        rows = await session.scalars(select(Enterprise).where(Enterprise.code.in_(codes)))
-        parties.enterprises = {row.code: row for row in rows}
+    parties.enterprises = cache.enterprises(codes) if cache is not None else {}
+    missing = codes - parties.enterprises.keys()
+    if missing:
+        rows = await session.execute(
+            select(Enterprise.code, Enterprise.roles, Enterprise.status).where(Enterprise.code.in_(missing))
+        )
+        found = [FiledEnterprise(code, frozenset(roles), status) for code, roles, status in rows]
+        parties.enterprises |= {e.code: e for e in found}
+        if cache is not None:
+            cache.put_enterprises(found)
     owners = {getattr(doc, OWNER_FIELD[doc_type]) for doc in documents}
     if owners <= {principal.enterprise_code}:
         return parties  # the caller sends only its own documents: no delegation is needed

@@ -7,7 +7,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -16,6 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.db import utcnow
 from app.errors import Forbidden, NotFound, Unauthenticated
 from app.models import ApiKey, Enterprise
+
+if TYPE_CHECKING:
+    from app.services.filing_cache import FilingCache
 
 PrincipalKind = Literal["admin", "official", "enterprise"]
 KEY_PREFIX = "sw"
@@ -74,7 +77,7 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _split(key: str) -> str | None:
+def key_prefix(key: str) -> str | None:
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 12:
         return None
@@ -100,17 +103,23 @@ async def issue_key(
     return row, plain
 
 
-async def authenticate(conn: AsyncConnection, key: str | None, admin_token: SecretStr | None) -> Principal:
+async def authenticate(
+    conn: AsyncConnection, key: str | None, admin_token: SecretStr | None, cache: FilingCache | None = None
+) -> Principal:
     """The principal of ``key``: one indexed lookup by its prefix, then a constant-time hash comparison.
 
-    Checked on every request (never cached), so a revoked key or a suspended enterprise stops at once.
+    With ``cache``, a key seen in the last fraction of a second is not read again (app/services/filing_cache.py).
     """
     if not key:
         raise Unauthenticated("Send an API key in the X-API-Key header")
     if admin_token is not None and hmac.compare_digest(key.encode(), admin_token.get_secret_value().encode()):
         return Principal(kind="admin", key_id="bootstrap")
-    prefix = _split(key)
+    prefix = key_prefix(key)
     if prefix is not None:
+        digest = hash_key(key)
+        cached = cache.get(prefix, digest) if cache is not None else None
+        if cached is not None:
+            return cached
         row = (
             await conn.execute(
                 select(
@@ -125,13 +134,16 @@ async def authenticate(conn: AsyncConnection, key: str | None, admin_token: Secr
                 .where(ApiKey.prefix == prefix)
             )
         ).first()
-        if row is not None and row.revoked_at is None and hmac.compare_digest(row.key_hash, hash_key(key)):
-            return Principal(
+        if row is not None and row.revoked_at is None and hmac.compare_digest(row.key_hash, digest):
+            principal = Principal(
                 kind=cast(PrincipalKind, row.principal_kind),
                 key_id=str(row.id),
                 enterprise_code=row.enterprise_code,
                 enterprise_status=row.status,
             )
+            if cache is not None:
+                cache.put(prefix, digest, principal)
+            return principal
     raise Unauthenticated("The API key is not valid or was revoked")
 
 

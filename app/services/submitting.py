@@ -15,8 +15,10 @@ from app.services.waiting import wait_for_results
 async def submit(
     state: Any, principal: Principal, doc_type: DocType, items: Sequence[IntakeItem], raw: RawBody, wait: int | None
 ) -> list[ItemResult]:
-    """``state`` is the app's state: its sessionmaker, settings, metrics, matcher and waiters."""
-    results = await accept_documents(state.sessionmaker, state.settings, principal, doc_type, items, raw)
+    """``state`` is the app's state: its sessionmaker, settings, filing cache, metrics, matcher and waiters."""
+    results = await accept_documents(
+        state.sessionmaker, state.settings, principal, doc_type, items, raw, state.filing_cache
+    )
     for result in results:
         outcome = "rejected" if result.error else "replayed" if result.status == 200 else "accepted"
         state.metrics.documents.labels(type=doc_type, outcome=outcome).inc()
