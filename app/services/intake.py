@@ -111,6 +111,16 @@ class Sender:
     raw_message_id: uuid.UUID
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """An accepted document as the match stage reads it: the model, and what accepting already worked out
+    (its content hash and its stored form), so that they are not computed twice."""
+
+    document: AnyDocument
+    content_sha256: str
+    payload: dict[str, Any]
+
+
 # --- parsing and validation (no database) -----------------------------------------------------
 
 
@@ -294,11 +304,12 @@ def decide_action(
     return "update"  # a change; or appType 1 declaring a draft, or sending again after a cancellation
 
 
-def apply_submission(ws: Workspace, sender: Sender, index: int, document: AnyDocument) -> ItemResult:
+def apply_submission(ws: Workspace, sender: Sender, index: int, accepted: Accepted) -> ItemResult:
     """What an accepted document does to the stored documents and records; its business result."""
+    document = accepted.document
     owner, business_no = natural_key(document)
     existing = ws.document(sender.doc_type, owner, business_no)
-    digest = content_hash(document)
+    digest = accepted.content_sha256
     frozen = False
     if existing is not None and existing.record_id is not None:
         record = ws.records.get(existing.record_id)
@@ -328,7 +339,7 @@ def apply_submission(ws: Workspace, sender: Sender, index: int, document: AnyDoc
             record_id=None,
             created_at=now,
         )
-        _apply(doc, document, digest, sender)
+        _apply(doc, accepted, sender)
         ws.add_document(doc, document)
     else:
         assert existing is not None
@@ -350,7 +361,7 @@ def apply_submission(ws: Workspace, sender: Sender, index: int, document: AnyDoc
             )
         else:
             previous_link = (doc.order_no, doc.ebp_code)
-            _apply(doc, document, digest, sender)
+            _apply(doc, accepted, sender)
             ws.moved(doc, previous_link[0])
             ws.remember(doc, document)
             if (doc.order_no, doc.ebp_code) != previous_link and doc.record_id is not None:
@@ -382,14 +393,15 @@ def apply_submission(ws: Workspace, sender: Sender, index: int, document: AnyDoc
     return ItemResult(index, 201 if action == "create" else 200, receipt=build_receipt(ws, doc, replayed=False))
 
 
-def _apply(doc: Document, document: AnyDocument, digest: str, sender: Sender) -> None:
+def _apply(doc: Document, accepted: Accepted, sender: Sender) -> None:
+    document = accepted.document
     doc.version += 1
     doc.state = "draft" if document.appStatus == "1" else "active"
     doc.app_type = document.appType
     doc.guid = document.guid or ""
     doc.app_time = document.appTime or ""
-    doc.content_sha256 = digest
-    doc.payload = document.model_dump(mode="json", exclude_none=True)
+    doc.content_sha256 = accepted.content_sha256
+    doc.payload = accepted.payload
     doc.order_no = document.orderNo
     doc.ebp_code = document.ebpCode
     doc.sender_code = sender.enterprise_code

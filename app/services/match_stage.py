@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -36,7 +36,7 @@ from app.errors import Conflict, NotFound
 from app.models import Document, Submission
 from app.schemas.documents import OrderIn, key_dict, natural_key
 from app.services.declaration import declare_matched
-from app.services.intake import DocType, ItemResult, Sender, apply_submission, settle_receipt
+from app.services.intake import Accepted, DocType, ItemResult, Sender, apply_submission, settle_receipt
 from app.services.workspace import PAYLOAD_MODELS, Workspace
 
 log = logging.getLogger(__name__)
@@ -59,21 +59,27 @@ def is_outage(exc: BaseException) -> bool:
     return False
 
 
-async def claim(session: AsyncSession, limit: int, seqs: Sequence[int] | None = None) -> list[Submission]:
+# What the match stage reads of a claimed submission: plain rows, not ORM objects (a micro-batch of hundreds
+# would spend more on the ORM's bookkeeping than on matching); the outcome is written by primary key in bulk.
+CLAIMED = tuple(c for c in Submission.__table__.c if c.name not in {"outcome", "http_status", "result", "error"})
+Claimed = Row[Any]
+
+
+async def claim(session: AsyncSession, limit: int, seqs: Sequence[int] | None = None) -> list[Claimed]:
     """Pending submissions in acceptance order, locked for this transaction (another matcher skips them)."""
-    query = select(Submission).where(Submission.state == "pending").order_by(Submission.seq).limit(limit)
+    query = select(*CLAIMED).where(Submission.state == "pending").order_by(Submission.seq).limit(limit)
     if seqs is not None:
         query = query.where(Submission.seq.in_(seqs))
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         query = query.with_for_update(skip_locked=True)
-    rows = list(await session.scalars(query))
+    rows = list(await session.execute(query))
     if postgres and rows:
         rows = await _in_turn(session, rows)
     return rows
 
 
-async def _in_turn(session: AsyncSession, rows: list[Submission]) -> list[Submission]:
+async def _in_turn(session: AsyncSession, rows: list[Claimed]) -> list[Claimed]:
     """Drop the submissions whose order number has an earlier pending submission outside this batch: another
     matcher holds it (or it committed after ours were claimed), and it must be applied first."""
     mine = [row.seq for row in rows]
@@ -93,7 +99,7 @@ async def _in_turn(session: AsyncSession, rows: list[Submission]) -> list[Submis
     return [row for row in rows if row.order_no not in earliest or row.seq < earliest[row.order_no]]
 
 
-async def process(session: AsyncSession, settings: Settings, rows: Sequence[Submission]) -> None:
+async def process(session: AsyncSession, settings: Settings, rows: Sequence[Claimed]) -> None:
     """Apply ``rows`` (claimed, in acceptance order) and store each one's business result."""
     ws = Workspace(session, settings, MATCHER_ACTOR)
     parsed = [(row, PAYLOAD_MODELS[row.doc_type].model_validate(row.payload)) for row in rows]
@@ -104,19 +110,19 @@ async def process(session: AsyncSession, settings: Settings, rows: Sequence[Subm
     for doc_type, keys in sorted(by_type.items()):
         await ws.load(doc_type, keys, order_nos)
     await ws.load_goods(document for _, document in parsed if isinstance(document, OrderIn))
-    results: list[tuple[Submission, ItemResult]] = []
+    results: list[tuple[Claimed, ItemResult]] = []
     for row, document in parsed:
         ws.actor = row.actor
         sender = Sender(_doc_type(row.doc_type), row.sender_code, row.raw_message_id)
         try:
-            result = apply_submission(ws, sender, row.item_index, document)
+            result = apply_submission(ws, sender, row.item_index, Accepted(document, row.content_sha256, row.payload))
         except (Conflict, NotFound) as error:
             result = ItemResult(row.item_index, error.status, error=error)
         results.append((row, result))
     ws.actor = MATCHER_ACTOR
     await declare_matched(ws)
     now = utcnow()
-    outcomes: list[tuple[Submission, ItemResult, Document | None]] = []
+    outcomes: list[tuple[Claimed, ItemResult, Document | None]] = []
     for row, result in results:
         result = settle_receipt(ws, result)
         doc = ws.document(row.doc_type, row.owner_code, row.business_no) if result.error is None else None
@@ -129,19 +135,22 @@ async def process(session: AsyncSession, settings: Settings, rows: Sequence[Subm
         )
     await ws.write()
     # The submissions last: the documents they point at are written by now.
+    updates: list[dict[str, Any]] = []
     for row, result, doc in outcomes:
-        row.state, row.processed_at, row.http_status = "done", now, result.status
+        done: dict[str, Any] = {"seq": row.seq, "state": "done", "processed_at": now, "http_status": result.status}
         if result.error is not None:
-            row.outcome, row.result = "rejected", result.error.problem()
+            done |= {"outcome": "rejected", "result": result.error.problem(), "document_id": None}
         else:
             assert result.receipt is not None
             assert doc is not None
-            row.outcome = "replayed" if result.receipt.replayed else "stored"
-            row.result = result.receipt.model_dump(mode="json")
-            row.document_id = doc.id
+            outcome = "replayed" if result.receipt.replayed else "stored"
+            done |= {"outcome": outcome, "result": result.receipt.model_dump(mode="json"), "document_id": doc.id}
+        updates.append(done)
+    if updates:
+        await session.execute(update(Submission), updates)
 
 
-def _receipt_event(row: Submission, result: ItemResult) -> dict[str, Any]:
+def _receipt_event(row: Claimed, result: ItemResult) -> dict[str, Any]:
     """The business receipt as the feed carries it: 120 with the record's status, or 100 with the reason."""
     detail: dict[str, Any] = {
         "seq": row.seq,
