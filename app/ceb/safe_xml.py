@@ -98,6 +98,9 @@ def _clean(message: str) -> str:
     return message.split(" (<string>", 1)[0].strip()
 
 
+_COMPILING = threading.Lock()
+
+
 def schema(file_name: str) -> etree.XMLSchema:
     """The compiled XSD ``xsd/<file_name>`` (our own files only; ``xs:include`` stays in that folder)."""
     cache: dict[str, etree.XMLSchema] | None = getattr(_local, "schemas", None)
@@ -108,7 +111,10 @@ def schema(file_name: str) -> etree.XMLSchema:
         path = (XSD_DIR / file_name).resolve()
         if path.parent != XSD_DIR or not path.is_file():
             raise FileNotFoundError(f"no XSD {file_name} in {XSD_DIR}")
-        compiled = cache[file_name] = etree.XMLSchema(etree.parse(str(path), _parser()))
+        # One compilation at a time in the process: libxml2 sets up its schema type tables on first use, and
+        # threads compiling at once were seen to fail with "Internal error: xmlSchemaPValAttrNodeValue".
+        with _COMPILING:
+            compiled = cache[file_name] = etree.XMLSchema(etree.parse(str(path), _parser()))
     return compiled
 
 
