@@ -205,6 +205,24 @@ class Db:
     async def prefix_documents(self, prefix: str) -> int:
         return int(await self.scalar("SELECT count(*) FROM document WHERE order_no LIKE $1", f"{prefix}%"))
 
+    async def clearing_segments_ms(self, prefix: str) -> dict[str, list[float]]:
+        """Where matched → CLEARED goes, per record of one run (ms): matched → first dispatch attempt started
+        (the outbox wait: NOTIFY, the dispatcher's round), first attempt started → last delivered (the agency
+        calls), last delivered → CLEARED event (recording the answers)."""
+        rows = await self.conn.fetch(
+            "SELECT extract(epoch FROM (a.first_start - r.matched_at)) * 1000 AS queued, "
+            "extract(epoch FROM (d.last_delivered - a.first_start)) * 1000 AS calls, "
+            "extract(epoch FROM (c.at - d.last_delivered)) * 1000 AS recorded FROM match_record r "
+            "JOIN LATERAL (SELECT min(t.started_at) AS first_start FROM dispatch_attempt t JOIN dispatch p "
+            "ON p.id = t.dispatch_id WHERE p.record_id = r.id) a ON true "
+            "JOIN LATERAL (SELECT max(p.delivered_at) AS last_delivered FROM dispatch p WHERE p.record_id = r.id) d "
+            "ON true JOIN LATERAL (SELECT min(e.at) AS at FROM record_event e WHERE e.record_id = r.id "
+            "AND e.kind = 'status_changed' AND e.detail->>'to' = 'CLEARED') c ON true "
+            "WHERE r.order_no LIKE $1 AND r.matched_at IS NOT NULL AND c.at IS NOT NULL",
+            f"{prefix}%",
+        )
+        return {k: [float(r[k]) for r in rows if r[k] is not None] for k in ("queued", "calls", "recorded")}
+
     async def accept_to_matched_ms(self, prefix: str) -> list[float]:
         """Per submission of one run: processed_at − accepted_at (ms), both stamped by the service."""
         rows = await self.conn.fetch(
@@ -949,6 +967,7 @@ class Harness:
         await self.stop_matchers()
         await self.verify_matched()
         values, not_cleared = await self.db.match_to_cleared_ms("L0")
+        segments = await self.db.clearing_segments_ms("L0")
         accepted = await self.db.accept_to_matched_ms("L0")
         statuses = await self.db.record_statuses("L0")
         await self.stop_dispatchers()
@@ -959,6 +978,7 @@ class Harness:
             "backlog_samples": paced["samples"],
             "accept_to_matched_ms": latency_summary(accepted),
             "match_to_cleared_ms": latency_summary(values),
+            "match_to_cleared_segments_ms": {k: latency_summary(v) for k, v in segments.items()},
             "matched_not_cleared": not_cleared,
             "record_statuses": statuses,
             "drain_after_s": round(drain_s, 2),
@@ -971,6 +991,18 @@ class Harness:
         log(
             f"  matched → CLEARED{'':<14} p50 {m.get('p50', math.nan):,.1f} ms  p99 {m.get('p99', math.nan):,.1f} ms"
             f"  over {m.get('count', 0):,} records; statuses {statuses}"
+        )
+        parts = self.results["latency"]["match_to_cleared_segments_ms"]
+        log(
+            "    of which (p50 / p99): "
+            + "; ".join(
+                f"{name} {parts[key].get('p50', math.nan):,.0f} / {parts[key].get('p99', math.nan):,.0f} ms"
+                for key, name in (
+                    ("queued", "matched → first agency call"),
+                    ("calls", "agency calls"),
+                    ("recorded", "last delivery → CLEARED"),
+                )
+            )
         )
         if not_cleared:
             raise BenchFailure(f"{not_cleared} matched records of the latency run never reached CLEARED")
