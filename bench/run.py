@@ -830,9 +830,9 @@ class Harness:
         two = await self.dispatcher_rate(2)
         parked = await self.quiesce_dispatchers()
         outbox = await self.db.outbox()
-        # The agencies answer a delivered declaration by callbacks (customs' release, …) that the mock sends back
-        # to the service some time later: thousands were just delivered. Until those are in, the latency run's
-        # own callbacks would queue behind them and its matched → CLEARED would measure that queue.
+        # An agency that holds a declaration for inspection answers later, by callback (customs' release). The
+        # mock's inspection sampling is 0 here, so this finds nothing to wait for; it guards the latency run
+        # (whose callbacks would queue behind thousands) should sampling be turned on.
         settle_s = await self.callbacks_settled()
         self.results["dispatcher"] = {
             "1": one,
