@@ -46,6 +46,6 @@ bench: ## full benchmark (minutes): service vs bare baselines, dispatcher, laten
 	$(UV) sync --frozen
 	PG_ADMIN_URL=$(PG_ADMIN_URL) $(UV) run --frozen python -m bench.run
 
-bench-quick: ## the same shape, small (≤ 3 minutes); ends with one JSON line of the headline figures
+bench-quick: ## the same shape, small (≈ 5 minutes); ends with one JSON line of the headline figures
 	$(UV) sync --frozen
 	PG_ADMIN_URL=$(PG_ADMIN_URL) $(UV) run --frozen python -m bench.run --quick

@@ -8,7 +8,10 @@ SPEC (written by bench/run.py)::
      "keys": {"<enterprise code>": "<api key>", ...},   # {} for the baseline (no authentication)
      "prefix": "B1S", "start": 0, "purchases": 3000, "seed": 0,
      "concurrency": 32, "warmup_s": 2, "duration_s": 10, "rate": null, "cycle": false, "timeout_s": 120,
-     "client": "raw" | "httpx"}
+     "client": "raw" | "httpx", "started_file": null}
+
+With ``started_file``, the ``time.monotonic()`` at which the clock started (after the bodies are built) is
+written there, so that the harness can sample the database over the same window.
 
 The client is a minimal HTTP/1.1 client on asyncio streams (``RawConnection``) unless ``client`` is ``httpx``:
 on this two-core machine httpx's own CPU cost per request made the load generator the bottleneck (a fifth of
@@ -342,6 +345,8 @@ class Run:
             self.httpx_client = httpx.AsyncClient(base_url=spec["base_url"], limits=limits, timeout=timeout)
         try:
             t0 = time.perf_counter()
+            if spec.get("started_file"):  # the harness samples the match backlog from now (same monotonic clock)
+                Path(spec["started_file"]).write_text(repr(time.monotonic()))  # noqa: ASYNC240 - a few bytes, once
             w0, w1 = t0 + warmup, t0 + warmup + duration
             if spec.get("rate"):
                 await self.paced(t0, w1, float(spec["rate"]), concurrency)

@@ -11,6 +11,11 @@ one ``INSERT … SELECT … FROM generate_series`` per table and chunk:
 * the template's order number becomes ``SD`` + 12 digits in every text, JSON and raw-body column (payment and
   waybill numbers contain it, so they follow), and its buyer's ID a buyer of the seeded range (district 110101,
   never used by the benchmark's own purchases, two purchases each, so the annual quota is read but not reached);
+* the template record's id, where a JSON or text value holds it (a receipt's ``recordId``), becomes the copy's;
+* the ``submission`` log is copied too (state ``done``, outcome and receipt kept, new ``seq`` numbers from its
+  sequence), since accept's idempotency reads it by natural key. ``content_sha256`` stays the template's (a
+  digest of content with the template's order number): nothing resends a seeded document, and a receipt's
+  ``submissionSeq`` in the copied JSON still names the template's submission;
 * every timestamp moves back by (1,000,000 − n) × 31 s: a million purchases spread over the past year.
 
 Generating the rows server-side rather than streaming them with COPY avoids building 30+ million Python
@@ -34,15 +39,21 @@ CHUNK = 20_000
 
 # Insert order (foreign keys) and how each table's template rows are found (the temp table seed_tpl holds the
 # template records: record_id, tidx, t_order, t_buyer).
-_ROWS = "SELECT x.*, s.tidx, s.t_order, s.t_buyer FROM"
+_ROWS = "SELECT x.*, s.tidx, s.t_order, s.t_buyer, s.record_id AS t_record FROM"
 TEMPLATE_ROWS: list[tuple[str, str]] = [
     (
+        # Every raw message of a template purchase: the ones its documents point at (their latest version) and
+        # the ones its submissions point at (every accepted version).
         "raw_message",
-        "SELECT DISTINCT ON (x.id) x.*, s.tidx, s.t_order, s.t_buyer FROM raw_message x "
-        "JOIN document d ON d.raw_message_id = x.id JOIN seed_tpl s ON s.record_id = d.record_id",
+        "SELECT DISTINCT ON (x.id) x.*, s.tidx, s.t_order, s.t_buyer, s.record_id AS t_record FROM raw_message x "
+        "JOIN (SELECT raw_message_id, order_no FROM document WHERE order_no LIKE 'TP%' UNION "
+        "SELECT raw_message_id, order_no FROM submission WHERE order_no LIKE 'TP%') u ON u.raw_message_id = x.id "
+        "JOIN seed_tpl s ON s.t_order = u.order_no",
     ),
     ("match_record", f"{_ROWS} match_record x JOIN seed_tpl s ON s.record_id = x.id"),
     ("document", f"{_ROWS} document x JOIN seed_tpl s ON s.record_id = x.record_id"),
+    # The accept log (state done, its business result kept): accept's idempotency reads it by natural key.
+    ("submission", f"{_ROWS} submission x JOIN seed_tpl s ON s.t_order = x.order_no"),
     (
         "record_event",
         f"{_ROWS} record_event x JOIN seed_tpl s ON s.record_id = x.record_id UNION ALL "
@@ -58,7 +69,7 @@ TEMPLATE_ROWS: list[tuple[str, str]] = [
     ),
     ("agency_receipt", f"{_ROWS} agency_receipt x JOIN seed_tpl s ON s.record_id = x.record_id"),
 ]
-SKIP_COLUMNS = {("record_event", "id")}  # bigserial: the sequence numbers the copies
+SKIP_COLUMNS = {("record_event", "id"), ("submission", "seq")}  # bigserial: the sequence numbers the copies
 
 # What copy number g changes, computed once per copy (not once per row and column).
 PER_COPY = (
@@ -72,7 +83,11 @@ PER_COPY = (
 
 
 def _text(expr: str) -> str:
-    return f"replace(replace({expr}, t_order, c.new_order), t_buyer, c.new_buyer)"
+    # The template record's id, where JSON holds it (a receipt's recordId, an event's detail), becomes the copy's.
+    new_record = "(c.g_hex || substr(md5(t_record::text), 1, 20))::uuid::text"
+    return (
+        f"replace(replace(replace({expr}, t_order, c.new_order), t_buyer, c.new_buyer), t_record::text, {new_record})"
+    )
 
 
 def _rewritten(column: str) -> tuple[str, str]:
@@ -145,7 +160,10 @@ async def prepare(conn: asyncpg.Connection) -> int:
             text, keys = _rewritten(column)
             as_text = f"convert_from(\"{column}\", 'UTF8')" if udt == "bytea" else f'"{column}"::text'
             await conn.execute(f"ALTER TABLE tpl_{table} ADD COLUMN {text} text, ADD COLUMN {keys} boolean")
-            found = f"coalesce(strpos({as_text}, t_order) > 0 OR strpos({as_text}, t_buyer) > 0, false)"
+            found = (
+                f"coalesce(strpos({as_text}, t_order) > 0 OR strpos({as_text}, t_buyer) > 0 "
+                f"OR strpos({as_text}, t_record::text) > 0, false)"
+            )
             await conn.execute(f"UPDATE tpl_{table} SET {text} = {as_text}, {keys} = {found}")  # noqa: S608
     await conn.execute("ANALYZE")
     return templates
