@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     match_poll_s: float = Field(
         default=0.05, gt=0, description="Idle wait of a matcher between looks (an accept in its process wakes it)"
     )
+    match_linger_s: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="After a round that was not full, how long a matcher lets documents gather before the next "
+        "(fewer, fuller rounds under load; after an idle spell a document is taken at once)",
+    )
     embedded_matcher: bool = Field(default=True, description="Run a matcher inside the API process")
     page_size_max: int = Field(default=500, ge=1)
     key_cache_s: float = Field(

@@ -67,16 +67,25 @@ class Matcher:
         while not self._stopping.is_set():
             self._wake.clear()  # before the round: an accept during it starts the next one
             try:
-                full = (await self.run_once()).claimed >= self.settings.match_batch_size
+                claimed = (await self.run_once()).claimed
             except Exception:  # a database outage must not kill the matcher: log, pause, go on
                 log.exception("match round failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=OUTAGE_PAUSE_S)
+                await self._pause(OUTAGE_PAUSE_S)
                 continue
-            if full:
+            if claimed >= self.settings.match_batch_size:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.settings.match_poll_s)
+            if claimed:
+                # Documents keep arriving: let the next round gather more of them. A round costs a fixed dozen
+                # statements, so rounds of a handful cost several times more per document than full ones; after
+                # an idle spell the first document is taken at once.
+                await self._pause(self.settings.match_linger_s)
+
+    async def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
 
 async def run_matcher(settings: Settings) -> None:
