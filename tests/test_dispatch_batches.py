@@ -267,7 +267,9 @@ async def test_recording_a_batch_takes_the_same_few_statements_whatever_its_size
     statements: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(" ".join(statement.split()).upper())
+        text = " ".join(statement.split()).upper()
+        if "FROM SUBMISSION" not in text:  # the embedded matcher looking for work meanwhile
+            statements.append(text)
 
     counts = []
     for size in (2, 8):
