@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -87,6 +88,15 @@ async def matcher_started(proc: ForkedProcess) -> int | None:
             return None
         await asyncio.sleep(0.01)
     raise AssertionError(f"matcher {proc.pid} did not start:\n{proc.tail()}")
+
+
+async def stop_local_matcher(app: FastAPI) -> None:
+    """Stop the matcher embedded in the test's own app (the ``app`` fixture runs one): in a suite whose
+    matchers are the processes under test, it would take their work, and hold connections of its own."""
+    matcher = getattr(app.state, "matcher", None)
+    if matcher is not None:
+        matcher.stop()
+        await asyncio.sleep(0.3)  # its round in progress, if any, ends
 
 
 async def pending(engine: AsyncEngine) -> int:

@@ -29,7 +29,7 @@ from tests.figures import record_figure
 from tests.live import clean_env, free_port
 from tests.soak.crash_load import Load, stored_state
 from tests.soak.crash_support import sw, wait_ready
-from tests.soak.pipeline_check import pipeline_ledger, wait_drained
+from tests.soak.pipeline_check import pipeline_ledger, stop_local_matcher, wait_drained
 
 pytestmark = [pytest.mark.soak, pytest.mark.postgres_only, pytest.mark.timeout(900)]
 
@@ -41,6 +41,7 @@ async def test_api_sigkilled_under_load_keeps_every_acknowledged_document(
     app: FastAPI, client: httpx.AsyncClient, database_url: str, tmp_path: Path
 ) -> None:
     rng = random.Random(int(os.environ.get("SW_SOAK_SEED", "6")))
+    await stop_local_matcher(app)  # the API process's matcher is the one under test
     parties = await file_parties(client)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
