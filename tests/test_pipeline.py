@@ -277,3 +277,13 @@ async def test_receipts_over_time_as_ceb_messages(settings: Settings) -> None:
         ).status_code == 200
         hidden = await http.get(f"/api/v1/records/{record_id}/receipts/inventory", headers=parties.logistics)
         assert hidden.status_code == 404
+
+
+async def test_a_submission_number_beyond_bigint_is_refused_not_a_500(client: httpx.AsyncClient) -> None:
+    # Found by the fuzzing soak on PostgreSQL: 2**63 reached asyncpg, which refused to send it (500).
+    retry = await client.post(f"/api/v1/admin/submissions/{2**63}/retry", headers=ADMIN)
+    assert retry.status_code == 422, retry.text
+    listed = await client.get("/api/v1/admin/submissions", params={"after": 2**63}, headers=ADMIN)
+    assert listed.status_code == 422, listed.text
+    missing = await client.post(f"/api/v1/admin/submissions/{2**63 - 1}/retry", headers=ADMIN)
+    assert missing.status_code == 404, missing.text

@@ -345,6 +345,9 @@ OPERATIONS: dict[tuple[str, str], Build] = {
         params={"orderNo": "NOSUCH0001" if t.missing else t.group.triple[0]["orderNo"]},
     ),
     ("GET", "/api/v1/records/{record_id}"): lambda w, r, t: Call("GET", f"/api/v1/records/{_record(t)}"),
+    ("GET", "/api/v1/records/{record_id}/receipts/{kind}"): lambda w, r, t: Call(
+        "GET", f"/api/v1/records/{_record(t)}/receipts/order"
+    ),
     ("GET", "/api/v1/records/{record_id}/declaration"): lambda w, r, t: Call(
         "GET", f"/api/v1/records/{_record(t)}/declaration"
     ),
@@ -399,6 +402,9 @@ class Result:
     requests: int = 0
     refused: int = 0
     visible_to_readers: int = 0  # answers to admins and officials that show the other group's data
+    server_errors: int = 0
+    leaks: int = 0  # answers showing another group's data
+    plain_keys: int = 0  # places in the database holding an issued key or its secret
     problems: list[str] = field(default_factory=list)
 
 
@@ -467,6 +473,7 @@ async def run_tenancy_matrix(app: FastAPI, client: httpx.AsyncClient) -> Result:
                 answers[name] = response
                 where = f"{role} {operation[0]} {operation[1]} ({name} data): {response.status_code}"
                 if response.status_code >= 500:
+                    result.server_errors += 1
                     result.problems.append(f"{where} {response.text[:200]}")
                 if response.status_code == 201 and response.headers["content-type"] == "application/json":
                     issued = response.json()
@@ -479,6 +486,7 @@ async def run_tenancy_matrix(app: FastAPI, client: httpx.AsyncClient) -> Result:
                 foreign = (g.markers | u.markers) if role in ("no key", "revoked key") else other.markers
                 leaked = {m for m in foreign if m in response.text and m not in call.sent()}
                 if leaked:
+                    result.leaks += 1
                     result.problems.append(f"{where} shows {sorted(leaked)}")
                 if operation in PUBLIC:
                     continue
@@ -505,7 +513,9 @@ async def run_tenancy_matrix(app: FastAPI, client: httpx.AsyncClient) -> Result:
         for group_before, group_after in zip(before, after, strict=True):
             if group_before != group_after:
                 result.problems.append(f"{role} changed another's data")
-    result.problems += [f"a plain key in {place}" for place in await plain_keys_in_database(app, world.plain_keys)]
+    places = await plain_keys_in_database(app, world.plain_keys)
+    result.plain_keys = len(places)
+    result.problems += [f"a plain key in {place}" for place in places]
     secrets_compared_in_constant_time()
     return result
 

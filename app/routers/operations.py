@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from app.deps import PrincipalDep, SessionDep
@@ -16,6 +16,9 @@ from app.schemas.documents import key_dict
 from app.schemas.problems import problems
 from app.services import operations, submissions
 
+# ``submission.seq`` is a PostgreSQL bigint: a larger number cannot name a submission (and asyncpg refuses to
+# send it: a 500 before this bound).
+MAX_SEQ = 2**63 - 1
 router = APIRouter(prefix="/api/v1", tags=["Operations (dead submissions, outbox, 重推)"])
 
 DispatchStatus = Literal["pending", "in_flight", "delivered", "retry", "dead"]
@@ -153,7 +156,7 @@ async def list_submissions(
     session: SessionDep,
     principal: PrincipalDep,
     state: SubmissionState | None = None,
-    after: Annotated[int | None, Query(ge=0, description="Only submissions after this seq")] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_SEQ, description="Only submissions after this seq")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> SubmissionList:
     _reader(principal)
@@ -170,7 +173,9 @@ async def list_submissions(
     responses=problems(401, 403, 404, 409, 503),
     operation_id="retry_submission",
 )
-async def retry_submission(seq: int, session: SessionDep, principal: PrincipalDep) -> SubmissionOut:
+async def retry_submission(
+    seq: Annotated[int, Path(ge=1, le=MAX_SEQ)], session: SessionDep, principal: PrincipalDep
+) -> SubmissionOut:
     principal.require_admin()
     # The matchers find it at their next look (``match_poll_s``), after this transaction commits.
     return _submission_out(await submissions.retry_submission(session, seq, principal.actor))

@@ -5,8 +5,9 @@ times and the API ten. So one process — ``python -m tests.soak.crash_forkserve
 then forks a fresh process for each JSON line ``{"argv", "env", "log", "crash"}`` on its stdin and answers
 ``PID <pid>``; when one dies it reports ``EXIT <pid> <returncode>`` (``-9``: SIGKILL). A child gets the given
 environment (its ``SW_*`` settings are read after the fork), its output in ``log``, and runs either
-``sw <argv>`` (``app.cli``: ``serve``, ``worker``, ``mock-agencies`` — the console script itself) or, with
-``crash: [point, nth]``, the worker with a planted kill (``crash_worker.run``). Children are real processes
+``sw <argv>`` (``app.cli``: ``serve``, ``worker``, ``matcher``, ``mock-agencies`` — the console script itself)
+or, with ``crash: [point, nth]``, the worker with a planted kill (``crash_worker.run``), or with
+``crash: ["matcher:<point>", nth]`` the matcher with one (``crash_matcher.run``). Children are real processes
 killed for real; the parent holds no thread, event loop or connection when it forks. When its stdin closes
 (the test run ended, however it ended), it SIGKILLs the children it has left and exits.
 
@@ -46,10 +47,15 @@ def _child(request: dict[str, Any]) -> None:
             del os.environ[name]
         os.environ.update(request["env"])
         if request.get("crash"):
-            from tests.soak.crash_worker import run
-
             point, nth = request["crash"]
-            run(point, int(nth))
+            if point.startswith("matcher:"):
+                from tests.soak.crash_matcher import run as run_matcher
+
+                run_matcher(point.removeprefix("matcher:"), int(nth))
+            else:
+                from tests.soak.crash_worker import run
+
+                run(point, int(nth))
         else:
             from app.cli import main
 
@@ -75,8 +81,10 @@ def serve() -> None:
 
     import app.cli
     import app.main
+    import app.matcher
     import app.mock_agencies
     import app.worker  # noqa: F401
+    import tests.soak.crash_matcher
     import tests.soak.crash_worker  # noqa: F401
 
     assert threading.active_count() == 1, "no thread may exist at fork time"

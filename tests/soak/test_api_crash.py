@@ -1,10 +1,12 @@
-"""The API process SIGKILLed under ingest load, then restarted: every document it acknowledged with a 2xx
-is in the database, once; every purchase whose three documents were acknowledged is one declared record.
+"""The API process SIGKILLed under ingest load, then restarted: every document it acknowledged (accepted:
+202, or 200 for a replay) is processed by the matcher exactly once and in the database once; every purchase
+whose three documents were acknowledged is one declared record.
 
-``sw serve`` (embedded dispatcher off) over PostgreSQL, a load of ``Load.concurrency`` clients posting
-purchases and sending again, unchanged, whatever got no answer — what a platform does after a crash.
-An answer lost to the kill after its transaction committed comes back on the retry as a replay (200,
-``Idempotent-Replayed``), never as a second row.
+``sw serve`` (embedded matcher on, embedded dispatcher off) over PostgreSQL, a load of ``Load.concurrency``
+clients posting purchases and sending again, unchanged, whatever got no answer — what a platform does after a
+crash. The kill takes the embedded matcher with it, mid-round or not. An answer lost to the kill after its
+acceptance committed comes back on the retry as a replay (200, ``Idempotent-Replayed``), never as a second
+submission. When the load stops, the restarted API's matcher drains the backlog before the checks.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tests.figures import record_figure
 from tests.live import clean_env, free_port
 from tests.soak.crash_load import Load, stored_state
 from tests.soak.crash_support import sw, wait_ready
+from tests.soak.pipeline_check import pipeline_ledger, stop_local_matcher, wait_drained
 
 pytestmark = [pytest.mark.soak, pytest.mark.postgres_only, pytest.mark.timeout(900)]
 
@@ -38,6 +41,7 @@ async def test_api_sigkilled_under_load_keeps_every_acknowledged_document(
     app: FastAPI, client: httpx.AsyncClient, database_url: str, tmp_path: Path
 ) -> None:
     rng = random.Random(int(os.environ.get("SW_SOAK_SEED", "6")))
+    await stop_local_matcher(app)  # the API process's matcher is the one under test
     parties = await file_parties(client)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -64,6 +68,7 @@ async def test_api_sigkilled_under_load_keeps_every_acknowledged_document(
         await asyncio.sleep(0.5)
         stop.set()
         await asyncio.wait_for(running, 120)  # each client finishes its purchase
+        await wait_drained(app.state.engine, 120, api.alive, "the API (embedded matcher)")
     finally:
         stop.set()
         if running is not None and not running.done():
@@ -75,6 +80,9 @@ async def test_api_sigkilled_under_load_keeps_every_acknowledged_document(
 
     state = await stored_state(app.state.engine, load)
     state.assert_clean()
+    book = await pipeline_ledger(app.state.engine, load.acked, load.purchases)
+    book.assert_clean()
+    assert set(load.acked.values()) <= {200, 202}, f"intake answers only accept: {set(load.acked.values())}"
     outcomes = load.outcomes()
     errors = sorted(o for o in outcomes if o.startswith("5"))
     assert not errors, f"server errors: {[(o, outcomes[o]) for o in errors]}\n{api.tail()}"
@@ -92,9 +100,11 @@ async def test_api_sigkilled_under_load_keeps_every_acknowledged_document(
     )
     record_figure(
         f"API SIGKILL under load ({len(restarts)} kills, {CLIENTS} clients, {len(load.acked)} documents acknowledged)",
-        f"acknowledged lost {len(state.lost)}; duplicate documents / records "
-        f"{len(state.duplicate_documents)} / {len(state.duplicate_records)}; 500s {outcomes['500']} "
+        f"acknowledged lost {len(state.lost) + len(book.lost)}; processed exactly once "
+        f"{book.exactly_once}/{book.submissions}; "
+        f"duplicate documents / records / dispatches {len(state.duplicate_documents)} / "
+        f"{len(state.duplicate_records)} / {len(book.duplicate_dispatches)}; 500s {outcomes['500']} "
         f"(requests cut by a kill {cut}; of them committed before the cut, "
         f"replayed on retry {load.replayed_after_cut})",
-        "0; 0 / 0; 0",
+        "0; all; 0 / 0 / 0; 0",
     )

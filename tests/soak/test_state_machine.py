@@ -45,7 +45,7 @@ from app.main import create_app
 from app.models import Declaration, Dispatch, DispatchAttempt, Document
 from app.services.dispatch import build_package, claim_due, reap_expired_leases
 from app.worker import Dispatcher
-from tests.conftest import ADMIN, _wipe, soak_level
+from tests.conftest import ADMIN, WAIT, _wipe, soak_level
 from tests.factories import file_parties, purchase
 from tests.figures import record_figure
 
@@ -153,7 +153,9 @@ class Exchange(RuleBasedStateMachine):
 
     async def _client(self) -> httpx.AsyncClient:
         transport = httpx.ASGITransport(app=self.app)
-        return httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60)
+        # Each submission is answered with its business result: the app's embedded matcher applies it while
+        # the request waits (``Prefer: wait``), so every step sees the state the model predicts.
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60, headers=WAIT)
 
     async def _agency_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=self.flaky, timeout=10)
