@@ -351,9 +351,6 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("GET", "/api/v1/records/{record_id}/declaration"): lambda w, r, t: Call(
         "GET", f"/api/v1/records/{_record(t)}/declaration"
     ),
-    ("GET", "/api/v1/records/{record_id}/receipts/{kind}"): lambda w, r, t: Call(
-        "GET", f"/api/v1/records/{_record(t)}/receipts/order"
-    ),
     ("GET", "/api/v1/admin/dispatches"): lambda w, r, t: Call(
         "GET", "/api/v1/admin/dispatches", params={"recordId": _record(t)}
     ),
