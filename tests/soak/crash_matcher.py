@@ -16,33 +16,21 @@ count of which matcher took what).
 
 from __future__ import annotations
 
-import itertools
 import os
-import signal
-from collections.abc import Callable
 from typing import Any
 
 import app.matcher as matcher_module
 import app.services.match_stage as stage
+from tests.soak.crash_points import die_on
 
 POINTS = ("none", "claim", "apply", "commit")
-
-
-def _die_on(nth: int) -> Callable[[], None]:
-    passes = itertools.count(1)
-
-    def passed() -> None:
-        if next(passes) == nth:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return passed
 
 
 def install(point: str, nth: int) -> None:
     """Plant the kill; fails loudly if the functions it wraps have moved."""
     if point not in POINTS:
         raise ValueError(f"unknown crash point {point!r}; known: {POINTS}")
-    passed = _die_on(nth)
+    passed = die_on(nth)
     claim, process, run_round = stage.claim, stage.process, matcher_module.run_round
 
     async def claim_and_count(session: Any, limit: int, seqs: Any = None) -> Any:

@@ -15,34 +15,22 @@ The suites start it through ``crash_forkserver.py`` (``crash: [point, nth]``), w
 
 from __future__ import annotations
 
-import itertools
 import os
-import signal
-from collections.abc import Callable
 from typing import Any
 
 import app.services.dispatch as dispatch_module
 import app.worker as worker_module
 from app.adapters.base import HttpAgencyAdapter
+from tests.soak.crash_points import die_on
 
 POINTS = ("none", "claim", "send", "commit")
-
-
-def _die_on(nth: int) -> Callable[[], None]:
-    passes = itertools.count(1)
-
-    def passed() -> None:
-        if next(passes) == nth:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return passed
 
 
 def install(point: str, nth: int) -> None:
     """Plant the kill; fails loudly if the app's functions it wraps have moved."""
     if point not in POINTS:
         raise ValueError(f"unknown crash point {point!r}; known: {POINTS}")
-    passed = _die_on(nth)
+    passed = die_on(nth)
     if point == "claim":
         claim_due = worker_module.claim_due
 
