@@ -19,6 +19,7 @@ from typing import Any
 
 STORED = "2"  # accepted: received and stored, the business result follows (电子口岸申报中)
 BUSINESS_STORED = "120"  # the business result: checked and stored (入库)
+REFUSED = "100"  # the business result: refused (退单); in XML the refusal's negative code stands in its place
 FORMAT_ERROR = "-1"
 SCHEMA_ERROR = "-2"
 UNKNOWN_REJECTION = "-900000"

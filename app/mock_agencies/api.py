@@ -118,6 +118,14 @@ class MockAgencyKeyAnswered(BaseModel):
 _PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 
 
+# The answers of the fault injection, the same on every declaring route.
+_INJECTED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Injected: busy, see Retry-After", **_PROBLEM},
+    503: {"description": "Injected: unavailable", **_PROBLEM},
+    504: {"description": "Injected: hung past the client's timeout", **_PROBLEM},
+}
+
+
 def _add_agency_routes(router: APIRouter, agencies: MockAgencies, agency: str) -> None:
     async def declare(
         request: Request, idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None
@@ -151,9 +159,7 @@ def _add_agency_routes(router: APIRouter, agencies: MockAgencies, agency: str) -
         responses={
             400: {"description": "No Idempotency-Key", **_PROBLEM},
             422: {"description": "Not a declaration package (permanent)", **_PROBLEM},
-            429: {"description": "Injected: busy, see Retry-After", **_PROBLEM},
-            503: {"description": "Injected: unavailable", **_PROBLEM},
-            504: {"description": "Injected: hung past the client's timeout", **_PROBLEM},
+            **_INJECTED,
         },
     )
     router.add_api_route(
@@ -167,9 +173,7 @@ def _add_agency_routes(router: APIRouter, agencies: MockAgencies, agency: str) -
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _BATCH_SCHEMA}}}},
         responses={
             422: {"description": "Not a batch of 1..100 declarations (permanent)", **_PROBLEM},
-            429: {"description": "Injected: busy, see Retry-After", **_PROBLEM},
-            503: {"description": "Injected: unavailable", **_PROBLEM},
-            504: {"description": "Injected: hung past the client's timeout", **_PROBLEM},
+            **_INJECTED,
         },
     )
     router.add_api_route(

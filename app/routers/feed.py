@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from app.deps import PrincipalDep, SessionDep
-from app.errors import Forbidden
 from app.lifecycle.feed import START, FeedPosition, read_feed
 from app.schemas.problems import problems
 
@@ -50,8 +49,7 @@ async def feed(
     after: Annotated[str | None, Query(max_length=41, description="A nextCursor from an earlier page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FeedPage:
-    if not principal.reads_everything:
-        raise Forbidden("Admins and officials only", code="ADMIN_REQUIRED")
+    principal.require_reader()
     position = FeedPosition.parse(after) if after else START
     events = await read_feed(session, position, limit)
     return FeedPage(

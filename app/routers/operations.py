@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from app.deps import PrincipalDep, SessionDep
-from app.errors import Forbidden
 from app.models import Submission
 from app.schemas.documents import key_dict
 from app.schemas.problems import problems
@@ -52,11 +51,6 @@ class DispatchList(BaseModel):
     items: list[DispatchOut]
 
 
-def _reader(principal: Any) -> None:
-    if not principal.reads_everything:
-        raise Forbidden("Admins and officials only", code="ADMIN_REQUIRED")
-
-
 @router.get(
     "/admin/dispatches",
     response_model=DispatchList,
@@ -72,7 +66,7 @@ async def list_dispatches(
     agency: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DispatchList:
-    _reader(principal)
+    principal.require_reader()
     rows = await operations.list_dispatches(session, status, recordId, agency, limit)
     return DispatchList(items=[DispatchOut.model_validate(operations.dispatch_view(d, a)) for d, a in rows])
 
@@ -159,7 +153,7 @@ async def list_submissions(
     after: Annotated[int | None, Query(ge=0, le=MAX_SEQ, description="Only submissions after this seq")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> SubmissionList:
-    _reader(principal)
+    principal.require_reader()
     rows = await submissions.list_submissions(session, state, after, limit)
     return SubmissionList(
         items=[_submission_out(row) for row in rows], nextAfter=rows[-1].seq if len(rows) == limit else None

@@ -41,7 +41,11 @@ NAMED_CODES: dict[str, tuple[tuple[str, str], ...]] = {
     "waybill": (("logisticsCode", "logistics"), ("ebpCode", "platform")),
 }
 OWNER_FIELD = {"order": "ebpCode", "payment": "payCode", "waybill": "logisticsCode"}
-ACCEPTED_INFO = "电子口岸申报中"  # returnStatus 2: received and stored, the business result follows
+
+
+def acceptance_info(guid: str) -> str:
+    """The returnInfo of an acceptance (returnStatus 2: received and stored, the business result follows)."""
+    return f"电子口岸申报中[{guid}]"
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,6 @@ class Previous:
     app_type: str
     app_status: str
     state: str
-    outcome: str | None
-    guid: str
     accepted_at: datetime
 
 
@@ -77,7 +79,7 @@ def acceptance_receipt(
     guid = document.guid or ""
     return Receipt(
         returnStatus="2",
-        returnInfo=f"{ACCEPTED_INFO}[{guid}]",
+        returnInfo=acceptance_info(guid),
         documentType=doc_type,
         key=key_dict(doc_type, owner, number),
         guid=guid,
@@ -234,8 +236,6 @@ _LATEST_COLUMNS = (
     Submission.app_type,
     Submission.app_status,
     Submission.state,
-    Submission.outcome,
-    Submission.guid,
     Submission.accepted_at,
 )
 # Not refused by the match stage, and not dead: what a new submission of the key is compared with.
@@ -283,14 +283,7 @@ async def _latest(
         rows = await session.execute(select(ranked).where(ranked.c.rank == 1))
     return {
         (row.owner_code, row.business_no): Previous(
-            row.seq,
-            row.content_sha256,
-            row.app_type,
-            row.app_status,
-            row.state,
-            row.outcome,
-            row.guid,
-            row.accepted_at,
+            row.seq, row.content_sha256, row.app_type, row.app_status, row.state, row.accepted_at
         )
         for row in rows
     }

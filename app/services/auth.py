@@ -42,6 +42,11 @@ class Principal:
     def reads_everything(self) -> bool:
         return self.kind in ("admin", "official")
 
+    def require_reader(self) -> None:
+        """Admins and officials: the readers of everything (operations lists, the feed)."""
+        if not self.reads_everything:
+            raise Forbidden("Admins and officials only", code="ADMIN_REQUIRED")
+
     def require_admin(self) -> None:
         if self.kind != "admin":
             raise Forbidden("Only an admin may do this", code="ADMIN_REQUIRED")

@@ -31,6 +31,7 @@ from app.schemas.records import (
     TaxView,
     TimelineEvent,
 )
+from app.services.accept import acceptance_info
 from app.services.auth import Principal
 
 
@@ -283,35 +284,50 @@ def _reads_document(principal: Principal, doc: Document, record: MatchRecord | N
     return record is not None and code in (record.ebp_code, record.ebc_code)
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """One receipt of a submission: its acceptance (2), then its result (120, or 100 with the refusal)."""
+
+    return_status: str
+    info: str
+    at: datetime
+    code: str | None = None
+    ceb_return_status: str | None = None
+
+
+def _answers(row: Submission) -> list[_Answer]:
+    answers = [_Answer(return_codes.STORED, acceptance_info(row.guid), row.accepted_at)]
+    if row.state == "done" and row.result is not None and row.processed_at is not None:
+        if row.outcome == "rejected":
+            code = row.result.get("code")
+            spec = row.result.get("cebReturnStatus")
+            answers.append(
+                _Answer(return_codes.REFUSED, str(row.result.get("detail", "")), row.processed_at, code, spec)
+            )
+        else:
+            info = str(row.result.get("returnInfo", ""))
+            answers.append(_Answer(return_codes.BUSINESS_STORED, info, row.processed_at))
+    return answers
+
+
 def document_receipts(submissions: list[Submission]) -> list[DocumentReceiptOut]:
     """The receipts of these submissions in the order they happened: each one's acceptance, then its result."""
-    receipts: list[DocumentReceiptOut] = []
-    for row in submissions:
-        base = {
-            "documentType": row.doc_type,
-            "key": key_dict(row.doc_type, row.owner_code, row.business_no),
-            "guid": row.guid,
-            "submissionSeq": row.seq,
-            "appType": row.app_type,
-        }
-        receipts.append(
-            DocumentReceiptOut(**base, returnStatus="2", returnInfo=f"电子口岸申报中[{row.guid}]", at=row.accepted_at)
+    receipts = [
+        DocumentReceiptOut(
+            documentType=row.doc_type,
+            key=key_dict(row.doc_type, row.owner_code, row.business_no),
+            guid=row.guid,
+            submissionSeq=row.seq,
+            appType=row.app_type,
+            returnStatus=answer.return_status,
+            code=answer.code,
+            cebReturnStatus=answer.ceb_return_status,
+            returnInfo=answer.info,
+            at=answer.at,
         )
-        if row.state == "done" and row.result is not None and row.processed_at is not None:
-            if row.outcome == "rejected":
-                result = DocumentReceiptOut(
-                    **base,
-                    returnStatus="100",
-                    code=row.result.get("code"),
-                    cebReturnStatus=row.result.get("cebReturnStatus"),
-                    returnInfo=str(row.result.get("detail", "")),
-                    at=row.processed_at,
-                )
-            else:
-                result = DocumentReceiptOut(
-                    **base, returnStatus="120", returnInfo=str(row.result.get("returnInfo", "")), at=row.processed_at
-                )
-            receipts.append(result)
+        for row in submissions
+        for answer in _answers(row)
+    ]
     return sorted(receipts, key=lambda r: (r.at, r.submissionSeq))
 
 
@@ -361,17 +377,13 @@ async def receipts_xml(session: AsyncSession, principal: Principal, record_id: u
     return_rows: list[ReturnRow] = []
     for row in submissions:
         keys = {name: str(row.payload.get(name) or "") for name in message_kind.receipt_keys}
-        return_rows.append(
-            ReturnRow(row.guid, keys, return_codes.STORED, f"电子口岸申报中[{row.guid}]", row.accepted_at)
-        )
-        if row.state == "done" and row.result is not None:
-            if row.outcome == "rejected":
-                code = str(row.result.get("code"))
-                status = return_codes.record_status(code, row.result)
-                info = return_codes.return_info(code, str(row.result.get("detail", "")))
-            else:
-                status, info = return_codes.BUSINESS_STORED, str(row.result.get("returnInfo", ""))
-            return_rows.append(ReturnRow(row.guid, keys, status, info, row.processed_at))
+        for answer in _answers(row):
+            status, info = answer.return_status, answer.info
+            if status == return_codes.REFUSED:  # in CEB XML: the refusal's negative code, and the code in returnInfo
+                code = str(answer.code)
+                status = return_codes.record_status(code, {"cebReturnStatus": answer.ceb_return_status})
+                info = return_codes.return_info(code, answer.info)
+            return_rows.append(ReturnRow(row.guid, keys, status, info, answer.at))
     return_rows.sort(key=lambda r: r.at or record.created_at)
     guid = uuid.uuid5(_RECEIPTS_NAMESPACE, f"{record.id}:{kind}:{len(return_rows)}")
     return render_receipts(message_kind, return_rows, guid=str(guid).upper())
