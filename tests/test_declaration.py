@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import uuid
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -175,28 +173,6 @@ async def test_annual_quota_counts_the_buyers_declared_purchases(client: httpx.A
     assert exact["recordStatus"] == "DECLARED"
     other = (await post_triple(client, parties, priced("1000.00", "330106199202022222")))[-1].json()
     assert other["recordStatus"] == "DECLARED"
-
-
-@pytest.mark.postgres_only
-async def test_quota_holds_when_two_purchases_are_declared_at_once(client: httpx.AsyncClient) -> None:
-    parties = await file_parties(client)
-    buyer = "330106199303033333"
-    for _ in range(4):
-        assert (await post_triple(client, parties, priced("5000.00", buyer)))[-1].json()["recordStatus"] == "DECLARED"
-    for _round in range(5):
-        # 20,000 (+ the first round's winner) used; each round two purchases complete at the same moment.
-        first, second = priced("3000.01", buyer), priced("3000.01", buyer)
-        for triple in (first, second):
-            await client.post("/api/v1/orders", json=triple[0], headers=parties.platform)
-            await client.post("/api/v1/payments", json=triple[1], headers=parties.payment)
-        last = await asyncio.gather(
-            *(client.post("/api/v1/waybills", json=t[2], headers=parties.logistics) for t in (first, second))
-        )
-        statuses = sorted(r.json()["recordStatus"] for r in last)
-        if _round == 0:
-            assert statuses == ["DECLARED", "REJECTED"], statuses  # 20,000 + 3,000.01 fits; twice does not
-        else:
-            assert statuses == ["REJECTED", "REJECTED"], statuses
 
 
 async def test_declaration_as_ceb621(client: httpx.AsyncClient) -> None:
