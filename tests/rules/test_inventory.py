@@ -103,9 +103,7 @@ def test_head_fields_come_from_the_documents_the_party_and_the_call() -> None:
 
 
 @pytest.mark.parametrize(("trade_mode", "country"), [("9610", "502"), ("1210", "142")])
-def test_country_is_the_departure_country_for_direct_import_and_china_for_bonded(
-    trade_mode: str, country: str
-) -> None:
+def test_country_is_the_departure_country_for_direct_import_and_china_for_bonded(trade_mode: str, country: str) -> None:
     # Direct import (9610): the country the goods leave from (the order line's); bonded (1210): 142, China.
     head = compose(line={"country": "502"}, trade_mode=trade_mode)
     assert (head["tradeMode"], head["country"]) == (trade_mode, country)

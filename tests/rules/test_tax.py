@@ -86,3 +86,54 @@ def test_limits(value: D, used: D, codes: list[str]) -> None:
     assert [b.code for b in breaches] == codes
     spec = {"SINGLE_LIMIT_EXCEEDED": "-621005", "ANNUAL_QUOTA_EXCEEDED": "-621018"}
     assert [b.ceb_return_status for b in breaches] == [spec[c] for c in codes]
+
+
+# Cases that land exactly on half a cent, worked on paper. Half-up gives the figures below; banker's rounding
+# (half to even), rounding only the totals, or no rounding would give others (noted per case). Shared with the
+# mock tax agency's own implementation (tests/mock_agencies/test_tax_independent.py).
+# (lines as (value, VAT rate, consumption-tax rate), freight, [(VAT, consumption) per line], (VAT, consumption, total))
+HALF_CENT_CASES = {
+    # 15.00 × 0.13 × 0.7 = 1.365 → 1.37 (banker's: 1.36)
+    "VAT only": ([("15.00", "0.13", "0")], "0", [("1.37", "0.00")], ("1.37", "0.00", "1.37")),
+    # 0.85 / 0.85 × 0.15 × 0.7 = 0.105 → 0.11 (banker's: 0.10); no VAT
+    "consumption tax only": ([("0.85", "0", "0.15")], "0", [("0.00", "0.11")], ("0.00", "0.11", "0.11")),
+    # 0.85: consumption 0.105 → 0.11 (banker's 0.10); VAT (0.85 + 0.15) × 0.13 × 0.7 = 0.091 → 0.09
+    "both, consumption on the half cent": (
+        [("0.85", "0.13", "0.15")],
+        "0",
+        [("0.09", "0.11")],
+        ("0.09", "0.11", "0.20"),
+    ),
+    # 12.75: consumption 12.75 / 0.85 × 0.15 = 2.25, × 0.7 = 1.575 → 1.58; VAT (12.75 + 2.25) × 0.091 = 1.365 →
+    # 1.37 (banker's 1.36)
+    "both, VAT on the half cent": ([("12.75", "0.13", "0.15")], "0", [("1.37", "1.58")], ("1.37", "1.58", "2.95")),
+    # Three lines of 1.365 each: rounded per line 3 × 1.37 = 4.11; rounding the total instead: 4.095 → 4.10;
+    # banker's per line: 4.08
+    "per line, not on the total": (
+        [("15.00", "0.13", "0"), ("15.00", "0.13", "0"), ("15.00", "0.13", "0")],
+        "0",
+        [("1.37", "0.00")] * 3,
+        ("4.11", "0.00", "4.11"),
+    ),
+    # Freight 10.00 over two lines of 10.00: 5.00 each, so each dutiable value is 15.00 → 1.365 → 1.37
+    "freight share onto the half cent": (
+        [("10.00", "0.13", "0"), ("10.00", "0.13", "0")],
+        "10.00",
+        [("1.37", "0.00")] * 2,
+        ("2.74", "0.00", "2.74"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HALF_CENT_CASES))
+def test_half_a_cent_rounds_up_per_line(case: str) -> None:
+    lines, freight, per_line, (vat, consumption, total) = HALF_CENT_CASES[case]
+    result = assess(
+        [TaxableLine(gnum, D(v), D(r), D(c)) for gnum, (v, r, c) in enumerate(lines, start=1)], freight=D(freight)
+    )
+    assert [(str(t.value_added_tax), str(t.consumption_tax)) for t in result.lines] == per_line
+    assert (str(result.value_added_tax), str(result.consumption_tax), str(result.tax_total)) == (
+        vat,
+        consumption,
+        total,
+    )

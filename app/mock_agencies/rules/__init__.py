@@ -10,8 +10,9 @@ inspects the same records.
   ``100`` with the reasons; otherwise ``120`` ``399`` ``800``, or ``120`` ``500`` when inspection samples the
   record (release ``800`` follows later by callback);
 * inspection: goods off the positive list → ``100``; sampled for a check → ``500``; otherwise ``120``;
-* tax: recomputes the tax with :mod:`app.rules.tax` and answers ``120`` with a CEB816-like tax bill; over the
-  single or annual limit → ``100`` with ``-621005`` / ``-621018`` in ``returnInfo``;
+* tax: recomputes the tax with its own implementation of the published rule (not :mod:`app.rules.tax`) and
+  answers ``120`` with a CEB816-like tax bill; over the single or annual limit → ``100`` with ``-621005`` /
+  ``-621018`` in ``returnInfo``;
 * fx: checks the payment (currency 142, amount = the order's ``acturalPaid``, the payer's ID format) → ``120``
   with a settlement record, else ``100``.
 """

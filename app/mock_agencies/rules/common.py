@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
-
-from app.rules import tax as tax_law
 
 CN_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 CREDIT_GRADES = ("advanced", "general", "low")
@@ -75,7 +73,7 @@ def whole(value: Any) -> int | None:
 
 
 def money(value: Decimal) -> str:
-    return str(tax_law.cents(value))
+    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def mask_id(id_number: str) -> str:

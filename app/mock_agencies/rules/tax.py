@@ -1,12 +1,21 @@
-"""Mock tax: recomputes the tax with :mod:`app.rules.tax` and answers ``120`` with a CEB816-like tax bill
-(noting a declared tax that differs); over the single or annual limit → ``100`` with ``-621005`` / ``-621018``."""
+"""Mock tax: recomputes the tax from the published rule and answers ``120`` with a CEB816-like tax bill
+(noting a declared tax that differs); over the single or annual limit → ``100`` with ``-621005`` / ``-621018``.
+
+The computation is this agency's own (``assess`` below, exact rational arithmetic), written from the rule in
+docs/tax.md and 财关税〔2016〕18号 / 〔2018〕49号 — deliberately not :mod:`app.rules.tax`: an agency that ran
+the application's own function could never disagree with it, so a tax bug in the application would pass every
+end-to-end run. tests/mock_agencies/test_tax_independent.py checks the two agree on the benchmark workload.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
+from math import floor
 from typing import Any
 
 from app.mock_agencies.rules.common import (
@@ -25,9 +34,117 @@ from app.mock_agencies.rules.common import (
     text,
     whole,
 )
-from app.rules import tax as tax_law
 
 _TAX_BILL_NAMESPACE = uuid.UUID("6d0c3c3e-7b0a-4f59-9a51-2c0f8f1d6e16")
+SINGLE_LIMIT = Decimal("5000")  # CNY per purchase (财关税〔2018〕49号)
+ANNUAL_LIMIT = Decimal("26000")  # CNY per buyer and calendar year
+_RETAIL_SHARE = Fraction(7, 10)  # VAT and consumption tax are collected at 70 % within the limits
+_ZERO = Decimal("0")
+
+
+@dataclass(frozen=True)
+class TaxLine:
+    gnum: int
+    value: Decimal  # the line's totalPrice
+    vat_rate: Decimal
+    consumption_rate: Decimal
+
+
+@dataclass(frozen=True)
+class LineBill:
+    gnum: int
+    tax_price: Decimal
+    customs_tax: Decimal
+    value_added_tax: Decimal
+    consumption_tax: Decimal
+
+
+@dataclass(frozen=True)
+class Bill:
+    lines: tuple[LineBill, ...]
+
+    @property
+    def dutiable_value(self) -> Decimal:
+        return sum((line.tax_price for line in self.lines), _ZERO)
+
+    @property
+    def customs_tax(self) -> Decimal:
+        return _ZERO  # no duty within the limits
+
+    @property
+    def value_added_tax(self) -> Decimal:
+        return sum((line.value_added_tax for line in self.lines), _ZERO)
+
+    @property
+    def consumption_tax(self) -> Decimal:
+        return sum((line.consumption_tax for line in self.lines), _ZERO)
+
+    @property
+    def tax_total(self) -> Decimal:
+        return self.value_added_tax + self.consumption_tax
+
+
+def _cents_half_up(amount: Fraction) -> Decimal:
+    """An exact non-negative amount in yuan, to the cent, half a cent going up."""
+    return Decimal(floor(amount * 100 + Fraction(1, 2))).scaleb(-2)
+
+
+def _shares_in_cents(amount: Decimal, values: Sequence[Decimal]) -> list[int]:
+    """``amount`` split over the lines by value, in whole cents that add up to it: each line its floor, the
+    cents left over to the largest remainders (the earlier line first on a tie); equal weights if all are 0."""
+    total = int(_cents_half_up(Fraction(amount)) * 100)
+    weights = [Fraction(v) for v in values] if sum(values, _ZERO) else [Fraction(1)] * len(values)
+    if not weights:
+        return []
+    exact = [total * w / sum(weights) for w in weights]
+    parts = [floor(e) for e in exact]
+    by_remainder = sorted(range(len(parts)), key=lambda i: (parts[i] - exact[i], i))
+    for i in by_remainder[: total - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
+def assess(lines: Sequence[TaxLine], freight: Decimal, insurance: Decimal) -> Bill:
+    """The tax of one purchase within the limits, per line: dutiable value = goods + apportioned freight and
+    insurance; consumption tax = value / (1 − rate) × rate × 70 %; VAT = (value + the statutory consumption
+    tax) × rate × 70 %; each rounded to the cent half-up, the totals the sums of the lines."""
+    values = [line.value for line in lines]
+    freight_cents = _shares_in_cents(freight, values)
+    insurance_cents = _shares_in_cents(insurance, values)
+    billed = []
+    for line, f, i in zip(lines, freight_cents, insurance_cents, strict=True):
+        value = Fraction(line.value) + Fraction(f + i, 100)
+        rate = Fraction(line.consumption_rate)
+        consumption = value / (1 - rate) * rate
+        vat = (value + consumption) * Fraction(line.vat_rate)
+        billed.append(
+            LineBill(
+                gnum=line.gnum,
+                tax_price=_cents_half_up(value),
+                customs_tax=_ZERO,
+                value_added_tax=_cents_half_up(vat * _RETAIL_SHARE),
+                consumption_tax=_cents_half_up(consumption * _RETAIL_SHARE),
+            )
+        )
+    return Bill(tuple(billed))
+
+
+@dataclass(frozen=True)
+class Breach:
+    code: str  # SINGLE_LIMIT_EXCEEDED | ANNUAL_QUOTA_EXCEEDED
+    ceb_return_status: str  # -621005 | -621018
+    limit: Decimal
+    used: Decimal
+    this_purchase: Decimal
+
+
+def limit_breaches(dutiable: Decimal, used: Decimal, single_limit: Decimal, annual_limit: Decimal) -> list[Breach]:
+    breaches = []
+    if dutiable > single_limit:
+        breaches.append(Breach("SINGLE_LIMIT_EXCEEDED", "-621005", single_limit, _ZERO, dutiable))
+    if used + dutiable > annual_limit:
+        breaches.append(Breach("ANNUAL_QUOTA_EXCEEDED", "-621018", annual_limit, used, dutiable))
+    return breaches
 
 
 def quota_key(package: Mapping[str, Any], now: datetime) -> tuple[str, int]:
@@ -44,7 +161,7 @@ def quota_key(package: Mapping[str, Any], now: datetime) -> tuple[str, int]:
     return buyer, now.astimezone(CN_TZ).year
 
 
-def _taxable_lines(package: Mapping[str, Any]) -> tuple[list[tax_law.TaxableLine], list[str]]:
+def _taxable_lines(package: Mapping[str, Any]) -> tuple[list[TaxLine], list[str]]:
     goods = rows(package, "goods")
     by_item = {text(g.get("itemNo")): g for g in goods if text(g.get("itemNo"))}
     by_gcode = {text(g.get("gcode")): g for g in goods if text(g.get("gcode"))}
@@ -58,7 +175,7 @@ def _taxable_lines(package: Mapping[str, Any]) -> tuple[list[tax_law.TaxableLine
         if value is None or vat is None or consumption is None or not (0 <= consumption < 1):
             problems.append(f"第{gnum}项无法计税 (line {gnum}: no totalPrice or no filed tax rates)")
             continue
-        taxable.append(tax_law.TaxableLine(gnum, value, vat, consumption))
+        taxable.append(TaxLine(gnum, value, vat, consumption))
     if not taxable and not problems:
         problems.append("清单表体为空 (inventoryList is empty)")
     return taxable, problems
@@ -68,8 +185,8 @@ def tax_decision(
     package: Mapping[str, Any],
     used_this_year: Decimal,
     now: datetime,
-    single_limit: Decimal = tax_law.SINGLE_LIMIT,
-    annual_limit: Decimal = tax_law.ANNUAL_LIMIT,
+    single_limit: Decimal = SINGLE_LIMIT,
+    annual_limit: Decimal = ANNUAL_LIMIT,
 ) -> AgencyDecision:
     """Recompute the tax; refuse a purchase over the single or the annual limit (``used_this_year`` is the
     buyer's dutiable values this tax agency already accepted in the declaration's calendar year)."""
@@ -84,8 +201,8 @@ def tax_decision(
         problems.append("运费或保费无法识别 (freight / insuredFee is not a number)")
     if problems:
         return reject(*problems)
-    assessment = tax_law.assess(lines, freight or tax_law.ZERO, insurance or tax_law.ZERO)
-    breaches = tax_law.check_limits(assessment.dutiable_value, used_this_year, single_limit, annual_limit)
+    assessment = assess(lines, freight or _ZERO, insurance or _ZERO)
+    breaches = limit_breaches(assessment.dutiable_value, used_this_year, single_limit, annual_limit)
     if breaches:
         return reject(*(_breach_text(b, buyer) for b in breaches))
     note = _mismatch_note(part(package, "tax"), assessment)
@@ -97,7 +214,7 @@ def tax_decision(
     )
 
 
-def _breach_text(breach: tax_law.LimitBreach, buyer: str) -> str:
+def _breach_text(breach: Breach, buyer: str) -> str:
     if breach.code == "ANNUAL_QUOTA_EXCEEDED":
         return (
             f"{breach.ceb_return_status} 订购人{mask_id(buyer)}年度已使用额度{money(breach.used)}元,本次"
@@ -109,14 +226,14 @@ def _breach_text(breach: tax_law.LimitBreach, buyer: str) -> str:
     )
 
 
-def _mismatch_note(declared: Mapping[str, Any], assessment: tax_law.TaxAssessment) -> str:
+def _mismatch_note(declared: Mapping[str, Any], assessment: Bill) -> str:
     total = number(declared.get("taxTotal"))
     if total is None:
         parts = [number(declared.get(n)) for n in ("customsTax", "valueAddedTax", "consumptionTax")]
-        total = sum((p for p in parts if p is not None), tax_law.ZERO) if any(p is not None for p in parts) else None
+        total = sum((p for p in parts if p is not None), _ZERO) if any(p is not None for p in parts) else None
     if total is None:
         return "申报未附税款,以核算为准 (no declared tax; the assessment applies)"
-    if tax_law.cents(total) != assessment.tax_total:
+    if _cents_half_up(Fraction(total)) != assessment.tax_total:
         return (
             f"申报税款{money(total)}元与核算税款{money(assessment.tax_total)}元不一致,以核算为准 "
             f"(declared tax {money(total)} differs from the assessed {money(assessment.tax_total)})"
@@ -124,9 +241,7 @@ def _mismatch_note(declared: Mapping[str, Any], assessment: tax_law.TaxAssessmen
     return ""
 
 
-def _tax_bill(
-    package: Mapping[str, Any], assessment: tax_law.TaxAssessment, now: datetime, note: str
-) -> dict[str, Any]:
+def _tax_bill(package: Mapping[str, Any], assessment: Bill, now: datetime, note: str) -> dict[str, Any]:
     inventory = part(package, "inventory")
     gcodes = {whole(line.get("gnum")): text(line.get("gcode")) for line in rows(inventory, "inventoryList")}
     head = {
