@@ -39,7 +39,8 @@ class Mutation:
 INVENTORY = "app/rules/inventory.py"
 INVENTORY_TESTS = ("tests/rules/test_inventory.py",)
 TAX = "app/rules/tax.py"
-TAX_TESTS = ("tests/rules/test_tax.py", "tests/mock_agencies/test_tax_independent.py")
+TAX_E2E = "tests/test_dispatch.py::test_tax_on_a_half_cent_agrees_with_the_independent_tax_agency"
+MOCK_TAX = "app/mock_agencies/rules/tax.py"
 
 MUTATIONS = [
     Mutation(
@@ -108,6 +109,45 @@ MUTATIONS = [
         INVENTORY_TESTS,
         backends=("sqlite",),
     ),
+    Mutation(
+        "tax: banker's rounding (half to even)",
+        TAX,
+        "return value.quantize(CENT, rounding=ROUND_HALF_UP)",
+        "return value.quantize(CENT, rounding=\"ROUND_HALF_EVEN\")",
+        ("tests/rules/test_tax.py",),
+        backends=("sqlite",),
+    ),
+    Mutation(
+        "tax: banker's rounding, seen end to end by the mock tax agency",
+        TAX,
+        "return value.quantize(CENT, rounding=ROUND_HALF_UP)",
+        "return value.quantize(CENT, rounding=\"ROUND_HALF_EVEN\")",
+        (TAX_E2E,),
+    ),
+    Mutation(
+        "tax: VAT not rounded per line (only where shown)",
+        TAX,
+        "value_added_tax=cents(statutory_vat * RETAIL_SHARE),",
+        "value_added_tax=statutory_vat * RETAIL_SHARE,",
+        ("tests/rules/test_tax.py",),
+        backends=("sqlite",),
+    ),
+    Mutation(
+        "tax: consumption tax not rounded per line",
+        TAX,
+        "consumption_tax=cents(statutory_consumption * RETAIL_SHARE),",
+        "consumption_tax=statutory_consumption * RETAIL_SHARE,",
+        ("tests/rules/test_tax.py",),
+        backends=("sqlite",),
+    ),
+    Mutation(
+        "mock tax agency: banker's rounding",
+        MOCK_TAX,
+        "floor(amount * 100 + Fraction(1, 2))",
+        "round(amount * 100)",
+        ("tests/mock_agencies/test_tax_independent.py",),
+        backends=("sqlite",),
+    ),
 ]
 
 
@@ -157,7 +197,9 @@ def table(rows: list[tuple[Mutation, dict[str, tuple[int, int]]]]) -> str:
     for mutation, results in rows:
         cells = []
         for backend in ("sqlite", "postgres"):
-            if backend not in results:
+            if backend not in mutation.backends:
+                cells.append("—")
+            elif backend not in results:
                 cells.append("not run")
             else:
                 failed, runs = results[backend]

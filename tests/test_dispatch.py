@@ -83,6 +83,30 @@ async def stats(client: httpx.AsyncClient, agency: str) -> dict[str, Any]:
     return body
 
 
+async def test_tax_on_a_half_cent_agrees_with_the_independent_tax_agency(
+    world: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """12.75 of the example cosmetic: consumption tax 1.575 → 1.58, VAT 1.365 → 1.37 (half-up, per line; docs/tax.md).
+    The mock tax agency assesses the package with its own implementation, so a rounding bug in the application
+    shows up here as its note (and as TAX_TOTAL_MISMATCH against the order's hand-worked taxTotal)."""
+    app, client = world
+    parties = await file_parties(client)
+    line = {"price": "12.75", "totalPrice": "12.75", "qty": "1"}
+    order, payment, waybill = purchase(
+        order={"goodsValue": "12.75", "taxTotal": "2.95", "acturalPaid": "15.70"}, payment={"amountPaid": "15.70"}
+    )
+    order["orderList"] = [order["orderList"][0] | line]
+    receipt = (await post_triple(client, parties, (order, payment, waybill)))[-1].json()
+    assert receipt["recordStatus"] == "DECLARED", receipt
+    await drain(app)
+    record = await detail(client, receipt["recordId"])
+    assert record["discrepancies"] == []
+    tax = record["declaration"]["tax"]
+    assert (tax["valueAddedTax"], tax["consumptionTax"], tax["taxTotal"]) == ("1.37", "1.58", "2.95")
+    assert record["agencies"]["tax"]["returnStatus"] == "120"
+    assert record["agencies"]["tax"]["returnInfo"] == "税单已生成 (tax assessed)"  # no "differs" note
+
+
 async def test_declared_purchase_is_cleared_with_every_agency_receipt(world: tuple[FastAPI, httpx.AsyncClient]) -> None:
     app, client = world
     parties = await file_parties(client)
