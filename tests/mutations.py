@@ -113,7 +113,7 @@ MUTATIONS = [
         "tax: banker's rounding (half to even)",
         TAX,
         "return value.quantize(CENT, rounding=ROUND_HALF_UP)",
-        "return value.quantize(CENT, rounding=\"ROUND_HALF_EVEN\")",
+        'return value.quantize(CENT, rounding="ROUND_HALF_EVEN")',
         ("tests/rules/test_tax.py",),
         backends=("sqlite",),
     ),
@@ -121,7 +121,7 @@ MUTATIONS = [
         "tax: banker's rounding, seen end to end by the mock tax agency",
         TAX,
         "return value.quantize(CENT, rounding=ROUND_HALF_UP)",
-        "return value.quantize(CENT, rounding=\"ROUND_HALF_EVEN\")",
+        'return value.quantize(CENT, rounding="ROUND_HALF_EVEN")',
         (TAX_E2E,),
     ),
     Mutation(
@@ -146,6 +146,24 @@ MUTATIONS = [
         "floor(amount * 100 + Fraction(1, 2))",
         "round(amount * 100)",
         ("tests/mock_agencies/test_tax_independent.py",),
+        backends=("sqlite",),
+    ),
+    Mutation(
+        "dispatch NOTIFY not sent",
+        "app/services/declaration.py",
+        'await session.execute(text(f"NOTIFY {DISPATCH_CHANNEL}"))',
+        "pass",
+        ("tests/test_dispatch.py::test_dispatcher_wakes_on_notify_not_on_its_poll",),
+        backends=("postgres",),
+    ),
+    Mutation(
+        "mock agencies: no latency on a single declaration",
+        "app/mock_agencies/runtime.py",
+        """            await asyncio.sleep(self.settings.mock_latency_ms / 1000)
+        key = (idempotency_key""",
+        """            pass
+        key = (idempotency_key""",
+        ("tests/mock_agencies/test_api.py::test_latency_delays_declarations_and_not_stats",),
         backends=("sqlite",),
     ),
 ]

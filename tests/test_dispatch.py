@@ -367,17 +367,43 @@ def test_backoff_stays_within_full_jitter_bounds(attempt: int, base: float, cap:
 
 @pytest.mark.postgres_only
 async def test_dispatcher_wakes_on_notify_not_on_its_poll(settings: Settings) -> None:
+    """With the poll a minute away, only the declaring transaction's NOTIFY can start the round that delivers
+    the declaration: the worker is idle and listening before the purchase is sent (its first round is over),
+    it is woken (counted), and the record clears well inside the minute."""
     async with _app(settings, dispatch_poll_s=60.0, mock_inspection_rate_general=0.0) as (app, client):
         parties = await file_parties(client)
         worker = dispatcher(app)
+        rounds: list[int] = []
+        wakes: list[None] = []
+        run_once, wake = worker.run_once, worker.wake
+
+        a_round = asyncio.Event()
+
+        async def counted_round() -> int:
+            rounds.append(await run_once())
+            a_round.set()
+            return rounds[-1]
+
+        def counted_wake() -> None:
+            wakes.append(None)
+            wake()
+
+        worker.run_once = counted_round  # type: ignore[method-assign]
+        worker.wake = counted_wake  # type: ignore[method-assign]
         running = asyncio.create_task(worker.run())
         try:
-            await asyncio.sleep(0.5)  # listening, and idle until the poll in 60 s
+            await asyncio.wait_for(a_round.wait(), timeout=30)
+            assert worker._listening()  # run() LISTENs before each round
+            assert rounds == [0]  # nothing to do yet: it now waits for a wake-up or the poll in 60 s
             receipt = (await post_triple(client, parties, purchase()))[-1].json()
-            deadline = time.monotonic() + 10
-            while (await detail(client, receipt["recordId"]))["status"] != "CLEARED":
-                assert time.monotonic() < deadline, "the NOTIFY did not wake the dispatcher"
-                await asyncio.sleep(0.1)
+            # A generous bound that is still half the poll: a dispatcher that missed the NOTIFY fails it.
+            async with asyncio.timeout(30):
+                while True:
+                    if (await detail(client, receipt["recordId"]))["status"] == "CLEARED":
+                        break
+                    await asyncio.sleep(0.05)
+            assert wakes, "cleared without a wake-up"
+            assert len(rounds) >= 2
         finally:
             worker.stop()
             await asyncio.wait_for(running, timeout=10)

@@ -1,9 +1,13 @@
-"""Hostile XML: every attack is refused with HTTP 400 and a CEB900, fast, without reading or fetching anything."""
+"""Hostile XML: every attack is refused with HTTP 400 and a CEB900 without reading or fetching anything.
+
+No timings here: that an attack costs no work is shown by where it is stopped (the code says which defence
+refused it: a DTD before anything in it is expanded, libxml2's depth and size limits), and by the answer
+staying small. How long each takes is a figure of the soak suite (tests/soak/test_hostile_input.py, "max parse").
+"""
 
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
 import httpx
@@ -110,11 +114,8 @@ def _secrets() -> list[str]:
 async def test_attack_is_refused_with_a_ceb900(client: httpx.AsyncClient, parties: Parties, name: str) -> None:
     build, status, code = ATTACKS[name]
     body = build()
-    started = time.perf_counter()
     with pytest.raises(codec.MessageRejected) as refused:
         codec.parse_message(body)
-    parse_seconds = time.perf_counter() - started
-    assert parse_seconds < 1.0, f"{name}: parsing took {parse_seconds:.2f}s"
     assert (refused.value.code, refused.value.return_status) == (code, status)
 
     response = await post_xml(client, body, parties.platform)
@@ -150,9 +151,7 @@ async def test_a_long_value_inside_the_body_limit_breaks_the_schema(
     client: httpx.AsyncClient, parties: Parties
 ) -> None:
     body = _valid_order().replace(b"<ceb:buyerName>", b"<ceb:buyerName>" + "长".encode() * 1_000_000, 1)
-    started = time.perf_counter()
     response = await post_xml(client, body, parties.platform)
-    assert time.perf_counter() - started < 2.0
     assert response.status_code == 400
     [answer] = receipts(response, "CEB900Message")
     assert answer["returnStatus"] == "-2"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -263,14 +264,20 @@ async def test_a_slow_answer_is_recorded_before_the_client_gives_up(agencies_cli
         assert (counted["answered"], counted["replays"]) == (1, 1)
 
 
-async def test_latency_is_added(agencies_client: AgencyClientFactory) -> None:
-    async with agencies_client(mock_latency_ms=150) as (http, _):
-        started = time.monotonic()
-        assert (await declare(http, "fx", package("fx"))).status_code == 200
-        assert time.monotonic() - started >= 0.15
-        started = time.monotonic()
-        await stats(http, "fx")
-        assert time.monotonic() - started < 0.15  # stats are not slowed down
+async def test_latency_delays_declarations_and_not_stats(agencies_client: AgencyClientFactory) -> None:
+    # A latency of a minute: stats answer while the declaration waits, and it is still waiting 5 s on. The bounds
+    # are a twelfth and a half of the latency: only its absence (or stats going through it) fails them.
+    async with agencies_client(mock_latency_ms=60_000) as (http, _):
+        declaring = asyncio.create_task(declare(http, "fx", package("fx")))
+        try:
+            counted = await asyncio.wait_for(stats(http, "fx"), timeout=30)
+            assert counted["answered"] == 0
+            done, _ = await asyncio.wait({declaring}, timeout=5)
+            assert not done, "the declaration was answered without its latency"
+        finally:
+            declaring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await declaring
 
 
 # --- customs: inspection and the signed release callback ----------------------------------------------------
