@@ -166,6 +166,15 @@ MUTATIONS = [
         ("tests/mock_agencies/test_api.py::test_latency_delays_declarations_and_not_stats",),
         backends=("sqlite",),
     ),
+    Mutation(
+        "SQLite BEGIN IMMEDIATE → deferred BEGIN (the races of the normal suite)",
+        "app/db.py",
+        'conn.exec_driver_sql("BEGIN IMMEDIATE")',
+        'conn.exec_driver_sql("BEGIN")',
+        ("tests/test_concurrency.py", "tests/test_filing_and_access.py", "tests/test_dispatch.py"),
+        backends=("sqlite",),
+        runs=3,
+    ),
 ]
 
 

@@ -273,7 +273,6 @@ async def test_a_stale_claim_cannot_record_over_a_newer_one(world: tuple[FastAPI
     assert outcome == "lost_lease"
 
 
-@pytest.mark.postgres_only
 async def test_two_workers_never_deliver_one_dispatch_twice(world: tuple[FastAPI, httpx.AsyncClient]) -> None:
     app, client = world
     parties = await file_parties(client)

@@ -872,7 +872,6 @@ async def test_suspended_enterprise_still_lists_and_revokes_its_keys(client: htt
     assert_problem(await client.get("/api/v1/records", headers=spare_key), 401, "UNAUTHENTICATED")
 
 
-@pytest.mark.postgres_only
 async def test_concurrent_filings_of_one_code_are_one_201_and_409s(client: httpx.AsyncClient) -> None:
     body = {"code": "3120960C01", "name": "并发企业", "roles": ["seller"]}
     responses = await asyncio.gather(*(client.post("/api/v1/enterprises", json=body, headers=ADMIN) for _ in range(8)))

@@ -1,7 +1,7 @@
 """Concurrency at soak sizes, on PostgreSQL: concurrent requests over the app's connection pool (each request its
 own connection and transaction, committed data), repeated runs, then checked through the API and the outbox.
 
-The normal suite (tests/test_concurrency_pg.py) runs each race a few times; here each runs ×20 (quick ×3), the
+The normal suite (tests/test_concurrency.py) runs each race a few times; here each runs ×20 (quick ×3), the
 shuffled purchases are 1,000 (quick 100), and 8 dispatchers — each with its own engine and connections — drain
 1,000 dispatches (quick 150) to the in-process mock agencies.
 """
@@ -29,7 +29,7 @@ from app.worker import Dispatcher
 from tests.conftest import ADMIN, serving, soak_level
 from tests.factories import Parties, file_parties, purchase
 from tests.figures import record_figure
-from tests.test_concurrency_pg import DOC_TYPES, PATHS, _records, _sender
+from tests.test_concurrency import DOC_TYPES, PATHS, _records, _sender
 from tests.test_declaration import priced
 
 pytestmark = [pytest.mark.soak, pytest.mark.postgres_only, pytest.mark.timeout(1800)]
