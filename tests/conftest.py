@@ -140,8 +140,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def _skipped(config: pytest.Config) -> int:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    return len(reporter.stats.get("skipped", [])) if reporter is not None else 0
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """``SW_MAX_SKIPS`` (CI sets one per backend): more skipped tests than that fails the run, so a suite that
+    quietly fell back to SQLite, or lost its PostgreSQL detection, cannot pass with its race tests skipped."""
+    limit = os.environ.get("SW_MAX_SKIPS")
+    if limit is not None and exitstatus == pytest.ExitCode.OK and _skipped(session.config) > int(limit):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     from tests.figures import FIGURES, figures_table, write_figures
+
+    backend = "PostgreSQL" if _database_url(Path()).startswith("postgresql") else "SQLite"
+    skipped = _skipped(terminalreporter.config)
+    limit = os.environ.get("SW_MAX_SKIPS")
+    verdict = "" if limit is None else f" (at most {limit} allowed{': FAILED' if skipped > int(limit) else ''})"
+    terminalreporter.write_line(f"skipped on {backend}: {skipped}{verdict}")
 
     if not FIGURES:
         return
