@@ -3,7 +3,7 @@ UV := ./scripts/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format typecheck migrate openapi docs check bench-xml bench bench-quick soak soak-quick
+.PHONY: run test lint format typecheck migrate openapi docs check bench-xml bench bench-quick soak soak-quick mutations
 
 run: ## start the service in embedded mode (SQLite file under var/, migrations applied)
 	$(UV) sync --frozen --no-dev
@@ -33,6 +33,10 @@ bench-xml: ## CEB XML codec: messages/s and records/s per core, single-order and
 	$(UV) run --frozen python -m bench.xml_codec
 
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+
+mutations: ## break guarded code on purpose (tests/mutations.py), run its tests, refresh the table in docs/testing.md
+	$(UV) sync --frozen
+	$(UV) run --frozen python -m tests.mutations --write
 
 soak: ## reliability suites at full size on PostgreSQL (minutes); prints the figures table, refreshes docs/reliability.md
 	$(UV) sync --frozen

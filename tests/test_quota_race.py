@@ -35,8 +35,12 @@ BUYER = "330106199303033333"
 async def _post(
     http: httpx.AsyncClient, parties: Parties, triples: Iterable[tuple[dict[str, Any], ...]], docs: str
 ) -> None:
-    routes = {"o": ("/api/v1/orders", parties.platform), "p": ("/api/v1/payments", parties.payment)}
-    routes["w"] = ("/api/v1/waybills", parties.logistics)
+    """Post the documents of each triple that ``docs`` names (o, p, w); each is accepted (202), not matched."""
+    routes = {
+        "o": ("/api/v1/orders", parties.platform),
+        "p": ("/api/v1/payments", parties.payment),
+        "w": ("/api/v1/waybills", parties.logistics),
+    }
     for triple in triples:
         for index, kind in enumerate("opw"):
             if kind in docs:
