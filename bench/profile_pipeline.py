@@ -21,6 +21,7 @@ import cProfile
 import io
 import os
 import pstats
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -115,6 +116,8 @@ async def _measure(
     profile.enable()
     await profiled()
     profile.disable()
+    if dump := os.environ.get("SW_PROFILE_DUMP"):  # a folder: each profile as a pstats file, for callers/callees
+        profile.dump_stats(os.path.join(dump, re.sub(r"\W+", "_", label).strip("_") + ".prof"))
     result["cpu_ms_per_doc_profiled"] = round((time.process_time() - cpu) * 1000 / n_docs, 3)
     result["own_time_by_library_pct"] = {area: round(pct, 1) for area, pct in _areas(profile)}
     print(f"\n=== {label}: {result}")
