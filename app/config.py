@@ -102,6 +102,20 @@ class Settings(BaseSettings):
     port_code: str = Field(default="1501", pattern=r"^\d{4}$", description="Customs office of the port of entry")
     trade_mode: str = Field(default="9610", pattern=r"^(9610|1210)$", description="9610 direct / 1210 bonded")
     traf_mode: str = Field(default="5", pattern=r"^\d$", description="Transport mode code (JGS-20), 5 = air")
+    # No document of the three carries the conveyance (CEB511 has no such field; customs reads it from the
+    # manifest): it is the declaring party's, like the offices and the transport mode above.
+    traf_no: str = Field(
+        default="SW-DEV-CONVEYANCE",
+        max_length=100,
+        description="trafNo of 9610 lists: the conveyance of the direct-import line (a development stand-in by "
+        "default; empty: 9610 declarations are refused with TRANSPORT_NOT_KNOWN)",
+    )
+    voyage_no: str = Field(
+        default="SW-DEV-VOYAGE",
+        max_length=32,
+        description="voyageNo of 9610 lists: the voyage or flight number (a development stand-in by default; "
+        "empty: 9610 declarations are refused with TRANSPORT_NOT_KNOWN)",
+    )
     declarant_code: str | None = Field(default=None, description="agentCode of the lists; the seller if unset")
     declarant_name: str | None = None
     guarantor_code: str | None = Field(default=None, description="assureCode; the seller if unset")

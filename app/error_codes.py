@@ -31,6 +31,11 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
         "appType 2/3 for a key that was never stored; or a lookup of a document not visible to this key.",
     ),
     "DECLARATION_NOT_FOUND": (404, "", "The record has no declaration (it is not matched yet), or is not visible."),
+    "RECEIPTS_NOT_FOUND": (
+        404,
+        "",
+        "The record has no receipts of this kind that this key may read (a receipt message holds 1..100).",
+    ),
     "DISPATCH_NOT_FOUND": (404, "", "No such dispatch."),
     "DISPATCH_NOT_REQUEUEABLE": (409, "", "Only a dead or waiting dispatch can be sent again."),
     "NOTHING_TO_REDISPATCH": (409, "", "The record has no dead dispatch to re-push."),
@@ -88,6 +93,12 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     ),
     "DELEGATION_TO_SELF": (422, "", "An enterprise cannot delegate to itself."),
     "INVALID_CURSOR": (422, "", "The pagination cursor was not issued by this service."),
+    "OUTGOING_MESSAGE_INVALID": (
+        500,
+        "",
+        "A CEB message this service produced breaks its own XSD (a bug, counted in sw_outgoing_invalid_total); "
+        "it was not sent.",
+    ),
     "DATABASE_UNAVAILABLE": (
         503,
         "",

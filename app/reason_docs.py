@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.error_codes import API_ERROR_CODES
+from app.rules.inventory import REFUSAL_CODES
 from app.rules.reason_codes import REASON_CODES
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "reason-codes.md"
@@ -18,6 +19,13 @@ def discrepancy_table() -> str:
     for rc in REASON_CODES.values():
         documents = ", ".join(rc.documents)
         lines.append(f"| `{rc.code}` | {rc.severity} | {documents} | `{rc.field}` | {rc.en} | {rc.zh} | {rc.spec} |")
+    return "\n".join(lines)
+
+
+def refusal_table() -> str:
+    lines = ["| code | returnStatus | field | meaning | 说明 |", "|---|---|---|---|---|"]
+    for rc in REFUSAL_CODES.values():
+        lines.append(f"| `{rc.code}` | {rc.ceb_return_status} | `{rc.field}` | {rc.en} | {rc.zh} |")
     return "\n".join(lines)
 
 
@@ -44,6 +52,16 @@ character `X`). Currency is the one fixed value that intake accepts when it diff
 the record, not only the sender, shows `CURRENCY_NOT_CNY`.
 
 {discrepancy_table()}
+
+## Declaration refusals — the record's `rejection`
+
+A matched purchase whose inventory (清单, CEB621) cannot be declared as the official schema wants it becomes
+`REJECTED` in the declare stage, with the code, our `-9000nn` returnStatus (the spec has none for these) and
+the reason in `rejection`; nothing is dispatched and the buyer's quota is not used
+(`app/rules/inventory.py`). The single and annual limits refuse the same way with the spec's codes
+(`SINGLE_LIMIT_EXCEEDED` -621005, `ANNUAL_QUOTA_EXCEEDED` -621018, [tax.md](tax.md)).
+
+{refusal_table()}
 
 ## Rejections — problem+json `code` on 4xx/5xx answers
 

@@ -255,7 +255,8 @@ def test_message_return_keeps_to_its_xsd_whatever_the_root() -> None:
         codec.parse_message(long_root)
     parsed = codec.parse_receipts(codec.render_message_return(refused.value))
     assert parsed.problems == []
-    assert parsed.records[0]["oriMessageType"] == "R" * 30
+    assert parsed.records[0]["oriMessageType"] == "Unknown"  # not a message type: the official schema's word
+    assert parsed.records[0]["oriCopMsgId"] == "G" * 255
 
 
 def test_message_return_for_each_refusal() -> None:
