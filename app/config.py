@@ -57,6 +57,19 @@ class Settings(BaseSettings):
         "revoked or an enterprise suspended elsewhere stops working here within this time",
     )
 
+    # --- the officials' console (/console) -------------------------------------------------------------
+    console_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the console's session cookies. Unset: a random secret per process (sessions end at "
+        "a restart and do not carry across `--workers` processes): set it in production",
+    )
+    console_idle_timeout_s: int = Field(
+        default=1800, ge=60, le=86400, description="A console session ends after this long without a request"
+    )
+    console_time_zone: str = Field(
+        default="Asia/Shanghai", description="Time zone in which the console shows and reads times"
+    )
+
     # Agency callbacks: Standard-Webhooks headers, HMAC-SHA256 over f"{id}.{timestamp}.{body}".
     agency_callback_secret: SecretStr = Field(
         default=SecretStr("single-window-dev-callback-secret"),
