@@ -16,7 +16,11 @@ def _blank_is_none(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
-Text = Annotated[str | None, BeforeValidator(_blank_is_none), StringConstraints(strip_whitespace=True, max_length=60)]
+# An empty form field is no filter; the constraints apply to what was typed.
+Text = Annotated[
+    Annotated[str, StringConstraints(strip_whitespace=True, max_length=60)] | None, BeforeValidator(_blank_is_none)
+]
+Cursor = Annotated[Annotated[str, StringConstraints(max_length=200)] | None, BeforeValidator(_blank_is_none)]
 
 
 class RecordSearch(BaseModel):
@@ -33,7 +37,7 @@ class RecordSearch(BaseModel):
     status: Annotated[RecordStatusName | None, BeforeValidator(_blank_is_none)] = None
     createdFrom: Annotated[date | None, BeforeValidator(_blank_is_none)] = None
     createdTo: Annotated[date | None, BeforeValidator(_blank_is_none), Field(description="inclusive")] = None
-    cursor: Text = Field(default=None, max_length=200)
+    cursor: Cursor = None
 
     def record_filter(self, zone: ZoneInfo) -> RecordFilter:
         """Dates are whole days in the console's time zone; ``createdTo`` includes its day."""
