@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
 
 DEFAULT_SQLITE_PATH = Path("var") / "single-window.db"
 
@@ -156,6 +157,22 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file, absolute (a relative URL path is relative to the current folder)."""
+        if not self.is_sqlite:
+            return None
+        database = make_url(self.database_url).database
+        return Path(database).resolve() if database and database != ":memory:" else None
+
+    def database_shown(self) -> str:
+        """Where the data lives, for a person: the SQLite file's absolute path, or the URL without password."""
+        sqlite_file = self.sqlite_file
+        if sqlite_file is not None:
+            return f"SQLite file {sqlite_file}"
+        url = make_url(self.database_url)
+        return url.render_as_string(hide_password=True)
 
 
 @lru_cache
