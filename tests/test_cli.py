@@ -29,7 +29,8 @@ def test_serve_admin_key_and_a_purchase_cleared_end_to_end(tmp_path: Path) -> No
     with live_sw("serve", env, "/readyz") as server:
         issued = _sw("admin-key", env=env)
         key = issued.stdout.strip()
-        assert issued.stderr.strip() == f"Admin key written to SQLite file {tmp_path / 'embedded' / 'sw.db'} (shown once):"
+        database = tmp_path / "embedded" / "sw.db"
+        assert issued.stderr.strip() == f"Admin key written to SQLite file {database} (shown once):"
         admin = {"X-API-Key": key}
         with httpx.Client(base_url=server.base, timeout=10) as http:
             assert http.get("/api/v1/enterprises", headers=admin).status_code == 200
@@ -65,14 +66,14 @@ def test_admin_key_refuses_to_make_a_second_sqlite_database_elsewhere(tmp_path: 
     """Run from another folder, the default relative SQLite path names a database the server never reads."""
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    refused = subprocess.run(  # noqa: S603 - our own console script
+    refused = subprocess.run(
         [sys.executable, "-m", "app", "admin-key"], env=clean_env(), cwd=elsewhere, capture_output=True, text=True
     )
     assert refused.returncode == 1
     assert refused.stdout == ""
     assert f"No database at {elsewhere / 'var' / 'single-window.db'}" in refused.stderr
     assert not (elsewhere / "var").exists()
-    created = subprocess.run(  # noqa: S603 - our own console script
+    created = subprocess.run(
         [sys.executable, "-m", "app", "admin-key", "--create"],
         env=clean_env(),
         cwd=elsewhere,
