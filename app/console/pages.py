@@ -6,6 +6,7 @@ official's principal, so the console shows exactly what the API would show that 
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -41,6 +42,7 @@ from app.schemas.records import RecordStatusName, RecordSummary
 from app.services import records as record_service
 from app.services.auth import Principal, authenticate, principal_of_key_id
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 templates.env.filters["local_time"] = local_time
@@ -69,6 +71,8 @@ class SignInRequired(Exception):
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the console on ``app``: its router, and the session codec with its secret."""
+    if settings.console_secret is None:
+        log.info("SW_CONSOLE_SECRET is unset: console sessions are signed with a secret of this process alone")
     secret = settings.console_secret.get_secret_value() if settings.console_secret else secrets.token_urlsafe(32)
     app.state.console_sessions = SessionCodec(secret, settings.console_idle_timeout_s)
     app.state.console_zone = ZoneInfo(settings.console_time_zone)
