@@ -58,7 +58,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         SW_MOCK_INSPECTION_RATE_GENERAL="0",
         SW_DISPATCH_POLL_S="0.1",
     )
-    with live_sw("serve", env, "/readyz") as server, httpx.Client(base_url=server.base, timeout=30) as http:
+    # Up to 120 s to start: in CI this runs beside the other database's suite on two cores.
+    with (
+        live_sw("serve", env, "/readyz", timeout_s=120) as server,
+        httpx.Client(base_url=server.base, timeout=30) as http,
+    ):
         admin = {"X-API-Key": ADMIN_TOKEN}
         keys = {}
         for enterprise in examples.ENTERPRISES:
