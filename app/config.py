@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
 
 DEFAULT_SQLITE_PATH = Path("var") / "single-window.db"
 
@@ -55,6 +56,19 @@ class Settings(BaseSettings):
         le=1,
         description="How long a process trusts an API key it has checked (0: read it on every request); a key "
         "revoked or an enterprise suspended elsewhere stops working here within this time",
+    )
+
+    # --- the officials' console (/console) -------------------------------------------------------------
+    console_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the console's session cookies. Unset: a random secret per process (sessions end at "
+        "a restart and do not carry across `--workers` processes): set it in production",
+    )
+    console_idle_timeout_s: int = Field(
+        default=1800, ge=60, le=86400, description="A console session ends after this long without a request"
+    )
+    console_time_zone: str = Field(
+        default="Asia/Shanghai", description="Time zone in which the console shows and reads times"
     )
 
     # Agency callbacks: Standard-Webhooks headers, HMAC-SHA256 over f"{id}.{timestamp}.{body}".
@@ -157,6 +171,22 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file, absolute (a relative URL path is relative to the current folder)."""
+        if not self.is_sqlite:
+            return None
+        database = make_url(self.database_url).database
+        return Path(database).resolve() if database and database != ":memory:" else None
+
+    def database_shown(self) -> str:
+        """Where the data lives, for a person: the SQLite file's absolute path, or the URL without password."""
+        sqlite_file = self.sqlite_file
+        if sqlite_file is not None:
+            return f"SQLite file {sqlite_file}"
+        url = make_url(self.database_url)
+        return url.render_as_string(hide_password=True)
 
 
 @lru_cache

@@ -11,6 +11,15 @@ from app.rules.reason_codes import REASON_CODES
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "reason-codes.md"
 
 
+def code_spans(field: str) -> str:
+    """``payerIdNumber | payerName`` → two code spans: a ``|`` would end the table cell, even inside backticks."""
+    return " / ".join(f"`{name.strip()}`" for name in field.split("|"))
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def discrepancy_table() -> str:
     lines = [
         "| code | severity | documents | field | meaning | 说明 | spec |",
@@ -18,7 +27,10 @@ def discrepancy_table() -> str:
     ]
     for rc in REASON_CODES.values():
         documents = ", ".join(rc.documents)
-        lines.append(f"| `{rc.code}` | {rc.severity} | {documents} | `{rc.field}` | {rc.en} | {rc.zh} | {rc.spec} |")
+        lines.append(
+            f"| `{rc.code}` | {rc.severity} | {documents} | {code_spans(rc.field)} | {_cell(rc.en)} | {_cell(rc.zh)} "
+            f"| {_cell(rc.spec)} |"
+        )
     return "\n".join(lines)
 
 
@@ -32,7 +44,7 @@ def refusal_table() -> str:
 def error_table() -> str:
     lines = ["| code | HTTP | spec receipt code | meaning |", "|---|---|---|---|"]
     for code, (status, spec, meaning) in API_ERROR_CODES.items():
-        lines.append(f"| `{code}` | {status} | {spec} | {meaning} |")
+        lines.append(f"| `{code}` | {status} | {_cell(str(spec))} | {_cell(meaning)} |")
     return "\n".join(lines)
 
 

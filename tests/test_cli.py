@@ -27,7 +27,10 @@ def test_serve_admin_key_and_a_purchase_cleared_end_to_end(tmp_path: Path) -> No
         SW_DISPATCH_POLL_S="0.2",
     )
     with live_sw("serve", env, "/readyz") as server:
-        key = _sw("admin-key", env=env).stdout.strip().splitlines()[-1]
+        issued = _sw("admin-key", env=env)
+        key = issued.stdout.strip()
+        database = tmp_path / "embedded" / "sw.db"
+        assert issued.stderr.strip() == f"Admin key written to SQLite file {database} (shown once):"
         admin = {"X-API-Key": key}
         with httpx.Client(base_url=server.base, timeout=10) as http:
             assert http.get("/api/v1/enterprises", headers=admin).status_code == 200
@@ -55,4 +58,28 @@ def test_serve_admin_key_and_a_purchase_cleared_end_to_end(tmp_path: Path) -> No
             assert record["declaration"]["tax"]["taxTotal"] == "46.12"
             assert "swagger-ui" in http.get("/docs").text
     assert f"Swagger UI:  {server.base}/docs" in server.output
-    assert "sw admin-key" in server.output
+    assert "make admin-key" in server.output
+    assert f"SQLite file {tmp_path / 'embedded' / 'sw.db'}" in server.output
+
+
+def test_admin_key_refuses_to_make_a_second_sqlite_database_elsewhere(tmp_path: Path) -> None:
+    """Run from another folder, the default relative SQLite path names a database the server never reads."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    refused = subprocess.run(
+        [sys.executable, "-m", "app", "admin-key"], env=clean_env(), cwd=elsewhere, capture_output=True, text=True
+    )
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    assert f"No database at {elsewhere / 'var' / 'single-window.db'}" in refused.stderr
+    assert not (elsewhere / "var").exists()
+    created = subprocess.run(
+        [sys.executable, "-m", "app", "admin-key", "--create"],
+        env=clean_env(),
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert created.stdout.startswith("sw_")
+    assert (elsewhere / "var" / "single-window.db").exists()

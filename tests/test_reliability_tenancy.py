@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import copy
 import inspect
+import re
 import textwrap
 import uuid
 from collections.abc import Callable
@@ -47,8 +48,18 @@ PUBLIC = {
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
-    ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
+    ("GET", "/reason-codes"),
+    # The console reads its own session cookie, never X-API-Key: with a key alone it sends the caller to its
+    # sign-in page (or refuses a form without its CSRF token), and shows nothing of anyone's data.
+    ("GET", "/console"),
+    ("GET", "/console/sign-in"),
+    ("POST", "/console/sign-in"),
+    ("POST", "/console/sign-out"),
+    ("POST", "/console/language"),
+    ("GET", "/console/records"),
+    ("GET", "/console/records/{record_id}"),
+    ("GET", "/console/records/{record_id}/live"),
 }
 SIGNED = {("POST", "/api/v1/agency-callbacks/{agency}")}  # Standard Webhooks signature instead of a key
 
@@ -281,8 +292,20 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("GET", "/metrics"): lambda w, r, t: Call("GET", "/metrics"),
     ("GET", "/openapi.json"): lambda w, r, t: Call("GET", "/openapi.json"),
     ("GET", "/docs"): lambda w, r, t: Call("GET", "/docs"),
-    ("GET", "/docs/oauth2-redirect"): lambda w, r, t: Call("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"): lambda w, r, t: Call("GET", "/redoc"),
+    ("GET", "/reason-codes"): lambda w, r, t: Call("GET", "/reason-codes"),
+    ("GET", "/console"): lambda w, r, t: Call("GET", "/console"),
+    ("GET", "/console/sign-in"): lambda w, r, t: Call("GET", "/console/sign-in"),
+    ("POST", "/console/sign-in"): lambda w, r, t: Call("POST", "/console/sign-in"),
+    ("POST", "/console/sign-out"): lambda w, r, t: Call("POST", "/console/sign-out"),
+    ("POST", "/console/language"): lambda w, r, t: Call("POST", "/console/language"),
+    ("GET", "/console/records"): lambda w, r, t: Call(
+        "GET", "/console/records", params={"orderNo": t.group.triple[0]["orderNo"]}
+    ),
+    ("GET", "/console/records/{record_id}"): lambda w, r, t: Call("GET", f"/console/records/{t.group.record_id}"),
+    ("GET", "/console/records/{record_id}/live"): lambda w, r, t: Call(
+        "GET", f"/console/records/{t.group.record_id}/live"
+    ),
     ("GET", "/api/v1/enterprises"): lambda w, r, t: Call("GET", "/api/v1/enterprises"),
     ("POST", "/api/v1/enterprises"): lambda w, r, t: Call(
         "POST", "/api/v1/enterprises", json={"code": f"3120960B{w.next() % 100:02d}", "name": "新", "roles": ["seller"]}
@@ -382,10 +405,16 @@ def app_operations(app: FastAPI) -> set[tuple[str, str]]:
         for method in operations
         if method != "head"
     }
-    for route in app.routes:
+    routes = list(app.routes)
+    while routes:
+        route = routes.pop()
+        included = getattr(route, "original_router", None)  # an included router (FastAPI ≥ 0.16x)
+        if included is not None:
+            routes.extend(included.routes)
+            continue
         path, methods = getattr(route, "path", None), getattr(route, "methods", None) or set()
-        if path is not None:
-            found |= {(m, path) for m in methods if m != "HEAD"}
+        if path is not None:  # as the OpenAPI document writes it: {itemNo}, not {itemNo:path}
+            found |= {(m, re.sub(r"\{(\w+):\w+\}", r"{\1}", path)) for m in methods if m != "HEAD"}
     return {(m, p) for m, p in found if not p.startswith(MOCK_AGENCIES)}
 
 

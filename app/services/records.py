@@ -109,14 +109,25 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 async def list_records(
-    session: AsyncSession, principal: Principal, f: RecordFilter, limit: int, cursor: str | None
+    session: AsyncSession,
+    principal: Principal,
+    f: RecordFilter,
+    limit: int,
+    cursor: str | None,
+    *,
+    newest_first: bool = False,
 ) -> RecordPage:
-    """Oldest change first, so that polling with ``updatedSince`` or the cursor never skips a record."""
+    """Oldest change first, so that polling with ``updatedSince`` or the cursor never skips a record; newest
+    first for a person searching (the console), the cursor then leading to older changes."""
     query = _filtered(principal, f)
+    position = tuple_(MatchRecord.updated_at, MatchRecord.id)
     if cursor:
         updated, record_id = decode_cursor(cursor)
-        query = query.where(tuple_(MatchRecord.updated_at, MatchRecord.id) > tuple_(updated, record_id))
-    rows = list(await session.scalars(query.order_by(MatchRecord.updated_at, MatchRecord.id).limit(limit + 1)))
+        after = tuple_(updated, record_id)
+        query = query.where(position < after if newest_first else position > after)
+    columns = (MatchRecord.updated_at, MatchRecord.id)
+    order = [c.desc() for c in columns] if newest_first else list(columns)
+    rows = list(await session.scalars(query.order_by(*order).limit(limit + 1)))
     page = rows[:limit]
     return RecordPage(
         items=[summary(r, principal) for r in page],
