@@ -27,6 +27,7 @@ from app.observability import Metrics, RequestIdMiddleware
 from app.reason_docs import discrepancy_table, error_table
 from app.routers import (
     callbacks,
+    certificates,
     documents,
     enterprises,
     feed,
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(enterprises.router)
+    app.include_router(certificates.router)
     app.include_router(goods.router)
     for router in documents.routers:
         app.include_router(router)

@@ -33,6 +33,7 @@ from app.ceb.kinds import (
     DocType,
     MessageKind,
 )
+from app.ceb.signature import EnvelopedSignature, read_signature
 from app.schemas.ceb_types import CHINA_TZ
 
 _P = "{" + CEB_NS + "}"
@@ -78,6 +79,7 @@ class ParsedMessage:
     version: str
     transfer: dict[str, str]
     records: list[dict[str, Any]] = field(default_factory=list)
+    signature: EnvelopedSignature | None = None  # checked by app/services/message_signatures.py
 
 
 @dataclass(frozen=True)
@@ -128,10 +130,12 @@ def parse_message(body: bytes) -> ParsedMessage:
             message_type=kind.message,
             message_guid=guid,
         )
+    # Before anything is read: the signature is detached from this very tree, its digest taken over the rest.
+    signature = read_signature(root)
     records = [_record(kind, element) for element in root.iterchildren(_P + kind.record)]
     transfer_element = root.find(_P + "BaseTransfer")
     transfer = {k: str(v) for k, v in _flat(transfer_element).items()} if transfer_element is not None else {}
-    return ParsedMessage(kind, guid or "", (root.get("version") or "").strip(), transfer, records)
+    return ParsedMessage(kind, guid or "", (root.get("version") or "").strip(), transfer, records, signature)
 
 
 def _short(problem: safe_xml.XmlProblem) -> str:
