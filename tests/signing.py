@@ -26,10 +26,10 @@ def identity(
     return key, certificates.self_signed(key, holder, f"test {algorithm} {holder}", start, days)
 
 
-def sign(body: bytes, key: PrivateKey, certificate: CertificateInfo) -> bytes:
+def sign(body: bytes, key: PrivateKey, certificate: CertificateInfo, methods: tuple[str, str] | None = None) -> bytes:
     """``body`` with an enveloped ds:Signature, as the E-port client writes it."""
     root = safe_xml.parse(body)
-    signature.sign(root, key, certificate)
+    signature.sign(root, key, certificate, methods)
     return serialize(root)
 
 

@@ -187,9 +187,16 @@ def _detach(element: etree._Element) -> None:
     parent.remove(element)
 
 
-def sign(root: etree._Element, key: PrivateKey, certificate: CertificateInfo) -> None:
-    """Append an enveloped ``ds:Signature`` over the whole of ``root`` (which must not have one yet)."""
-    signature_method, digest_method = _SIGN_WITH[key.algorithm]
+def sign(
+    root: etree._Element, key: PrivateKey, certificate: CertificateInfo, methods: tuple[str, str] | None = None
+) -> None:
+    """Append an enveloped ``ds:Signature`` over the whole of ``root`` (which must not have one yet).
+
+    ``methods``: (SignatureMethod, DigestMethod) URIs; by default SM2-SM3 / SM3 for an SM2 key and RSA-SHA256 /
+    SHA-256 for an RSA key (RSA-SHA1 / SHA-1 only when asked for: peers that still use it, and tests)."""
+    signature_method, digest_method = methods or _SIGN_WITH[key.algorithm]
+    if SIGNATURE_METHODS[signature_method][0] != key.algorithm or digest_method not in DIGEST_METHODS:
+        raise ValueError(f"{signature_method} / {digest_method} cannot be used with an {key.algorithm} key")
     hash_name = SIGNATURE_METHODS[signature_method][1]
     digest_value = digest(canonical(root), DIGEST_METHODS[digest_method])
     signature = etree.SubElement(root, _DS + "Signature", nsmap={"ds": DS_NS})

@@ -7,6 +7,7 @@ RSA goes through ``cryptography``. SM2 keys are read and written as PKCS #8 / SE
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from asn1crypto import keys as asn1_keys
@@ -42,8 +43,7 @@ class PublicKey:
             return hash_name == "sm3" and sm2.verify(self.key, message, signature)
         if hash_name not in _RSA_HASHES:
             return False
-        public = serialization.load_der_public_key(self.key)
-        assert isinstance(public, rsa.RSAPublicKey)
+        public = _rsa_public_key(self.key)
         try:
             public.verify(signature, message, padding.PKCS1v15(), _RSA_HASHES[hash_name]())
         except InvalidSignature:
@@ -64,9 +64,7 @@ class PrivateKey:
             if hash_name != "sm3":
                 raise KeyError_("an SM2 key signs with SM3")
             return sm2.sign(self.key, message)
-        private = serialization.load_der_private_key(self.key, password=None)
-        assert isinstance(private, rsa.RSAPrivateKey)
-        return private.sign(message, padding.PKCS1v15(), _RSA_HASHES[hash_name]())
+        return _rsa_private_key(self.key).sign(message, padding.PKCS1v15(), _RSA_HASHES[hash_name]())
 
     def to_pem(self) -> bytes:
         """PKCS #8, unencrypted (a development key; production keys live in a cipher machine or PKCS #12)."""
@@ -91,6 +89,22 @@ class PrivateKey:
 
 
 _SM2_PARAMETERS = asn1_keys.ECDomainParameters(name="named", value="sm2p256v1")
+
+
+# Loaded once per key: reading an RSA private key checks it (tens of milliseconds), and a filed certificate's key
+# verifies many messages.
+@lru_cache(maxsize=1024)
+def _rsa_public_key(spki: bytes) -> rsa.RSAPublicKey:
+    public = serialization.load_der_public_key(spki)
+    assert isinstance(public, rsa.RSAPublicKey)
+    return public
+
+
+@lru_cache(maxsize=8)
+def _rsa_private_key(pkcs8: bytes) -> rsa.RSAPrivateKey:
+    private = serialization.load_der_private_key(pkcs8, password=None)
+    assert isinstance(private, rsa.RSAPrivateKey)
+    return private
 
 
 def generate(algorithm: Algorithm) -> PrivateKey:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.adapters.base import AgencyError, PermanentAgencyError
 from app.config import Settings
 from app.models import Declaration, Document, Goods
+from app.services.inventory_signing import add_signed_inventories
 
 if TYPE_CHECKING:
     from app.services.dispatch import Claim
@@ -64,6 +65,7 @@ async def build_packages(
             log.error("dispatch %s: the package of record %s cannot be built: %r", claim.id, claim.record_id, exc)
             error = f"package cannot be built: {type(exc).__name__}: {exc}"[:1000]
             packages[claim.id] = PermanentAgencyError(error)
+    await add_signed_inventories(packages, claims, settings)
     return packages
 
 

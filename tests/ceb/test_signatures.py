@@ -47,9 +47,7 @@ def _order_message(order_no: str | None = None) -> bytes:
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-async def test_a_valid_signature_is_accepted(
-    client: httpx.AsyncClient, parties: Parties, algorithm: Algorithm
-) -> None:
+async def test_a_valid_signature_is_accepted(client: httpx.AsyncClient, parties: Parties, algorithm: Algorithm) -> None:
     key, certificate = identity(algorithm, PLATFORM)
     await file_certificate(client, PLATFORM, certificate)
     response = await post_xml(client, sign(_order_message(), key, certificate), parties.platform)
@@ -68,7 +66,8 @@ async def test_one_byte_changed_is_refused_and_nothing_is_stored(
     root = safe_xml.parse(sign(_order_message(), key, certificate))
     if where == "body":
         element = root.find(".//{http://www.chinaport.gov.cn/ceb}buyerName")
-        assert element is not None and element.text
+        assert element is not None
+        assert element.text
         element.text = element.text[:-1] + "乙"
     elif where == "SignedInfo":
         method = root.find(f".//{_DS}SignatureMethod")
@@ -77,7 +76,8 @@ async def test_one_byte_changed_is_refused_and_nothing_is_stored(
         method.tail = " "
     else:
         value = root.find(f".//{_DS}SignatureValue")
-        assert value is not None and value.text
+        assert value is not None
+        assert value.text
         raw = bytearray(base64.b64decode(value.text))
         raw[len(raw) // 2] ^= 0x01
         value.text = base64.b64encode(bytes(raw)).decode()
@@ -156,9 +156,7 @@ async def test_a_signature_wrapping_a_second_copy_of_the_order_is_refused(
     assert await _stored(app) == 0
 
 
-async def test_a_signature_moved_onto_another_order_is_refused(
-    client: httpx.AsyncClient, parties: Parties
-) -> None:
+async def test_a_signature_moved_onto_another_order_is_refused(client: httpx.AsyncClient, parties: Parties) -> None:
     """The signature of one order, put at the root of a message with another order (with the signed one kept
     in a ds:Object): the enveloped digest covers the forged order, and ds:Object is no part of the profile."""
     key, certificate = identity("RSA", PLATFORM)
@@ -177,9 +175,7 @@ async def test_a_signature_moved_onto_another_order_is_refused(
     _refusal(response, 400, "XML_SIGNATURE_MALFORMED", "-1001")
 
 
-@pytest.mark.parametrize(
-    ("policy", "accepted"), [("off", True), ("verify-if-present", True), ("required", False)]
-)
+@pytest.mark.parametrize(("policy", "accepted"), [("off", True), ("verify-if-present", True), ("required", False)])
 async def test_a_missing_signature_under_each_policy(
     app: FastAPI, client: httpx.AsyncClient, parties: Parties, policy: str, accepted: bool
 ) -> None:
