@@ -96,6 +96,12 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     ),
     "CERTIFICATE_EXPIRED": (422, "", "The certificate's notAfter is past (or before its notBefore)."),
     "INVALID_CURSOR": (422, "", "The pagination cursor was not issued by this service."),
+    "SIGNING_NOT_CONFIGURED": (
+        503,
+        "",
+        "The service has no signing key (SW_SIGNING_* unset and SW_SIGNING_DEV_KEYS false): it cannot render a "
+        "signed CEB621.",
+    ),
     "DATABASE_UNAVAILABLE": (
         503,
         "",

@@ -10,14 +10,13 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
-from app.crypto.identity import signing_identity
 from app.deps import PrincipalDep, SessionDep, SettingsDep
 from app.errors import Unprocessable
 from app.routers.messages import prefers_xml
 from app.schemas.problems import problems
 from app.schemas.records import DeclarationOut, RecordDetail, RecordPage, RecordStatusName
 from app.services import records as record_service
-from app.services.inventory_signing import signed_inventory_message
+from app.services.inventory_signing import rendered_inventory_message
 from app.services.records import RecordFilter
 
 router = APIRouter(prefix="/api/v1/records", tags=["Records (三单交换记录)"])
@@ -120,8 +119,8 @@ async def get_declaration(
 ) -> Response:
     declaration = await record_service.get_declaration(session, principal, record_id)
     if prefers_xml(request.headers.get("accept")):
-        identity = signing_identity(request.app.state.settings)
-        return Response(signed_inventory_message(declaration.inventory, identity), media_type="application/xml")
+        message = rendered_inventory_message(declaration.inventory, request.app.state.settings)
+        return Response(message, media_type="application/xml")
     return JSONResponse(declaration.model_dump(mode="json"))
 
 

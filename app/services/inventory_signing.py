@@ -19,6 +19,7 @@ from app.ceb import safe_xml, signature
 from app.ceb.codec import render_inventory
 from app.config import Settings
 from app.crypto.identity import SigningIdentity, SigningNotConfigured, signing_identity
+from app.errors import DomainError
 
 if TYPE_CHECKING:
     from app.services.dispatch import Claim
@@ -43,6 +44,15 @@ def signed_inventory_message(inventory: Mapping[str, Any], identity: SigningIden
     root = safe_xml.parse(render_inventory(inventory, inventory_transfer(inventory)))
     signature.sign(root, identity.key, identity.certificate)
     return _DECLARATION + bytes(etree.tostring(root, encoding="UTF-8"))
+
+
+def rendered_inventory_message(inventory: Mapping[str, Any], settings: Settings) -> bytes:
+    """The signed CEB621 a reader asks for (``GET …/declaration`` as XML); 503 while no key is configured."""
+    try:
+        identity = signing_identity(settings)
+    except SigningNotConfigured as exc:
+        raise DomainError(str(exc), code="SIGNING_NOT_CONFIGURED", status=503) from exc
+    return signed_inventory_message(inventory, identity)
 
 
 async def add_signed_inventories(
