@@ -1,4 +1,4 @@
-"""The ``sw`` command: serve, mock-agencies, migrate, admin-key, openapi, docs, import."""
+"""The ``sw`` command: serve, mock-agencies, migrate, admin-key, keys, openapi, docs, import."""
 
 from __future__ import annotations
 
@@ -134,6 +134,39 @@ def admin_key(
     key = asyncio.run(create())
     typer.echo(f"Admin key written to {settings.database_shown()} (shown once):", err=True)
     typer.echo(key)
+
+
+keys_cli = typer.Typer(help="The service's signing key and certificate (docs/xml.md#signatures)", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
+
+
+@keys_cli.command("generate")
+def generate_keys(
+    algorithm: Annotated[str, typer.Option(help="SM2 (SM2-SM3, as the E-port prefers) or RSA")] = "SM2",
+    out: Annotated[Path | None, typer.Option(help="Folder to write to (default: SW_SIGNING_DEV_DIR, var/keys)")] = None,
+    force: Annotated[bool, typer.Option(help="Replace a key already there")] = False,
+) -> None:
+    """Make a development key pair and a self-signed certificate (two years), and say where they are."""
+    from app.crypto.identity import KEY_FILE, generate_identity
+
+    if algorithm not in ("SM2", "RSA"):
+        raise typer.BadParameter("SM2 or RSA", param_hint="--algorithm")
+    directory = out or get_settings().signing_dev_dir
+    if (directory / KEY_FILE).exists() and not force:
+        typer.echo(f"{directory / KEY_FILE} exists already: --force replaces it", err=True)
+        raise typer.Exit(1)
+    generated = generate_identity(directory, "SM2" if algorithm == "SM2" else "RSA", replace=force)
+    certificate = generated.identity.certificate
+    typer.echo(f"private key:  {generated.key_path}  (keep it secret; mode 0600)")
+    typer.echo(f"certificate:  {generated.certificate_path}")
+    typer.echo(
+        f"{certificate.algorithm}, serial {certificate.serial_number}, valid {certificate.not_before:%Y-%m-%d} "
+        f"to {certificate.not_after:%Y-%m-%d}, SHA-256 {certificate.fingerprint}"
+    )
+    typer.echo("To sign with it, set:")
+    typer.echo(f"  SW_SIGNING_KEY_PATH={generated.key_path}")
+    typer.echo(f"  SW_SIGNING_CERTIFICATE_PATH={generated.certificate_path}")
+    typer.echo("(the mock customs verifies with the same certificate; SW_MOCK_CUSTOMS_CERTIFICATE_PATH elsewhere)")
 
 
 @cli.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -75,6 +76,30 @@ class Settings(BaseSettings):
     agency_callback_secret: SecretStr = Field(
         default=SecretStr("single-window-dev-callback-secret"),
         description="HMAC-SHA256 secret of agency callbacks. The default is a development value: set your own",
+    )
+
+    # --- the service's own signature (CEB621 it declares; docs/xml.md#signatures) ------------------------
+    signing_key_path: Path | None = Field(
+        default=None, description="PEM private key (PKCS #8, or SEC 1 for SM2) the service signs with"
+    )
+    signing_certificate_path: Path | None = Field(default=None, description="PEM X.509 certificate of that key")
+    signing_pkcs12_path: Path | None = Field(
+        default=None, description="Or: a PKCS #12 file with the key and certificate (RSA; SM2 keys as PEM)"
+    )
+    signing_pkcs12_password: SecretStr | None = Field(default=None, description="Password of the PKCS #12 file")
+    signing_dev_keys: bool = Field(
+        default=True,
+        description="With no key configured, generate a development key and self-signed certificate on first use "
+        "under SW_SIGNING_DEV_DIR (embedded / development mode); set false in production",
+    )
+    signing_dev_dir: Path = Field(default=Path("var") / "keys", description="Where development keys are kept")
+    signing_algorithm: Literal["SM2", "RSA"] = Field(
+        default="SM2", description="Algorithm of a generated development key (SM2-SM3 as the E-port prefers)"
+    )
+    mock_customs_certificate_path: Path | None = Field(
+        default=None,
+        description="Mock customs: the certificate it verifies the service's CEB621 signature with (default: the "
+        "service's own signing certificate, from the settings above)",
     )
 
     # Mock agencies (app/mock_agencies): their rules and fault injection, for tests and benchmarks.

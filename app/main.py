@@ -28,6 +28,7 @@ from app.observability import Metrics, RequestIdMiddleware
 from app.routers import (
     api_docs,
     callbacks,
+    certificates,
     documents,
     enterprises,
     feed,
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(enterprises.router)
+    app.include_router(certificates.router)
     app.include_router(goods.router)
     for router in documents.routers:
         app.include_router(router)

@@ -35,6 +35,7 @@ from app.models import Base
 from app.services import auth, callbacks
 from tests.conftest import ADMIN
 from tests.factories import file_enterprise, file_goods, goods_record, purchase
+from tests.signing import identity
 
 G_PLATFORM, G_SELLER, G_PAYMENT, G_CARRIER = "3120960A01", "3120960A02", "3120960P01", "3120960L01"
 U_CODE, V_CODE = "3120960X01", "3120960X02"  # the unrelated enterprise, and the agent it delegates to
@@ -75,6 +76,7 @@ class Group:
     dispatch_id: str = ""
     spare_keys: dict[str, str] = field(default_factory=dict)  # code → id of a key nobody uses
     delegation_id: str = ""
+    certificate_id: str = ""
     markers: set[str] = field(default_factory=set)
 
     @property
@@ -175,6 +177,10 @@ async def build_world(client: httpx.AsyncClient) -> World:
         group.delegation_id = (
             await _post_ok(client, f"/api/v1/enterprises/{group.platform}/delegations", delegation, ADMIN)
         )["id"]
+        pem = identity("SM2", f"tenancy {name}")[1].pem().decode()
+        group.certificate_id = (
+            await _post_ok(client, f"/api/v1/enterprises/{group.platform}/certificates", {"pem": pem}, ADMIN)
+        )["id"]
         group.markers = {
             order["orderNo"],
             order["payTransactionId"],
@@ -185,6 +191,7 @@ async def build_world(client: httpx.AsyncClient) -> World:
             group.record_id,
             group.dispatch_id,
             group.delegation_id,
+            group.certificate_id,
             item_no,
             *group.spare_keys.values(),
         }
@@ -336,6 +343,18 @@ OPERATIONS: dict[tuple[str, str], Build] = {
         "DELETE",
         f"/api/v1/enterprises/{_code(w, r, t)}/delegations/{uuid.uuid4() if t.missing else t.group.delegation_id}",
     ),
+    ("POST", "/api/v1/enterprises/{code}/certificates"): lambda w, r, t: Call(
+        "POST",
+        f"/api/v1/enterprises/{_code(w, r, t)}/certificates",
+        json={"pem": identity("SM2", f"tenancy call {w.next()}")[1].pem().decode()},
+    ),
+    ("GET", "/api/v1/enterprises/{code}/certificates"): lambda w, r, t: Call(
+        "GET", f"/api/v1/enterprises/{_code(w, r, t)}/certificates"
+    ),
+    ("DELETE", "/api/v1/enterprises/{code}/certificates/{certificate_id}"): lambda w, r, t: Call(
+        "DELETE",
+        f"/api/v1/enterprises/{_code(w, r, t)}/certificates/{uuid.uuid4() if t.missing else t.group.certificate_id}",
+    ),
     ("POST", "/api/v1/goods"): lambda w, r, t: Call(
         "POST",
         "/api/v1/goods",
@@ -463,7 +482,7 @@ async def snapshot(client: httpx.AsyncClient, group: Group) -> dict[str, Any]:
     """A group's data as an admin sees it (what another enterprise's calls must leave unchanged)."""
     state: dict[str, Any] = {}
     for code in sorted(set(group.codes.values())):
-        for path in ("", "/keys", "/delegations"):
+        for path in ("", "/keys", "/delegations", "/certificates"):
             state[code + path] = (await client.get(f"/api/v1/enterprises/{code}{path}", headers=ADMIN)).json()
     seller = group.codes["seller"]
     state["goods"] = (await client.get("/api/v1/goods", params={"ebcCode": seller}, headers=ADMIN)).json()

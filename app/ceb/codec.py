@@ -36,6 +36,7 @@ from app.ceb.kinds import (
     DocType,
     MessageKind,
 )
+from app.ceb.signature import EnvelopedSignature, read_signature
 from app.schemas.ceb_types import CHINA_TZ
 
 _P = "{" + CEB_NS + "}"
@@ -87,6 +88,7 @@ class ParsedMessage:
     # Each record's guid exactly as written (the XSD checked its raw length): what a receipt echoes for a
     # record whose guid the wire model refused.
     raw_guids: list[str] = field(default_factory=list)
+    signature: EnvelopedSignature | None = None  # checked by app/services/message_signatures.py
 
 
 @dataclass(frozen=True)
@@ -138,13 +140,16 @@ def parse_message(body: bytes) -> ParsedMessage:
             message_type=kind.message,
             message_guid=guid,
         )
+    # Before anything is read: the signature is detached from this very tree, its digest taken over the rest.
+    signature = read_signature(root)
     elements = list(root.iterchildren(_P + kind.record))
     records = [_record(kind, element) for element in elements]
     # The XSD made the head's first child its guid.
     raw_guids = [element[0][0].text or "" for element in elements]
     transfer_element = root.find(_P + "BaseTransfer")
     transfer = {k: str(v) for k, v in _flat(transfer_element).items()} if transfer_element is not None else {}
-    return ParsedMessage(kind, guid or "", (root.get("version") or "").strip(), transfer, records, raw_guids)
+    version = (root.get("version") or "").strip()
+    return ParsedMessage(kind, guid or "", version, transfer, records, raw_guids, signature)
 
 
 def _short(problem: safe_xml.XmlProblem) -> str:

@@ -123,11 +123,20 @@ def schema(file_name: str, *, signature_optional: bool = False) -> etree.XMLSche
         with _COMPILING:
             tree = etree.parse(str(path), _parser())  # keeps the file's URL, so xs:include resolves beside it
             if signature_optional:
-                for wildcard in tree.iter(_XS + "any"):
-                    if wildcard.get("namespace") == _DS_NS:
-                        wildcard.set("minOccurs", "0")
+                for particle in tree.iter(_XS + "any", _XS + "element"):
+                    if _is_signature(particle):
+                        particle.set("minOccurs", "0")
             compiled = cache[(file_name, signature_optional)] = etree.XMLSchema(tree)
     return compiled
+
+
+def _is_signature(particle: etree._Element) -> bool:
+    """The schema's ``ds:Signature`` particle: a reference to the XML-DSig ``Signature`` element, or a
+    wildcard of the XML-DSig namespace."""
+    if particle.tag == _XS + "any":
+        return particle.get("namespace") == _DS_NS
+    prefix, _, name = (particle.get("ref") or "").rpartition(":")
+    return name == "Signature" and particle.nsmap.get(prefix or None) == _DS_NS
 
 
 def validate(

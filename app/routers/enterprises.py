@@ -98,7 +98,7 @@ async def get_enterprise(code: str, session: SessionDep, principal: PrincipalDep
 @router.patch(
     "/enterprises/{code}",
     response_model=EnterpriseOut,
-    summary="Rename, change roles, suspend or reactivate (admin)",
+    summary="Rename, change roles, suspend or reactivate, set the signature policy (admin)",
     responses=problems(400, 401, 403, 404, 413, 422, 503),
     operation_id="patch_enterprise",
 )

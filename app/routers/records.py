@@ -16,7 +16,7 @@ from app.routers.messages import XML_RESPONSE, prefers_xml
 from app.schemas.problems import problems
 from app.schemas.records import DeclarationOut, RecordDetail, RecordPage, RecordStatusName
 from app.services import records as record_service
-from app.services.inventory_message import inventory_message
+from app.services.inventory_signing import rendered_inventory_message
 from app.services.records import RecordFilter
 
 router = APIRouter(prefix="/api/v1/records", tags=["Records (三单交换记录)"])
@@ -104,8 +104,8 @@ async def get_record(record_id: uuid.UUID, session: SessionDep, principal: Princ
     response_model=DeclarationOut,
     summary="The record's declaration: the inventory (清单) and its tax; as CEB621 with Accept: application/xml",
     description="JSON by default. With `Accept: application/xml`, the inventory as a one-record `CEB621Message` "
-    "(unsigned; checked against CEB621.xsd with only its `ds:Signature` requirement set aside), the same bytes "
-    "on every read.",
+    "signed by the service (enveloped `ds:Signature`, SM2-SM3 by default; docs/xml.md#signatures) and checked "
+    "against CEB621.xsd, signature included; the message guid is the same on every read.",
     responses=problems(
         401,
         404,
@@ -120,7 +120,8 @@ async def get_declaration(
 ) -> Response:
     declaration = await record_service.get_declaration(session, principal, record_id)
     if prefers_xml(request.headers.get("accept")):
-        return Response(inventory_message(record_id, declaration.inventory), media_type=XML_RESPONSE)
+        message = rendered_inventory_message(record_id, declaration.inventory, request.app.state.settings)
+        return Response(message, media_type=XML_RESPONSE)
     return JSONResponse(declaration.model_dump(mode="json"))
 
 

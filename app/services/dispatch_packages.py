@@ -23,6 +23,7 @@ from app.ceb.conformance import OutgoingMessageInvalid
 from app.config import Settings
 from app.models import Declaration, Document, Goods
 from app.services.inventory_message import inventory_message
+from app.services.inventory_signing import add_signed_inventories
 
 if TYPE_CHECKING:
     from app.services.dispatch import Claim
@@ -77,6 +78,7 @@ async def build_packages(
             nonconforming[claim.record_id] = _nonconforming(declaration)
         if (refusal := nonconforming[claim.record_id]) is not None:
             packages[claim.id] = refusal
+    await add_signed_inventories(packages, claims, settings)
     return packages
 
 

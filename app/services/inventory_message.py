@@ -1,5 +1,5 @@
-"""The CEB621 message of a stored declaration: the same bytes for the ``Accept: application/xml`` rendering and
-for the conformance check of what is dispatched to the agencies.
+"""The CEB621 message of a stored declaration, unsigned: what the conformance check of a dispatch renders, and
+what ``inventory_signing`` signs for customs and for the ``Accept: application/xml`` rendering.
 
 ``BaseTransfer`` names the declaring agent (``agentCode`` / ``agentName``; the single window keeps no DXP id,
 so ``dxpId`` is that code). The message guid is derived from the record and the inventory's own guid, so each
@@ -21,12 +21,17 @@ def inventory_message_guid(record_id: uuid.UUID, inventory: Mapping[str, Any]) -
     return str(uuid.uuid5(_INVENTORY_NAMESPACE, f"{record_id}:{inventory.get('guid')}")).upper()
 
 
-def inventory_message(record_id: uuid.UUID, inventory: Mapping[str, Any]) -> bytes:
-    """The unsigned CEB621, checked against CEB621.xsd (``OutgoingMessageInvalid`` if it breaks it)."""
-    transfer = {
-        "copCode": inventory["agentCode"],
-        "copName": inventory["agentName"],
+def inventory_transfer(inventory: Mapping[str, Any]) -> dict[str, str]:
+    """``BaseTransfer`` of a CEB621: the declarant (agentCode) transmits it."""
+    return {
+        "copCode": str(inventory["agentCode"]),
+        "copName": str(inventory["agentName"]),
         "dxpMode": "DXP",
-        "dxpId": inventory["agentCode"],
+        "dxpId": str(inventory["agentCode"]),
     }
-    return render_inventory(inventory, transfer, guid=inventory_message_guid(record_id, inventory))
+
+
+def inventory_message(record_id: uuid.UUID, inventory: Mapping[str, Any]) -> bytes:
+    """The unsigned CEB621, checked against CEB621.xsd with only its signature requirement set aside
+    (``OutgoingMessageInvalid`` if it breaks it); the signed one is ``inventory_signing``'s."""
+    return render_inventory(inventory, inventory_transfer(inventory), guid=inventory_message_guid(record_id, inventory))

@@ -23,6 +23,7 @@ from app.models import Document, Enterprise
 from app.services.accept import check_sender
 from app.services.auth import Principal
 from app.services.intake import IntakeItem, ItemResult, RawBody, validate_document
+from app.services.message_signatures import check_message_signature
 from app.services.submitting import submit
 
 # Bodies up to this size are read on the event loop (a single-order message takes ~0.1 ms); larger ones in
@@ -75,6 +76,9 @@ async def receive_message(
             http_status=403,
         )
         return MessageAnswer(403, codec.render_message_return(mismatch))
+    refused = await check_message_signature(state.engine, message, cop_code)
+    if refused is not None:
+        return MessageAnswer(refused.http_status, codec.render_message_return(refused))
     raw = RawBody(body=body, content_type=content_type)
     results = await submit(state, principal, message.kind.doc_type, items, raw, wait)
     rows = [_return_row(message, item, result) for item, result in zip(items, results, strict=True)]
