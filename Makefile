@@ -3,11 +3,14 @@ UV := ./scripts/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format typecheck migrate openapi docs check bench-xml bench bench-quick soak soak-quick mutations
+.PHONY: run admin-key test lint format typecheck migrate openapi docs check bench-xml bench bench-quick soak soak-quick mutations
 
 run: ## start the service in embedded mode (SQLite file under var/, migrations applied)
 	$(UV) sync --frozen --no-dev
 	$(UV) run --frozen --no-dev sw serve --host $(HOST) --port $(PORT)
+
+admin-key: ## print a new admin key for the database `make run` serves (run it in this folder; says which database)
+	$(UV) run --frozen --no-dev sw admin-key
 
 test: ## the whole test suite (SQLite by default; SW_TEST_DATABASE_URL=postgresql+asyncpg://… for PostgreSQL)
 	$(UV) sync --frozen

@@ -1,4 +1,4 @@
-"""The ``sw`` command: serve, mock-agencies, migrate, admin-key, openapi, docs, import."""
+"""The ``sw`` command: serve, mock-agencies, migrate, admin-key, keys, openapi, docs, import."""
 
 from __future__ import annotations
 
@@ -35,9 +35,13 @@ def serve(
     settings = get_settings()
     upgrade(settings)
     shown = "localhost" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only used for the printed URL
-    typer.echo(f"Single Window — database {_redact(settings.database_url)} (migrations applied)")
+    typer.echo(f"Single Window — {settings.database_shown()} (migrations applied)")
     typer.echo(f"Swagger UI:  http://{shown}:{port}/docs")
-    typer.echo("Admin key:   run `uv run sw admin-key` in another terminal (or set SW_ADMIN_TOKEN)")
+    typer.echo(f"Console:     http://{shown}:{port}/console")
+    typer.echo(
+        "Admin key:   `make admin-key` in another terminal, in this folder (it runs `sw admin-key`), "
+        "or set SW_ADMIN_TOKEN"
+    )
     configure_logging()
     uvicorn.run(
         "app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info", log_config=None
@@ -85,15 +89,36 @@ def migrate() -> None:
     """Apply all migrations to SW_DATABASE_URL."""
     settings = get_settings()
     upgrade(settings)
-    typer.echo(f"migrated {_redact(settings.database_url)} to head")
+    typer.echo(f"migrated {settings.database_shown()} to head")
 
 
 @cli.command("admin-key")
-def admin_key(label: Annotated[str, typer.Option(help="Who the key is for")] = "cli") -> None:
-    """Print a new admin key (shown once; only its hash is stored)."""
+def admin_key(
+    label: Annotated[str, typer.Option(help="Who the key is for")] = "cli",
+    create_database: Annotated[
+        bool, typer.Option("--create", help="Create the SQLite database if there is none (a new, empty one)")
+    ] = False,
+) -> None:
+    """Print a new admin key (shown once; only its hash is stored), for the database the server uses.
+
+    The key goes to standard output; which database it was written to, to standard error. With the default
+    SQLite database (var/single-window.db, relative to the current folder) run it from the folder where the
+    server runs (`make admin-key` does): from anywhere else it would make a second database and print a key
+    the server has never heard of, so it refuses unless told --create.
+    """
     from app.services.auth import issue_key
 
     settings = get_settings()
+    sqlite_file = settings.sqlite_file
+    if sqlite_file is not None and not sqlite_file.exists() and not create_database:
+        typer.echo(
+            f"No database at {sqlite_file}.\n"
+            "A key is good only for the database the server reads: run this in the folder where the server runs "
+            "(`make admin-key` in the project folder), or set SW_DATABASE_URL to the server's database. "
+            "Pass --create to make a new database here.",
+            err=True,
+        )
+        raise typer.Exit(1)
     upgrade(settings)
 
     async def create() -> str:
@@ -106,7 +131,42 @@ def admin_key(label: Annotated[str, typer.Option(help="Who the key is for")] = "
         finally:
             await engine.dispose()
 
-    typer.echo(asyncio.run(create()))
+    key = asyncio.run(create())
+    typer.echo(f"Admin key written to {settings.database_shown()} (shown once):", err=True)
+    typer.echo(key)
+
+
+keys_cli = typer.Typer(help="The service's signing key and certificate (docs/xml.md#signatures)", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
+
+
+@keys_cli.command("generate")
+def generate_keys(
+    algorithm: Annotated[str, typer.Option(help="SM2 (SM2-SM3, as the E-port prefers) or RSA")] = "SM2",
+    out: Annotated[Path | None, typer.Option(help="Folder to write to (default: SW_SIGNING_DEV_DIR, var/keys)")] = None,
+    force: Annotated[bool, typer.Option(help="Replace a key already there")] = False,
+) -> None:
+    """Make a development key pair and a self-signed certificate (two years), and say where they are."""
+    from app.crypto.identity import KEY_FILE, generate_identity
+
+    if algorithm not in ("SM2", "RSA"):
+        raise typer.BadParameter("SM2 or RSA", param_hint="--algorithm")
+    directory = out or get_settings().signing_dev_dir
+    if (directory / KEY_FILE).exists() and not force:
+        typer.echo(f"{directory / KEY_FILE} exists already: --force replaces it", err=True)
+        raise typer.Exit(1)
+    generated = generate_identity(directory, "SM2" if algorithm == "SM2" else "RSA", replace=force)
+    certificate = generated.identity.certificate
+    typer.echo(f"private key:  {generated.key_path}  (keep it secret; mode 0600)")
+    typer.echo(f"certificate:  {generated.certificate_path}")
+    typer.echo(
+        f"{certificate.algorithm}, serial {certificate.serial_number}, valid {certificate.not_before:%Y-%m-%d} "
+        f"to {certificate.not_after:%Y-%m-%d}, SHA-256 {certificate.fingerprint}"
+    )
+    typer.echo("To sign with it, set:")
+    typer.echo(f"  SW_SIGNING_KEY_PATH={generated.key_path}")
+    typer.echo(f"  SW_SIGNING_CERTIFICATE_PATH={generated.certificate_path}")
+    typer.echo("(the mock customs verifies with the same certificate; SW_MOCK_CUSTOMS_CERTIFICATE_PATH elsewhere)")
 
 
 @cli.command()
@@ -226,14 +286,6 @@ def _print_import_summary(console: Console, summary: ImportSummary) -> None:
 
 def render_openapi(app: object) -> str:
     return json.dumps(app.openapi(), ensure_ascii=False, indent=2, sort_keys=False)  # type: ignore[attr-defined]
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}" if ":" in credentials else url
-    return url
 
 
 def main() -> None:

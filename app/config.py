@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
 
 DEFAULT_SQLITE_PATH = Path("var") / "single-window.db"
 
@@ -57,10 +59,47 @@ class Settings(BaseSettings):
         "revoked or an enterprise suspended elsewhere stops working here within this time",
     )
 
+    # --- the officials' console (/console) -------------------------------------------------------------
+    console_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the console's session cookies. Unset: a random secret per process (sessions end at "
+        "a restart and do not carry across `--workers` processes): set it in production",
+    )
+    console_idle_timeout_s: int = Field(
+        default=1800, ge=60, le=86400, description="A console session ends after this long without a request"
+    )
+    console_time_zone: str = Field(
+        default="Asia/Shanghai", description="Time zone in which the console shows and reads times"
+    )
+
     # Agency callbacks: Standard-Webhooks headers, HMAC-SHA256 over f"{id}.{timestamp}.{body}".
     agency_callback_secret: SecretStr = Field(
         default=SecretStr("single-window-dev-callback-secret"),
         description="HMAC-SHA256 secret of agency callbacks. The default is a development value: set your own",
+    )
+
+    # --- the service's own signature (CEB621 it declares; docs/xml.md#signatures) ------------------------
+    signing_key_path: Path | None = Field(
+        default=None, description="PEM private key (PKCS #8, or SEC 1 for SM2) the service signs with"
+    )
+    signing_certificate_path: Path | None = Field(default=None, description="PEM X.509 certificate of that key")
+    signing_pkcs12_path: Path | None = Field(
+        default=None, description="Or: a PKCS #12 file with the key and certificate (RSA; SM2 keys as PEM)"
+    )
+    signing_pkcs12_password: SecretStr | None = Field(default=None, description="Password of the PKCS #12 file")
+    signing_dev_keys: bool = Field(
+        default=True,
+        description="With no key configured, generate a development key and self-signed certificate on first use "
+        "under SW_SIGNING_DEV_DIR (embedded / development mode); set false in production",
+    )
+    signing_dev_dir: Path = Field(default=Path("var") / "keys", description="Where development keys are kept")
+    signing_algorithm: Literal["SM2", "RSA"] = Field(
+        default="SM2", description="Algorithm of a generated development key (SM2-SM3 as the E-port prefers)"
+    )
+    mock_customs_certificate_path: Path | None = Field(
+        default=None,
+        description="Mock customs: the certificate it verifies the service's CEB621 signature with (default: the "
+        "service's own signing certificate, from the settings above)",
     )
 
     # Mock agencies (app/mock_agencies): their rules and fault injection, for tests and benchmarks.
@@ -102,6 +141,20 @@ class Settings(BaseSettings):
     port_code: str = Field(default="1501", pattern=r"^\d{4}$", description="Customs office of the port of entry")
     trade_mode: str = Field(default="9610", pattern=r"^(9610|1210)$", description="9610 direct / 1210 bonded")
     traf_mode: str = Field(default="5", pattern=r"^\d$", description="Transport mode code (JGS-20), 5 = air")
+    # No document of the three carries the conveyance (CEB511 has no such field; customs reads it from the
+    # manifest): it is the declaring party's, like the offices and the transport mode above.
+    traf_no: str = Field(
+        default="SW-DEV-CONVEYANCE",
+        max_length=100,
+        description="trafNo of 9610 lists: the conveyance of the direct-import line (a development stand-in by "
+        "default; empty: 9610 declarations are refused with TRANSPORT_NOT_KNOWN)",
+    )
+    voyage_no: str = Field(
+        default="SW-DEV-VOYAGE",
+        max_length=32,
+        description="voyageNo of 9610 lists: the voyage or flight number (a development stand-in by default; "
+        "empty: 9610 declarations are refused with TRANSPORT_NOT_KNOWN)",
+    )
     declarant_code: str | None = Field(default=None, description="agentCode of the lists; the seller if unset")
     declarant_name: str | None = None
     guarantor_code: str | None = Field(default=None, description="assureCode; the seller if unset")
@@ -143,6 +196,22 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file, absolute (a relative URL path is relative to the current folder)."""
+        if not self.is_sqlite:
+            return None
+        database = make_url(self.database_url).database
+        return Path(database).resolve() if database and database != ":memory:" else None
+
+    def database_shown(self) -> str:
+        """Where the data lives, for a person: the SQLite file's absolute path, or the URL without password."""
+        sqlite_file = self.sqlite_file
+        if sqlite_file is not None:
+            return f"SQLite file {sqlite_file}"
+        url = make_url(self.database_url)
+        return url.render_as_string(hide_password=True)
 
 
 @lru_cache

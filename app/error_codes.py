@@ -31,6 +31,11 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
         "appType 2/3 for a key that was never stored; or a lookup of a document not visible to this key.",
     ),
     "DECLARATION_NOT_FOUND": (404, "", "The record has no declaration (it is not matched yet), or is not visible."),
+    "RECEIPTS_NOT_FOUND": (
+        404,
+        "",
+        "The record has no receipts of this kind that this key may read (a receipt message holds 1..100).",
+    ),
     "DISPATCH_NOT_FOUND": (404, "", "No such dispatch."),
     "DISPATCH_NOT_REQUEUEABLE": (409, "", "Only a dead or waiting dispatch can be sent again."),
     "NOTHING_TO_REDISPATCH": (409, "", "The record has no dead dispatch to re-push."),
@@ -40,10 +45,12 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "AGENCY_NOT_FOUND": (404, "", "A callback for an agency this service does not dispatch to."),
     "KEY_NOT_FOUND": (404, "", "No such API key for this enterprise."),
     "DELEGATION_NOT_FOUND": (404, "", "No such delegation granted by this enterprise."),
+    "CERTIFICATE_NOT_FOUND": (404, "", "No such certificate filed for this enterprise."),
     "GOODS_NOT_FOUND": (404, "", "No goods record (ebcCode, itemNo), or not visible to this key."),
     "METHOD_NOT_ALLOWED": (405, "", "The route does not take this method."),
     "ENTERPRISE_EXISTS": (409, "", "The enterprise code is already filed."),
     "DELEGATION_CONFLICT": (409, "", "The same delegation was created concurrently; send the request again."),
+    "CERTIFICATE_EXISTS": (409, "", "The certificate is already filed (for this enterprise, or for another one)."),
     "CALLBACK_NOT_APPLICABLE": (
         409,
         "",
@@ -87,7 +94,25 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
         "payCode → payment, logisticsCode → logistics).",
     ),
     "DELEGATION_TO_SELF": (422, "", "An enterprise cannot delegate to itself."),
+    "CERTIFICATE_UNREADABLE": (
+        422,
+        "",
+        "Not one PEM X.509 certificate with an SM2 or RSA (≥ 2048 bits) public key.",
+    ),
+    "CERTIFICATE_EXPIRED": (422, "", "The certificate's notAfter is past (or before its notBefore)."),
     "INVALID_CURSOR": (422, "", "The pagination cursor was not issued by this service."),
+    "OUTGOING_MESSAGE_INVALID": (
+        500,
+        "",
+        "A CEB message this service produced breaks its own XSD (a bug, counted in sw_outgoing_invalid_total); "
+        "it was not sent.",
+    ),
+    "SIGNING_NOT_CONFIGURED": (
+        503,
+        "",
+        "The service has no signing key (SW_SIGNING_* unset and SW_SIGNING_DEV_KEYS false): it cannot render a "
+        "signed CEB621.",
+    ),
     "DATABASE_UNAVAILABLE": (
         503,
         "",

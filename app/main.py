@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 from app.adapters.registry import build_adapters
 from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
+from app.console import pages as console
 from app.db import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.matcher import Matcher
@@ -24,9 +25,10 @@ from app.migrate import head_revision
 from app.mock_agencies.api import build_router as build_mock_router
 from app.mock_agencies.runtime import MockAgencies
 from app.observability import Metrics, RequestIdMiddleware
-from app.reason_docs import discrepancy_table, error_table
 from app.routers import (
+    api_docs,
     callbacks,
+    certificates,
     documents,
     enterprises,
     feed,
@@ -48,30 +50,20 @@ log = logging.getLogger(__name__)
 API_VERSION = "0.1.0"
 
 DESCRIPTION = """
-**Single Window** for cross-border e-commerce retail import (跨境电商零售进口).
+**Single Window** for cross-border e-commerce retail import (跨境电商零售进口): platforms post **orders**
+(CEB311), payment firms **payments** (CEB411), carriers **waybills** (CEB511); each is acknowledged at once
+(`returnStatus` `2`), then matched into one **three-document exchange record** (三单对碰), declared, and sent
+to customs, inspection, tax and FX. `Prefer: wait=N` (N ≤ 30) holds the answer until the business result.
 
-Platforms post **orders** (订单, CEB311), payment firms **payments** (支付单, CEB411), logistics firms
-**waybills** (运单, CEB511). Each is acknowledged at once, durably and idempotently (`returnStatus` `2`,
-电子口岸申报中: received and stored); the match stage then matches the documents of one purchase into one
-**three-document exchange record** (三单对碰) and declares it, and the business result follows: `120`
-(入库) with the record's status, or the reason the document was refused. Send `Prefer: wait=N` (N ≤ 30) to
-have the answer held until that result is known.
+**Try it:** *Authorize* with an admin key (`make admin-key`, or `SW_ADMIN_TOKEN`); file the four example
+enterprises with `POST /api/v1/enterprises` (one example per role) and the example goods record with
+`POST /api/v1/goods`; issue each a key (`POST /api/v1/enterprises/{code}/keys`); post the order as the
+platform, the payment as the payment firm, the waybill as the carrier (`Prefer: wait=5`). Then *Authorize*
+with the admin or an official's key again to read the record (`GET /api/v1/records/{recordId}`): a party
+sees only its own part of it.
 
-**Try it in this page:**
-1. *Authorize* with an admin key (`sw admin-key`, or `SW_ADMIN_TOKEN`).
-2. `POST /api/v1/enterprises` four times: a platform, a seller, a payment firm and a carrier
-   (codes `3120960A01`, `3120960A02`, `3120960P01`, `3120960L01` fit the examples), and
-   `POST /api/v1/goods` with its example (the goods record, 商品备案, of the example item).
-3. `POST /api/v1/enterprises/{code}/keys` for each; *Authorize* with the platform's key and post the order
-   example (with `Prefer` set to `wait=5`), then with the payment firm's key the payment, then with the
-   carrier's key the waybill.
-4. The last receipt says `DECLARED`: matched, and declared (inventory 清单, tax). Authorize with an
-   official's or the admin key: `GET /api/v1/records/{recordId}` a moment later shows it `CLEARED`, with
-   the receipts of customs, inspection, tax and FX (mock agencies by default) and the tax under
-   `declaration.tax`. Post the *mismatched* examples the same way and read exactly why that record did
-   not match.
-
-### Discrepancy reason codes
+[Reason codes](/reason-codes) (discrepancies and rejections, 中文 / English) ·
+[officials' console](/console) (控制台) · [ReDoc](/redoc)
 """.strip()
 
 
@@ -127,7 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=API_VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
-        swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
+        # Our own /docs and /redoc (app/routers/api_docs.py) serve the shipped assets instead of a CDN's.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
@@ -135,9 +129,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    app.mount(api_docs.STATIC_PREFIX, api_docs.static_files(), name="static")
+    app.include_router(api_docs.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(enterprises.router)
+    app.include_router(certificates.router)
     app.include_router(goods.router)
     for router in documents.routers:
         app.include_router(router)
@@ -146,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(operations.router)
     app.include_router(feed.router)
     app.include_router(callbacks.router)
+    console.install(app, settings)
     if settings.mount_mock_agencies:
         # Their later answers (signed callbacks) come back to this same app, in-process.
         app.state.mock_agencies = MockAgencies(settings, httpx.ASGITransport(app=app))
@@ -161,7 +159,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(
         title=app.title,
         version=app.version,
-        description=f"{app.description}\n\n{discrepancy_table()}\n\n### Rejection codes\n\n{error_table()}",
+        description=app.description,
         routes=app.routes,
         tags=None,
     )

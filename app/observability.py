@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.ceb.conformance import invalid_counts
 from app.db import utcnow
 from app.models import Dispatch, MatchRecord
 from app.services.backlog import stage_backlogs
@@ -22,11 +26,27 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 record_id_var: ContextVar[str | None] = ContextVar("record_id", default=None)
 
 
+class OutgoingInvalidCollector(Collector):
+    """``sw_outgoing_invalid_total{message=…}``: messages we produced that broke our XSD and were not sent
+    (``app/ceb/conformance.py`` counts them wherever they happen in the process). Any rise is a bug: alert."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "sw_outgoing_invalid",
+            "Messages this service produced that broke its XSD and were not sent, by root element",
+            labels=["message"],
+        )
+        for message, count in invalid_counts().items():
+            family.add_metric([message], count)
+        yield family
+
+
 class Metrics:
     """One registry per app (tests build many apps); counters are per process."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(OutgoingInvalidCollector())
         self.documents = Counter(
             "sw_documents_received",
             "Documents received, by type and outcome (accepted, replayed, rejected)",

@@ -5,9 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.error_codes import API_ERROR_CODES
+from app.rules.inventory import REFUSAL_CODES
 from app.rules.reason_codes import REASON_CODES
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "reason-codes.md"
+
+
+def code_spans(field: str) -> str:
+    """``payerIdNumber | payerName`` → two code spans: a ``|`` would end the table cell, even inside backticks."""
+    return " / ".join(f"`{name.strip()}`" for name in field.split("|"))
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
 
 
 def discrepancy_table() -> str:
@@ -17,14 +27,24 @@ def discrepancy_table() -> str:
     ]
     for rc in REASON_CODES.values():
         documents = ", ".join(rc.documents)
-        lines.append(f"| `{rc.code}` | {rc.severity} | {documents} | `{rc.field}` | {rc.en} | {rc.zh} | {rc.spec} |")
+        lines.append(
+            f"| `{rc.code}` | {rc.severity} | {documents} | {code_spans(rc.field)} | {_cell(rc.en)} | {_cell(rc.zh)} "
+            f"| {_cell(rc.spec)} |"
+        )
+    return "\n".join(lines)
+
+
+def refusal_table() -> str:
+    lines = ["| code | returnStatus | field | meaning | 说明 |", "|---|---|---|---|---|"]
+    for rc in REFUSAL_CODES.values():
+        lines.append(f"| `{rc.code}` | {rc.ceb_return_status} | `{rc.field}` | {rc.en} | {rc.zh} |")
     return "\n".join(lines)
 
 
 def error_table() -> str:
     lines = ["| code | HTTP | spec receipt code | meaning |", "|---|---|---|---|"]
     for code, (status, spec, meaning) in API_ERROR_CODES.items():
-        lines.append(f"| `{code}` | {status} | {spec} | {meaning} |")
+        lines.append(f"| `{code}` | {status} | {_cell(str(spec))} | {_cell(meaning)} |")
     return "\n".join(lines)
 
 
@@ -44,6 +64,16 @@ character `X`). Currency is the one fixed value that intake accepts when it diff
 the record, not only the sender, shows `CURRENCY_NOT_CNY`.
 
 {discrepancy_table()}
+
+## Declaration refusals — the record's `rejection`
+
+A matched purchase whose inventory (清单, CEB621) cannot be declared as the official schema wants it becomes
+`REJECTED` in the declare stage, with the code, our `-9000nn` returnStatus (the spec has none for these) and
+the reason in `rejection`; nothing is dispatched and the buyer's quota is not used
+(`app/rules/inventory.py`). The single and annual limits refuse the same way with the spec's codes
+(`SINGLE_LIMIT_EXCEEDED` -621005, `ANNUAL_QUOTA_EXCEEDED` -621018, [tax.md](tax.md)).
+
+{refusal_table()}
 
 ## Rejections — problem+json `code` on 4xx/5xx answers
 

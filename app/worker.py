@@ -22,10 +22,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.adapters.base import AgencyAdapter
 from app.adapters.registry import build_adapters
 from app.config import Settings, get_settings
-from app.db import create_engine, create_sessionmaker
+from app.db import create_engine, create_sessionmaker, is_outage
 from app.observability import Metrics, configure_logging
 from app.services.declaration import DISPATCH_CHANNEL, enabled_agencies
-from app.services.dispatch import batches, claim_due, deliver_batch, read_packages, reap_expired_leases
+from app.services.dispatch import (
+    Sent,
+    batches,
+    claim_due,
+    read_packages,
+    reap_expired_leases,
+    record_sent,
+    send_group,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,20 +79,37 @@ class Dispatcher:
         if claims:
             packages = await read_packages(self.sessionmaker, claims, self.settings)
             groups = batches(claims, self.settings.dispatch_batch_size)
-            outcomes = await asyncio.gather(
-                *(
-                    deliver_batch(
-                        self.sessionmaker, self.settings, self.adapters, group, packages, self.rng, self.metrics
-                    )
-                    for group in groups
-                ),
+            calls = await asyncio.gather(
+                *(send_group(self.sessionmaker, self.settings, self.adapters, group, packages) for group in groups),
                 return_exceptions=True,
             )
-            for group, outcome in zip(groups, outcomes, strict=True):
-                if isinstance(outcome, BaseException):
-                    # Recording failed (the database?): the leases expire and the reaper takes them back.
-                    log.error("batch of %d dispatches to %s not recorded: %r", len(group), group[0].agency, outcome)
+            sent = []
+            for group, call in zip(groups, calls, strict=True):
+                if isinstance(call, BaseException):  # a bug in an adapter: the leases expire, the reaper retries
+                    log.error("batch of %d dispatches to %s failed: %r", len(group), group[0].agency, call)
+                else:
+                    sent.append(call)
+            await self._record(sent)
         return len(claims)
+
+    async def _record(self, sent: list[Sent]) -> None:
+        """The round's outcomes in one transaction; if that fails for anything but an outage, each agency's
+        batch on its own, so that one batch that cannot be recorded does not hold up the others."""
+        if not sent:
+            return
+        try:
+            await record_sent(self.sessionmaker, self.settings, sent, self.rng, self.metrics)
+            return
+        except Exception as exc:
+            if is_outage(exc) or len(sent) == 1:
+                # Recording failed (the database?): the leases expire and the reaper takes them back.
+                log.error("outcomes of %d batches not recorded: %r", len(sent), exc)
+                return
+        for group in sent:
+            try:
+                await record_sent(self.sessionmaker, self.settings, [group], self.rng, self.metrics)
+            except Exception as exc:
+                log.error("batch of %d dispatches to %s not recorded: %r", len(group.claims), group.agency, exc)
 
     async def run(self) -> None:
         try:

@@ -21,9 +21,11 @@ import cProfile
 import io
 import os
 import pstats
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -51,6 +53,7 @@ def _top(profile: cProfile.Profile, sort: str, top: int, only: str | None = None
 WAITING = "waiting in epoll (idle, not CPU)"
 AREAS = (
     ("select.epoll", WAITING),
+    ("/app/mock_agencies/", "mock agencies (the edge: not the service's)"),
     ("/app/", "app (this project)"),
     ("/sqlalchemy/", "SQLAlchemy"),
     ("/asyncpg/", "asyncpg"),
@@ -115,6 +118,8 @@ async def _measure(
     profile.enable()
     await profiled()
     profile.disable()
+    if dump := os.environ.get("SW_PROFILE_DUMP"):  # a folder: each profile as a pstats file, for callers/callees
+        profile.dump_stats(os.path.join(dump, re.sub(r"\W+", "_", label).strip("_") + ".prof"))
     result["cpu_ms_per_doc_profiled"] = round((time.process_time() - cpu) * 1000 / n_docs, 3)
     result["own_time_by_library_pct"] = {area: round(pct, 1) for area, pct in _areas(profile)}
     print(f"\n=== {label}: {result}")
@@ -194,6 +199,9 @@ async def profile(db_name: str, docs: int, batch: int, top: int) -> None:
 
             await _measure(f"match, one micro-batch of {small}", small, small_round, small_round, top, counter)
             print(f"claimed per round: {claimed}")
+            # The dispatch stage: the declarations the rounds above made, delivered to the in-process mock
+            # agencies (their CPU is shown apart: "mock agencies"), half plain and half profiled.
+            await _profile_dispatch(app, settings, top, counter)
     os.environ["BENCH_DATABASE_URL"] = url
     base = create_baseline()
     async with LifespanManager(base):
@@ -211,6 +219,44 @@ async def profile(db_name: str, docs: int, batch: int, top: int) -> None:
                 top,
                 None,
             )
+
+
+async def _profile_dispatch(app: Any, settings: Any, top: int, counter: StatementCounter) -> None:
+    from sqlalchemy import func, select, update
+
+    from app.db import utcnow
+    from app.models import Dispatch
+    from app.worker import Dispatcher
+
+    sessionmaker = app.state.sessionmaker
+    dispatcher = Dispatcher(app.state.engine, sessionmaker, settings, app.state.adapters)
+    async with sessionmaker() as session:
+        ids = list(await session.scalars(select(Dispatch.id).where(Dispatch.status == "pending").order_by(Dispatch.id)))
+    half = set(ids[len(ids) // 2 :])
+    if not half:
+        print("\n=== dispatch: nothing to deliver")
+        return
+    async with sessionmaker() as session, session.begin():  # park the second half for the profiled run
+        later = utcnow() + timedelta(days=3650)
+        await session.execute(update(Dispatch).where(Dispatch.id.in_(half)).values(next_attempt_at=later))
+
+    async def deliver_all() -> None:
+        while await dispatcher.run_once():
+            pass
+        mock = getattr(app.state, "mock_agencies", None)
+        if mock is not None:
+            await mock.wait_for_callbacks()
+
+    async def deliver_parked() -> None:
+        async with sessionmaker() as session, session.begin():
+            await session.execute(update(Dispatch).where(Dispatch.id.in_(half)).values(next_attempt_at=utcnow()))
+        await deliver_all()
+
+    declarations = len(ids) // 2 // 4 or 1  # four agencies per declaration
+    await _measure("dispatch, declarations to four agencies", declarations, deliver_all, deliver_parked, top, counter)
+    async with sessionmaker() as session:
+        left = await session.scalar(select(func.count()).select_from(Dispatch).where(Dispatch.status != "delivered"))
+    print(f"dispatches not delivered: {left}")
 
 
 def main() -> None:

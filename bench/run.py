@@ -54,6 +54,7 @@ import httpx
 
 from bench import seed as seeding
 from bench import workload
+from bench.cpu import CpuWindow
 from bench.loadgen import latency_summary
 from bench.pipeline import Sample, backlog_verdict, drain_rate, next_rate
 from bench.procs import Child, Children, free_port, wait_http, wait_until
@@ -682,6 +683,8 @@ class Harness:
         """Start ``processes`` matchers on the pending backlog and time the drain by polling the pending count."""
         samples: list[Sample] = [(time.monotonic(), await self.db.pending())]
         await self.start_matchers(processes)
+        # The machine's CPU over the same window as the rate (from the first poll that sees the backlog shrink).
+        cpu, cpu_started, shrunk_to = CpuWindow(), False, 0
         while samples[-1][1] > 0:
             if time.monotonic() - samples[0][0] > self.config.drain_timeout_s:
                 raise BenchFailure(f"the match backlog did not drain in {self.config.drain_timeout_s:.0f} s")
@@ -690,9 +693,13 @@ class Harness:
                     raise BenchFailure(f"{child.name} exited:\n{child.tail()}")
             await asyncio.sleep(0.05)
             samples.append((time.monotonic(), await self.db.pending()))
+            if not cpu_started and samples[-1][1] < samples[0][1]:
+                cpu.start({"matcher": [c.pid for c in self.matchers if c.pid is not None]})
+                cpu_started, shrunk_to = True, samples[-1][1]
+        cpu_use = cpu.stop(shrunk_to) if cpu_started else {}
         await self.stop_matchers()
         await self.verify_matched()
-        outcome: dict[str, Any] = {"processes": processes, **drain_rate(samples)}
+        outcome: dict[str, Any] = {"processes": processes, **drain_rate(samples), "cpu": cpu_use}
         outcome["total_s"] = round(samples[-1][0] - samples[0][0], 2)
         log(
             f"  match drain, {processes} matcher{'s' if processes > 1 else ' '}{'':<11} "
@@ -700,6 +707,12 @@ class Harness:
             f"{outcome['measured_docs']:,} in {outcome['seconds'] or math.nan:.1f} s after the first batch, "
             f"which took {outcome['first_batch_s'] or math.nan:.1f} s from the start of the processes)"
         )
+        if cpu_use:
+            log(
+                f"    CPU per document: matcher{'s' if processes > 1 else ''} {cpu_use['matcher_cpu_ms_per_doc']} ms, "
+                f"PostgreSQL {cpu_use['postgres_cpu_ms_per_doc']} ms, other {cpu_use['other_cpu_ms_per_doc']} ms; "
+                f"machine {cpu_use['machine_cpu_ms_per_doc']} ms ({cpu_use['cores_busy']} cores busy)"
+            )
         return outcome
 
     async def top_up_backlog(self, prefix: str) -> None:

@@ -21,6 +21,7 @@ from app.config import Settings
 from app.main import create_app
 from app.migrate import upgrade
 from app.models import Base
+from tests.service_keys import signing_settings
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 ADMIN = {"X-API-Key": ADMIN_TOKEN}
@@ -64,6 +65,7 @@ def settings(database_url: str) -> Settings:
         # would only slow them down (tests/test_matcher_loop.py checks the lingering itself).
         match_linger_s=0,
         _env_file=None,
+        **signing_settings(),
     )
 
 

@@ -176,9 +176,9 @@ async def test_annual_quota_counts_the_buyers_declared_purchases(client: httpx.A
 
 
 async def test_declaration_as_ceb621(client: httpx.AsyncClient) -> None:
-    from lxml import etree
-
     from app.ceb import safe_xml
+    from app.ceb.signature import read_signature
+    from tests.service_keys import service_identity
 
     parties = await file_parties(client)
     receipt = (await post_triple(client, parties, purchase()))[-1].json()
@@ -195,8 +195,11 @@ async def test_declaration_as_ceb621(client: httpx.AsyncClient) -> None:
         root.findtext("ceb:Inventory/ceb:InventoryHead/ceb:logisticsNo", namespaces=ns) == receipt["key"]["logisticsNo"]
     )
     assert root.findtext("ceb:Inventory/ceb:InventoryList/ceb:gcode", namespaces=ns) == "3304990099"
-    # Valid against our XSD once the signature (the signing issue) is in place.
-    etree.SubElement(root, "{http://www.w3.org/2000/09/xmldsig#}Signature")
+    # Signed by the service: valid against our XSD (ds:Signature required) and verified by its certificate.
     assert safe_xml.validate(root, "CEB621.xsd") == []
+    signature = read_signature(root)
+    assert signature is not None
+    assert signature.problem is None
+    assert signature.verified_by(service_identity().identity.certificate.public_key)
     missing = await client.get("/api/v1/records/00000000-0000-0000-0000-000000000000/declaration", headers=ADMIN)
     assert missing.json()["code"] == "DECLARATION_NOT_FOUND"

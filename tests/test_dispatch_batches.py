@@ -298,3 +298,48 @@ async def test_recording_a_batch_takes_the_same_few_statements_whatever_its_size
             others = [c for c in claimed if c.agency == agency]
             await deliver_batch(app.state.sessionmaker, app.state.settings, app.state.adapters, others, packages)
     assert counts[0] == counts[1]
+
+
+async def test_a_round_records_every_agency_in_one_transaction(world: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    # The four agencies' calls carry the same declarations: recorded apart, their transactions queued on the same
+    # records' locks. One round is one recording transaction: one attempt insert, one lock of the records.
+    app, client = world
+    parties = await file_parties(client)
+    await declare(client, parties, 3)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(" ".join(statement.split()).upper())
+
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        assert await dispatcher(app).run_once() == 3 * len(AGENCIES)
+    finally:
+        event.remove(app.state.engine.sync_engine, "before_cursor_execute", seen)
+    assert sum(s.startswith("INSERT INTO DISPATCH_ATTEMPT") for s in statements) == 1
+    assert {d.status for d in (await dispatches(app)).values()} == {"delivered"}
+
+
+async def test_a_batch_that_cannot_be_recorded_does_not_hold_up_the_others(
+    world: tuple[FastAPI, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bug in recording one agency's answers (planted here) fails the round's transaction; each batch is then
+    # recorded on its own: the other agencies' dispatches are delivered, the broken one's stay claimed until their
+    # lease expires and the reaper hands them back.
+    from app.services import dispatch_outcomes
+
+    app, client = world
+    parties = await file_parties(client)
+    await declare(client, parties, 2)
+    original = dispatch_outcomes.apply_receipts
+
+    async def broken_for_fx(session: Any, record: Any, agency: str, *args: Any, **kwargs: Any) -> None:
+        if agency == "fx":
+            raise RuntimeError("planted: the fx answer cannot be recorded")
+        await original(session, record, agency, *args, **kwargs)
+
+    monkeypatch.setattr(dispatch_outcomes, "apply_receipts", broken_for_fx)
+    assert await dispatcher(app).run_once() == 2 * len(AGENCIES)
+    for agency in AGENCIES:
+        statuses = {d.status for d in (await dispatches(app, agency)).values()}
+        assert statuses == ({"in_flight"} if agency == "fx" else {"delivered"}), agency

@@ -25,6 +25,7 @@ from app.schemas import examples
 from app.webhooks import sign
 from tests.conftest import ADMIN
 from tests.factories import Parties, file_parties, goods_record, purchase
+from tests.signing import identity
 
 PROBLEM_JSON = "application/problem+json"
 CALLBACK_SECRET = "single-window-dev-callback-secret"  # the development default of the test settings
@@ -102,6 +103,12 @@ ROUTES = [
         f"/api/v1/enterprises/{PLATFORM}/delegations",
         lambda: {"agentCode": CARRIER, "documentTypes": ["order"]},
         ("agentCode",),
+    ),
+    Route(
+        "POST",
+        f"/api/v1/enterprises/{PLATFORM}/certificates",
+        lambda: {"pem": identity("SM2", "hostile")[1].pem().decode(), "label": "card 0001"},
+        ("pem",),
     ),
     Route("POST", "/api/v1/goods", lambda: goods_record(itemNo="HOSTILE-1"), ("gname",), ("vatRate",)),
     Route("PATCH", f"/api/v1/goods/{SELLER}/JP-SSD-50", lambda: {"vatRate": "0.13"}, ("gname",), ("vatRate",)),
@@ -272,7 +279,15 @@ async def stored_state(client: httpx.AsyncClient) -> dict[str, Any]:
     records = (await client.get("/api/v1/records", headers=ADMIN)).json()["items"]
     keys = (await client.get(f"/api/v1/enterprises/{PLATFORM}/keys", headers=ADMIN)).json()["items"]
     delegations = (await client.get(f"/api/v1/enterprises/{PLATFORM}/delegations", headers=ADMIN)).json()
-    return {"enterprises": enterprises, "goods": goods, "records": records, "keys": keys, "delegations": delegations}
+    certificates = (await client.get(f"/api/v1/enterprises/{PLATFORM}/certificates", headers=ADMIN)).json()
+    return {
+        "enterprises": enterprises,
+        "goods": goods,
+        "records": records,
+        "keys": keys,
+        "delegations": delegations,
+        "certificates": certificates,
+    }
 
 
 # --- memory, from /proc (no psutil) -------------------------------------------------------------------

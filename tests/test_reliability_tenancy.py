@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import copy
 import inspect
+import re
 import textwrap
 import uuid
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from app.models import Base
 from app.services import auth, callbacks
 from tests.conftest import ADMIN
 from tests.factories import file_enterprise, file_goods, goods_record, purchase
+from tests.signing import identity
 
 G_PLATFORM, G_SELLER, G_PAYMENT, G_CARRIER = "3120960A01", "3120960A02", "3120960P01", "3120960L01"
 U_CODE, V_CODE = "3120960X01", "3120960X02"  # the unrelated enterprise, and the agent it delegates to
@@ -47,8 +49,18 @@ PUBLIC = {
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
-    ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
+    ("GET", "/reason-codes"),
+    # The console reads its own session cookie, never X-API-Key: with a key alone it sends the caller to its
+    # sign-in page (or refuses a form without its CSRF token), and shows nothing of anyone's data.
+    ("GET", "/console"),
+    ("GET", "/console/sign-in"),
+    ("POST", "/console/sign-in"),
+    ("POST", "/console/sign-out"),
+    ("POST", "/console/language"),
+    ("GET", "/console/records"),
+    ("GET", "/console/records/{record_id}"),
+    ("GET", "/console/records/{record_id}/live"),
 }
 SIGNED = {("POST", "/api/v1/agency-callbacks/{agency}")}  # Standard Webhooks signature instead of a key
 
@@ -64,6 +76,7 @@ class Group:
     dispatch_id: str = ""
     spare_keys: dict[str, str] = field(default_factory=dict)  # code → id of a key nobody uses
     delegation_id: str = ""
+    certificate_id: str = ""
     markers: set[str] = field(default_factory=set)
 
     @property
@@ -164,6 +177,10 @@ async def build_world(client: httpx.AsyncClient) -> World:
         group.delegation_id = (
             await _post_ok(client, f"/api/v1/enterprises/{group.platform}/delegations", delegation, ADMIN)
         )["id"]
+        pem = identity("SM2", f"tenancy {name}")[1].pem().decode()
+        group.certificate_id = (
+            await _post_ok(client, f"/api/v1/enterprises/{group.platform}/certificates", {"pem": pem}, ADMIN)
+        )["id"]
         group.markers = {
             order["orderNo"],
             order["payTransactionId"],
@@ -174,6 +191,7 @@ async def build_world(client: httpx.AsyncClient) -> World:
             group.record_id,
             group.dispatch_id,
             group.delegation_id,
+            group.certificate_id,
             item_no,
             *group.spare_keys.values(),
         }
@@ -281,8 +299,20 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("GET", "/metrics"): lambda w, r, t: Call("GET", "/metrics"),
     ("GET", "/openapi.json"): lambda w, r, t: Call("GET", "/openapi.json"),
     ("GET", "/docs"): lambda w, r, t: Call("GET", "/docs"),
-    ("GET", "/docs/oauth2-redirect"): lambda w, r, t: Call("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"): lambda w, r, t: Call("GET", "/redoc"),
+    ("GET", "/reason-codes"): lambda w, r, t: Call("GET", "/reason-codes"),
+    ("GET", "/console"): lambda w, r, t: Call("GET", "/console"),
+    ("GET", "/console/sign-in"): lambda w, r, t: Call("GET", "/console/sign-in"),
+    ("POST", "/console/sign-in"): lambda w, r, t: Call("POST", "/console/sign-in"),
+    ("POST", "/console/sign-out"): lambda w, r, t: Call("POST", "/console/sign-out"),
+    ("POST", "/console/language"): lambda w, r, t: Call("POST", "/console/language"),
+    ("GET", "/console/records"): lambda w, r, t: Call(
+        "GET", "/console/records", params={"orderNo": t.group.triple[0]["orderNo"]}
+    ),
+    ("GET", "/console/records/{record_id}"): lambda w, r, t: Call("GET", f"/console/records/{t.group.record_id}"),
+    ("GET", "/console/records/{record_id}/live"): lambda w, r, t: Call(
+        "GET", f"/console/records/{t.group.record_id}/live"
+    ),
     ("GET", "/api/v1/enterprises"): lambda w, r, t: Call("GET", "/api/v1/enterprises"),
     ("POST", "/api/v1/enterprises"): lambda w, r, t: Call(
         "POST", "/api/v1/enterprises", json={"code": f"3120960B{w.next() % 100:02d}", "name": "新", "roles": ["seller"]}
@@ -312,6 +342,18 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("DELETE", "/api/v1/enterprises/{code}/delegations/{delegation_id}"): lambda w, r, t: Call(
         "DELETE",
         f"/api/v1/enterprises/{_code(w, r, t)}/delegations/{uuid.uuid4() if t.missing else t.group.delegation_id}",
+    ),
+    ("POST", "/api/v1/enterprises/{code}/certificates"): lambda w, r, t: Call(
+        "POST",
+        f"/api/v1/enterprises/{_code(w, r, t)}/certificates",
+        json={"pem": identity("SM2", f"tenancy call {w.next()}")[1].pem().decode()},
+    ),
+    ("GET", "/api/v1/enterprises/{code}/certificates"): lambda w, r, t: Call(
+        "GET", f"/api/v1/enterprises/{_code(w, r, t)}/certificates"
+    ),
+    ("DELETE", "/api/v1/enterprises/{code}/certificates/{certificate_id}"): lambda w, r, t: Call(
+        "DELETE",
+        f"/api/v1/enterprises/{_code(w, r, t)}/certificates/{uuid.uuid4() if t.missing else t.group.certificate_id}",
     ),
     ("POST", "/api/v1/goods"): lambda w, r, t: Call(
         "POST",
@@ -382,10 +424,16 @@ def app_operations(app: FastAPI) -> set[tuple[str, str]]:
         for method in operations
         if method != "head"
     }
-    for route in app.routes:
+    routes = list(app.routes)
+    while routes:
+        route = routes.pop()
+        included = getattr(route, "original_router", None)  # an included router (FastAPI ≥ 0.16x)
+        if included is not None:
+            routes.extend(included.routes)
+            continue
         path, methods = getattr(route, "path", None), getattr(route, "methods", None) or set()
-        if path is not None:
-            found |= {(m, path) for m in methods if m != "HEAD"}
+        if path is not None:  # as the OpenAPI document writes it: {itemNo}, not {itemNo:path}
+            found |= {(m, re.sub(r"\{(\w+):\w+\}", r"{\1}", path)) for m in methods if m != "HEAD"}
     return {(m, p) for m, p in found if not p.startswith(MOCK_AGENCIES)}
 
 
@@ -434,7 +482,7 @@ async def snapshot(client: httpx.AsyncClient, group: Group) -> dict[str, Any]:
     """A group's data as an admin sees it (what another enterprise's calls must leave unchanged)."""
     state: dict[str, Any] = {}
     for code in sorted(set(group.codes.values())):
-        for path in ("", "/keys", "/delegations"):
+        for path in ("", "/keys", "/delegations", "/certificates"):
             state[code + path] = (await client.get(f"/api/v1/enterprises/{code}{path}", headers=ADMIN)).json()
     seller = group.codes["seller"]
     state["goods"] = (await client.get("/api/v1/goods", params={"ebcCode": seller}, headers=ADMIN)).json()

@@ -1,4 +1,5 @@
-"""Customs (海关): the inventory and the documents it was composed from."""
+"""Customs (海关): the inventory, the signed CEB621 of it (``inventoryMessage``), and the documents it was
+composed from."""
 
 from __future__ import annotations
 
@@ -9,5 +10,16 @@ from app.adapters.base import HttpAgencyAdapter
 
 class CustomsAdapter(HttpAgencyAdapter):
     def payload(self, package: dict[str, Any]) -> dict[str, Any]:
-        keep = ("dispatchId", "recordId", "agency", "callbackUrl", "inventory", "order", "payment", "waybill", "tax")
+        keep = (
+            "dispatchId",
+            "recordId",
+            "agency",
+            "callbackUrl",
+            "inventory",
+            "inventoryMessage",
+            "order",
+            "payment",
+            "waybill",
+            "tax",
+        )
         return {k: package[k] for k in keep if k in package}

@@ -1,6 +1,9 @@
 """CEB XML ⇄ documents: read a CEB311/411/511 message into records with the JSON field names, and write
 documents, receipts (CEB312/412/512) and format-failure receipts (CEB900) back as CEB XML.
 
+Every message written here is checked against its XSD before it is serialised (``conformance.check``): a
+writer never returns bytes our schema would refuse.
+
 Reading is: the hardened parser (``safe_xml``), our XSD for the root element, then a flat walk that turns each
 record into a dict — head fields at the top level, ``OrderList`` elements under ``orderList`` — with values as
 strings trimmed of XML whitespace (``gnum`` and ``packNo`` as ints). Empty optional elements count as absent.
@@ -19,7 +22,7 @@ from typing import Any
 
 from lxml import etree
 
-from app.ceb import return_codes, safe_xml
+from app.ceb import conformance, return_codes, safe_xml
 from app.ceb.kinds import (
     BASE_TRANSFER,
     CEB_NS,
@@ -33,6 +36,7 @@ from app.ceb.kinds import (
     DocType,
     MessageKind,
 )
+from app.ceb.signature import EnvelopedSignature, read_signature
 from app.schemas.ceb_types import CHINA_TZ
 
 _P = "{" + CEB_NS + "}"
@@ -40,6 +44,9 @@ _P_LEN = len(_P)
 # Characters XML 1.0 cannot carry at all (not even as a character reference).
 _XML_SPACE = " \t\n\r"
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+# A CEB message type as CEB900 oriMessageType names it (at most 15 characters, e.g. CEB311Message).
+_MESSAGE_TYPE = re.compile(r"^CEB\d{3}Message$")
+UNKNOWN_MESSAGE_TYPE = "Unknown"  # the official schema's word for a message type that cannot be read
 
 
 class MessageRejected(Exception):
@@ -78,6 +85,10 @@ class ParsedMessage:
     version: str
     transfer: dict[str, str]
     records: list[dict[str, Any]] = field(default_factory=list)
+    # Each record's guid exactly as written (the XSD checked its raw length): what a receipt echoes for a
+    # record whose guid the wire model refused.
+    raw_guids: list[str] = field(default_factory=list)
+    signature: EnvelopedSignature | None = None  # checked by app/services/message_signatures.py
 
 
 @dataclass(frozen=True)
@@ -113,10 +124,11 @@ def parse_message(body: bytes) -> ParsedMessage:
     kind = KIND_BY_MESSAGE.get(local) if tag.startswith(_P) else None
     if kind is None:
         where = "" if tag.startswith(_P) else f" (namespace must be {CEB_NS})"
+        readable = tag.startswith(_P) and _MESSAGE_TYPE.match(local) is not None
         raise MessageRejected(
             "MESSAGE_TYPE_NOT_ACCEPTED",
             f"{local}{where} is not accepted here; send CEB311Message, CEB411Message or CEB511Message",
-            message_type=local,
+            message_type=local if readable else UNKNOWN_MESSAGE_TYPE,
             message_guid=guid,
         )
     problems = safe_xml.validate(root, kind.xsd)
@@ -128,10 +140,16 @@ def parse_message(body: bytes) -> ParsedMessage:
             message_type=kind.message,
             message_guid=guid,
         )
-    records = [_record(kind, element) for element in root.iterchildren(_P + kind.record)]
+    # Before anything is read: the signature is detached from this very tree, its digest taken over the rest.
+    signature = read_signature(root)
+    elements = list(root.iterchildren(_P + kind.record))
+    records = [_record(kind, element) for element in elements]
+    # The XSD made the head's first child its guid.
+    raw_guids = [element[0][0].text or "" for element in elements]
     transfer_element = root.find(_P + "BaseTransfer")
     transfer = {k: str(v) for k, v in _flat(transfer_element).items()} if transfer_element is not None else {}
-    return ParsedMessage(kind, guid or "", (root.get("version") or "").strip(), transfer, records)
+    version = (root.get("version") or "").strip()
+    return ParsedMessage(kind, guid or "", version, transfer, records, raw_guids, signature)
 
 
 def _short(problem: safe_xml.XmlProblem) -> str:
@@ -204,8 +222,12 @@ def render_message(
     guid: str | None = None,
     version: str = "1.0",
     pretty: bool = False,
+    check: bool = True,
 ) -> bytes:
-    """Documents (CEB field names, as stored or as ``OrderIn.model_dump()``) → a CEB311/411/511 message."""
+    """Documents (CEB field names, as stored or as ``OrderIn.model_dump()``) → a CEB311/411/511 message.
+
+    ``check=False`` only to build test input — a message as a sender might get it wrong (101 records, a value
+    too long); everything the service itself writes is checked."""
     kind = KINDS[doc_type]
     root = etree.Element(_P + kind.message, nsmap={"ceb": CEB_NS})
     root.set("guid", guid or new_guid())
@@ -217,23 +239,28 @@ def render_message(
             for line in document.get("orderList") or ():
                 _fill(etree.SubElement(record, _P + kind.lines), kind.line_fields, line)
     _fill(etree.SubElement(root, _P + "BaseTransfer"), BASE_TRANSFER, transfer)
+    if not check:
+        return _serialised(root, pretty)
     return _bytes(root, pretty)
 
 
-def render_inventory(inventory: Mapping[str, Any], transfer: Mapping[str, str], *, pretty: bool = False) -> bytes:
-    """A declaration's inventory (清单) as a one-record CEB621 message.
+def render_inventory(
+    inventory: Mapping[str, Any], transfer: Mapping[str, str], *, guid: str | None = None, pretty: bool = False
+) -> bytes:
+    """A declaration's inventory (清单) as a one-record CEB621 message, unsigned.
 
-    Unsigned: the XSD requires a ``ds:Signature``, which the signing issue adds; everything else is valid.
+    Checked against CEB621.xsd with only its ``ds:Signature`` requirement set aside (signing is a separate
+    step, and a signed message is checked against the schema as it stands).
     """
     root = etree.Element(_P + "CEB621Message", nsmap={"ceb": CEB_NS})
-    root.set("guid", new_guid())
+    root.set("guid", guid or new_guid())
     root.set("version", "1.0")
     record = etree.SubElement(root, _P + "Inventory")
     _fill(etree.SubElement(record, _P + "InventoryHead"), INVENTORY_HEAD, inventory)
     for line in inventory.get("inventoryList") or ():
         _fill(etree.SubElement(record, _P + "InventoryList"), INVENTORY_LIST, line)
     _fill(etree.SubElement(root, _P + "BaseTransfer"), BASE_TRANSFER, transfer)
-    return _bytes(root, pretty)
+    return _bytes(root, pretty, signature_optional=True)
 
 
 def _receipt_root(message: str, guid: str | None) -> etree._Element:
@@ -248,6 +275,9 @@ def _text(value: str) -> str:
     return _NOT_XML.sub("\ufffd", value)
 
 
+_RECEIPT_NAMESPACE = uuid.UUID("3f0c6b7e-5d1a-4f2b-8e9c-7a6b5c4d3e21")
+
+
 def render_receipts(
     kind: MessageKind,
     rows: Sequence[ReturnRow],
@@ -255,16 +285,28 @@ def render_receipts(
     guid: str | None = None,
     pretty: bool = False,
 ) -> bytes:
-    """One ``OrderReturn`` / ``PaymentReturn`` / ``LogisticsReturn`` per record, in message order."""
-    root = _receipt_root(kind.receipt_message, guid)
+    """One ``OrderReturn`` / ``PaymentReturn`` / ``LogisticsReturn`` per record, in message order.
+
+    Without ``guid`` the message guid is derived from the rows (each with its own ``returnTime``), so the
+    same answer is the same bytes: a replayed message, answered with each record's first acceptance and its
+    time, gets back exactly the receipt it got the first time.
+    """
     at = return_time(now)
+    names = ("guid", *kind.receipt_keys, "returnStatus", "returnTime", "returnInfo")
+    texts = []
     for row in rows:
-        record = etree.SubElement(root, _P + kind.receipt_record)
         info = row.info if len(row.info) <= return_codes.RETURN_INFO_MAX else row.info[: return_codes.RETURN_INFO_MAX]
         when = return_time(row.at) if row.at is not None else at
         values = {"guid": row.guid, **row.keys, "returnStatus": row.status, "returnTime": when, "returnInfo": info}
-        for name in ("guid", *kind.receipt_keys, "returnStatus", "returnTime", "returnInfo"):
-            etree.SubElement(record, _P + name).text = _text(str(values.get(name) or "-"))
+        texts.append([_text(str(values.get(name) or "-")) for name in names])
+    if guid is None:
+        digest = "\x1e".join("\x1f".join(row) for row in texts)
+        guid = str(uuid.uuid5(_RECEIPT_NAMESPACE, f"{kind.receipt_message}\x1d{digest}")).upper()
+    root = _receipt_root(kind.receipt_message, guid)
+    for row_texts in texts:
+        record = etree.SubElement(root, _P + kind.receipt_record)
+        for name, text in zip(names, row_texts, strict=True):
+            etree.SubElement(record, _P + name).text = text
     return _bytes(root, pretty)
 
 
@@ -301,33 +343,51 @@ def render_inventory_receipts(rows: Sequence[Mapping[str, Any]], guid: str | Non
     return _bytes(root, False)
 
 
-_ORI_LIMITS = {"oriCopMsgId": 255, "oriMessageType": 30}  # our CEB900.xsd lengths
+ORI_COP_MSG_ID_MAX = 255  # CEB900 oriCopMsgId, official schema
+
+
+def ori_message_type(message_type: str | None) -> str:
+    """CEB900 ``oriMessageType``: the refused message's type when it reads as one (``CEB311Message``, at most
+    15 characters), else ``Unknown`` — a body that is not XML, a root outside the CEB namespace, or a root such
+    as ``CEB311MessageExtended``."""
+    if message_type and _MESSAGE_TYPE.match(message_type):
+        return message_type
+    return UNKNOWN_MESSAGE_TYPE
 
 
 def render_message_return(
     rejected: MessageRejected, now: datetime | None = None, guid: str | None = None, pretty: bool = False
 ) -> bytes:
-    """A CEB900 ``MessageReturn`` for a refused message (the original body is not echoed back)."""
+    """A CEB900 ``MessageReturn`` for a refused message. The root and ``MessageReturn`` carry the same guid;
+    ``oriCopMsgId``, ``oriMessageType`` and ``oriBizMessage`` are always there (the official schema requires
+    them), empty when unknown — ``oriBizMessage`` always: the original body is not echoed back."""
+    guid = guid or new_guid()
     root = _receipt_root("CEB900Message", guid)
     record = etree.SubElement(root, _P + "MessageReturn")
-    values = {
-        "guid": guid or new_guid(),
-        "returnStatus": rejected.return_status,
-        "returnInfo": rejected.return_info,
-        "returnTime": return_time(now),
-        "oriCopMsgId": rejected.message_guid,
-        "oriMessageType": rejected.message_type,
-    }
-    for name, value in values.items():
-        if value:
-            etree.SubElement(record, _P + name).text = _text(value[: _ORI_LIMITS.get(name)])
+    values = (
+        ("guid", guid),
+        ("returnStatus", rejected.return_status),
+        ("returnInfo", rejected.return_info),
+        ("returnTime", return_time(now)),
+        ("oriCopMsgId", (rejected.message_guid or "")[:ORI_COP_MSG_ID_MAX]),
+        ("oriMessageType", ori_message_type(rejected.message_type)),
+        ("oriBizMessage", ""),
+    )
+    for name, value in values:
+        etree.SubElement(record, _P + name).text = _text(value)
     return _bytes(root, pretty)
 
 
 _DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
-def _bytes(root: etree._Element, pretty: bool) -> bytes:
+def _bytes(root: etree._Element, pretty: bool, *, signature_optional: bool = False) -> bytes:
+    """The message as UTF-8 bytes, once it is checked against its XSD (``OutgoingMessageInvalid`` if not)."""
+    conformance.check(root, signature_optional=signature_optional)
+    return _serialised(root, pretty)
+
+
+def _serialised(root: etree._Element, pretty: bool) -> bytes:
     return _DECLARATION + bytes(etree.tostring(root, encoding="UTF-8", pretty_print=pretty))
 
 

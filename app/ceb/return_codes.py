@@ -39,6 +39,32 @@ MESSAGE_CODES: dict[str, tuple[str, str]] = {
         "-900010",
         "BaseTransfer/copCode is not the enterprise of the X-API-Key (HTTP 403).",
     ),
+    # Signatures (app/rules/signatures.py): the DXP security codes (spec table 7-1: 1001 invalid signature,
+    # 1002 expired, 1004 signature does not match the data) made negative, and ours where it has none.
+    "XML_SIGNATURE_MALFORMED": (
+        "-1001",
+        'The ds:Signature is not the E-port profile: one signature, the last child of the root, Reference URI="" '
+        "with the enveloped transform, C14N 1.0, a known algorithm, one X509Certificate (HTTP 400).",
+    ),
+    "XML_SIGNATURE_MISMATCH": (
+        "-1004",
+        "The digest or the signature value does not verify: the message was changed after signing, or signed "
+        "with another key than the certificate's (HTTP 403).",
+    ),
+    "XML_CERTIFICATE_EXPIRED": (
+        "-1002",
+        "The certificate was not valid at a record's appTime (HTTP 403).",
+    ),
+    "XML_SIGNATURE_REQUIRED": (
+        "-900021",
+        "The sender's signature policy is `required` and the message has no ds:Signature (HTTP 403).",
+    ),
+    "XML_CERTIFICATE_NOT_FILED": (
+        "-900022",
+        "The certificate in KeyInfo is not filed for BaseTransfer/copCode: unknown, or another enterprise's "
+        "(HTTP 403).",
+    ),
+    "XML_CERTIFICATE_REVOKED": ("-900023", "The certificate in KeyInfo was revoked (HTTP 403)."),
 }
 
 # Record-level codes of ours, for rejections the spec has no negative code for: problem code -> returnStatus.

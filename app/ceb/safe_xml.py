@@ -101,12 +101,19 @@ def _clean(message: str) -> str:
 _COMPILING = threading.Lock()
 
 
-def schema(file_name: str) -> etree.XMLSchema:
-    """The compiled XSD ``xsd/<file_name>`` (our own files only; ``xs:include`` stays in that folder)."""
-    cache: dict[str, etree.XMLSchema] | None = getattr(_local, "schemas", None)
+_XS = "{http://www.w3.org/2001/XMLSchema}"
+_DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+
+
+def schema(file_name: str, *, signature_optional: bool = False) -> etree.XMLSchema:
+    """The compiled XSD ``xsd/<file_name>`` (our own files only; ``xs:include`` stays in that folder).
+
+    ``signature_optional``: the same schema with its ``ds:Signature`` element made optional (0..1) and
+    nothing else changed — for checking a message before it is signed (the CEB621 rendering)."""
+    cache: dict[tuple[str, bool], etree.XMLSchema] | None = getattr(_local, "schemas", None)
     if cache is None:
         cache = _local.schemas = {}
-    compiled = cache.get(file_name)
+    compiled = cache.get((file_name, signature_optional))
     if compiled is None:
         path = (XSD_DIR / file_name).resolve()
         if path.parent != XSD_DIR or not path.is_file():
@@ -114,13 +121,29 @@ def schema(file_name: str) -> etree.XMLSchema:
         # One compilation at a time in the process: libxml2 sets up its schema type tables on first use, and
         # threads compiling at once were seen to fail with "Internal error: xmlSchemaPValAttrNodeValue".
         with _COMPILING:
-            compiled = cache[file_name] = etree.XMLSchema(etree.parse(str(path), _parser()))
+            tree = etree.parse(str(path), _parser())  # keeps the file's URL, so xs:include resolves beside it
+            if signature_optional:
+                for particle in tree.iter(_XS + "any", _XS + "element"):
+                    if _is_signature(particle):
+                        particle.set("minOccurs", "0")
+            compiled = cache[(file_name, signature_optional)] = etree.XMLSchema(tree)
     return compiled
 
 
-def validate(root: etree._Element, file_name: str, max_problems: int = 5) -> list[XmlProblem]:
+def _is_signature(particle: etree._Element) -> bool:
+    """The schema's ``ds:Signature`` particle: a reference to the XML-DSig ``Signature`` element, or a
+    wildcard of the XML-DSig namespace."""
+    if particle.tag == _XS + "any":
+        return particle.get("namespace") == _DS_NS
+    prefix, _, name = (particle.get("ref") or "").rpartition(":")
+    return name == "Signature" and particle.nsmap.get(prefix or None) == _DS_NS
+
+
+def validate(
+    root: etree._Element, file_name: str, max_problems: int = 5, *, signature_optional: bool = False
+) -> list[XmlProblem]:
     """The XSD problems of ``root`` (empty when valid), each with its line."""
-    compiled = schema(file_name)
+    compiled = schema(file_name, signature_optional=signature_optional)
     if compiled.validate(root):
         return []
     entries: list[Any] = list(compiled.error_log)  # type: ignore[call-overload]  # the stubs omit __iter__

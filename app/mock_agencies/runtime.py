@@ -29,6 +29,8 @@ import httpx
 
 from app.adapters.base import MAX_BATCH_SIZE
 from app.config import Settings
+from app.crypto.certificates import CertificateInfo, read_certificate
+from app.crypto.identity import signing_identity
 from app.mock_agencies import rules
 from app.mock_agencies.callbacks import CallbackSender
 from app.mock_agencies.faults import FAILURES, Fault, draw_fault
@@ -80,6 +82,16 @@ class MockAgencies:
         )
         self.clock = clock or (lambda: datetime.now(UTC))
         self._tasks: set[asyncio.Task[None]] = set()
+        self._service_certificate: CertificateInfo | None = None
+
+    def service_certificate(self) -> CertificateInfo:
+        """The single window's certificate, which its signed CEB621 must verify with (read on first use)."""
+        if self._service_certificate is None:
+            path = self.settings.mock_customs_certificate_path
+            self._service_certificate = (
+                read_certificate(path.read_bytes()) if path is not None else signing_identity(self.settings).certificate
+            )
+        return self._service_certificate
 
     # --- one call ---------------------------------------------------------------------------------------
 
@@ -205,7 +217,8 @@ class MockAgencies:
     def _rule(self, agency: str, package: Mapping[str, Any], now: datetime) -> rules.AgencyDecision:
         seed = self.settings.mock_seed
         if agency == "customs":
-            return rules.customs_decision(package, rules.selected_for_inspection(package, seed, self.rates))
+            inspect = rules.selected_for_inspection(package, seed, self.rates)
+            return rules.customs_decision(package, inspect, self.service_certificate())
         if agency == "inspection":
             return rules.inspection_decision(package, seed, self.rates)
         if agency == "tax":

@@ -1,6 +1,7 @@
 """SQLAlchemy tables, one module per concept. Importing this package registers them all."""
 
 from app.models.base import Base
+from app.models.certificate import Certificate
 from app.models.declaration import AgencyReceipt, Declaration, Dispatch, DispatchAttempt, Goods
 from app.models.document import Document, RawMessage
 from app.models.enterprise import ApiKey, Delegation, Enterprise
@@ -11,6 +12,7 @@ __all__ = [
     "AgencyReceipt",
     "ApiKey",
     "Base",
+    "Certificate",
     "Declaration",
     "Delegation",
     "Dispatch",

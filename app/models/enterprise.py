@@ -20,6 +20,8 @@ class Enterprise(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(100))
     roles: Mapped[list[Any]]
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # What a missing ds:Signature on its CEB XML means: off | verify-if-present | required (app/rules/signatures.py)
+    signature_policy: Mapped[str] = mapped_column(String(20), default="verify-if-present")
 
 
 class ApiKey(Base):

@@ -23,6 +23,7 @@ from app.schemas.enterprises import (
     KeyOut,
     OfficialCreate,
 )
+from app.schemas.examples import ENTERPRISE_EXAMPLES
 from app.schemas.problems import problems
 from app.services import auth
 from app.services import enterprises as service
@@ -62,7 +63,11 @@ def _delegation(d: Delegation) -> DelegationOut:
     responses=problems(400, 401, 403, 409, 413, 422, 503),
     operation_id="create_enterprise",
 )
-async def create_enterprise(data: EnterpriseCreate, session: SessionDep, principal: PrincipalDep) -> EnterpriseOut:
+async def create_enterprise(
+    data: Annotated[EnterpriseCreate, Body(openapi_examples=ENTERPRISE_EXAMPLES)],
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> EnterpriseOut:
     principal.require_admin()
     return EnterpriseOut.model_validate(await service.create_enterprise(session, data))
 
@@ -93,7 +98,7 @@ async def get_enterprise(code: str, session: SessionDep, principal: PrincipalDep
 @router.patch(
     "/enterprises/{code}",
     response_model=EnterpriseOut,
-    summary="Rename, change roles, suspend or reactivate (admin)",
+    summary="Rename, change roles, suspend or reactivate, set the signature policy (admin)",
     responses=problems(400, 401, 403, 404, 413, 422, 503),
     operation_id="patch_enterprise",
 )

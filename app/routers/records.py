@@ -10,13 +10,13 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
-from app.ceb.codec import render_inventory
 from app.deps import PrincipalDep, SessionDep, SettingsDep
 from app.errors import Unprocessable
-from app.routers.messages import prefers_xml
+from app.routers.messages import XML_RESPONSE, prefers_xml
 from app.schemas.problems import problems
 from app.schemas.records import DeclarationOut, RecordDetail, RecordPage, RecordStatusName
 from app.services import records as record_service
+from app.services.inventory_signing import rendered_inventory_message
 from app.services.records import RecordFilter
 
 router = APIRouter(prefix="/api/v1/records", tags=["Records (三单交换记录)"])
@@ -104,7 +104,8 @@ async def get_record(record_id: uuid.UUID, session: SessionDep, principal: Princ
     response_model=DeclarationOut,
     summary="The record's declaration: the inventory (清单) and its tax; as CEB621 with Accept: application/xml",
     description="JSON by default. With `Accept: application/xml`, the inventory as a one-record `CEB621Message` "
-    "(unsigned: the XSD's `ds:Signature` comes with the signing issue).",
+    "signed by the service (enveloped `ds:Signature`, SM2-SM3 by default; docs/xml.md#signatures) and checked "
+    "against CEB621.xsd, signature included; the message guid is the same on every read.",
     responses=problems(
         401,
         404,
@@ -119,14 +120,8 @@ async def get_declaration(
 ) -> Response:
     declaration = await record_service.get_declaration(session, principal, record_id)
     if prefers_xml(request.headers.get("accept")):
-        inventory = declaration.inventory
-        transfer = {
-            "copCode": inventory["agentCode"],
-            "copName": inventory["agentName"],
-            "dxpMode": "DXP",
-            "dxpId": inventory["agentCode"],
-        }
-        return Response(render_inventory(inventory, transfer), media_type="application/xml")
+        message = rendered_inventory_message(record_id, declaration.inventory, request.app.state.settings)
+        return Response(message, media_type=XML_RESPONSE)
     return JSONResponse(declaration.model_dump(mode="json"))
 
 
@@ -156,4 +151,4 @@ async def get_record_receipts(
     principal: PrincipalDep,
 ) -> Response:
     body = await record_service.receipts_xml(session, principal, record_id, kind)
-    return Response(body, media_type="application/xml; charset=utf-8")
+    return Response(body, media_type=XML_RESPONSE)

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from stdnum.cn import uscc
 
+from app.rules.signatures import SignaturePolicy
 from app.schemas.ceb_types import XmlText
 
 Role = Literal["platform", "seller", "payment", "logistics", "declarant"]
@@ -63,6 +64,11 @@ class EnterprisePatch(BaseModel):
     name: Name | None = None
     roles: Roles | None = None
     status: EnterpriseStatus | None = None
+    signaturePolicy: SignaturePolicy | None = Field(
+        default=None,
+        description="What a missing ds:Signature on the enterprise's CEB XML means: `off` (signatures not "
+        "checked), `verify-if-present` (the default), `required`. See docs/xml.md#signatures",
+    )
 
 
 class EnterpriseOut(BaseModel):
@@ -72,6 +78,7 @@ class EnterpriseOut(BaseModel):
     name: str
     roles: list[Role]
     status: EnterpriseStatus
+    signaturePolicy: SignaturePolicy = Field(validation_alias="signature_policy")
     createdAt: datetime = Field(validation_alias="created_at")
     updatedAt: datetime = Field(validation_alias="updated_at")
 

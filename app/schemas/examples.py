@@ -8,7 +8,16 @@ PLATFORM = {"code": "3120960A01", "name": "环球购跨境电商平台", "roles"
 SELLER = {"code": "3120960A02", "name": "东京优选海外旗舰店", "roles": ["seller"]}
 PAYMENT_FIRM = {"code": "3120960P01", "name": "易付宝支付有限公司", "roles": ["payment"]}
 CARRIER = {"code": "3120960L01", "name": "顺达国际物流有限公司", "roles": ["logistics"]}
+DECLARANT = {"code": "3120960D01", "name": "杭州通关报关有限公司", "roles": ["declarant"]}
 ENTERPRISES = [PLATFORM, SELLER, PAYMENT_FIRM, CARRIER]
+# One example per role for Swagger UI's POST /api/v1/enterprises (the first four fit the document examples).
+ENTERPRISE_EXAMPLES: dict[str, dict[str, Any]] = {
+    "platform": {"summary": "Platform 电商平台 (ebpCode of the examples)", "value": PLATFORM},
+    "seller": {"summary": "Seller 电商企业 (ebcCode)", "value": SELLER},
+    "payment": {"summary": "Payment firm 支付企业 (payCode)", "value": PAYMENT_FIRM},
+    "logistics": {"summary": "Carrier 物流企业 (logisticsCode)", "value": CARRIER},
+    "declarant": {"summary": "Customs declarant 报关企业", "value": DECLARANT},
+}
 
 ORDER: dict[str, Any] = {
     "orderType": "I",

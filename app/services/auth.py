@@ -7,10 +7,11 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal, cast
 
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db import utcnow
@@ -125,31 +126,39 @@ async def authenticate(
         cached = cache.get(prefix, digest) if cache is not None else None
         if cached is not None:
             return cached
-        row = (
-            await conn.execute(
-                select(
-                    ApiKey.id,
-                    ApiKey.key_hash,
-                    ApiKey.revoked_at,
-                    ApiKey.principal_kind,
-                    ApiKey.enterprise_code,
-                    Enterprise.status,
-                )
-                .outerjoin(Enterprise, Enterprise.code == ApiKey.enterprise_code)
-                .where(ApiKey.prefix == prefix)
-            )
-        ).first()
+        row = (await conn.execute(_KEY_AND_ENTERPRISE.where(ApiKey.prefix == prefix))).first()
         if row is not None and row.revoked_at is None and hmac.compare_digest(row.key_hash, digest):
-            principal = Principal(
-                kind=cast(PrincipalKind, row.principal_kind),
-                key_id=str(row.id),
-                enterprise_code=row.enterprise_code,
-                enterprise_status=row.status,
-            )
+            principal = _principal(row)
             if cache is not None:
                 cache.put(prefix, digest, principal)
             return principal
     raise Unauthenticated("The API key is not valid or was revoked")
+
+
+_KEY_AND_ENTERPRISE = select(
+    ApiKey.id,
+    ApiKey.key_hash,
+    ApiKey.revoked_at,
+    ApiKey.principal_kind,
+    ApiKey.enterprise_code,
+    Enterprise.status,
+).outerjoin(Enterprise, Enterprise.code == ApiKey.enterprise_code)
+
+
+def _principal(row: Row[uuid.UUID, str, datetime | None, str, str | None, str]) -> Principal:
+    return Principal(
+        kind=cast(PrincipalKind, row.principal_kind),
+        key_id=str(row.id),
+        enterprise_code=row.enterprise_code,
+        enterprise_status=row.status,
+    )
+
+
+async def principal_of_key_id(conn: AsyncConnection, key_id: uuid.UUID) -> Principal | None:
+    """The principal of a stored key by its id, or None once the key is revoked (or gone): how a console
+    session, which holds the key's id and never the key, is checked again on every request."""
+    row = (await conn.execute(_KEY_AND_ENTERPRISE.where(ApiKey.id == key_id))).first()
+    return _principal(row) if row is not None and row.revoked_at is None else None
 
 
 async def revoke_key(session: AsyncSession, key_id: uuid.UUID, enterprise_code: str) -> None:

@@ -16,7 +16,13 @@ from app.db import BUYER_LOCKS, advisory_xact_locks, utcnow
 from app.lifecycle.apply import apply_event
 from app.lifecycle.status import Effect, RecordEvent
 from app.models import Declaration, Enterprise, Goods
-from app.rules.inventory import DeclarationParty, GoodsRecord, compose_inventory
+from app.rules.inventory import (
+    REFUSAL_CODES,
+    DeclarationParty,
+    GoodsRecord,
+    InventoryRefusal,
+    compose_inventory,
+)
 from app.rules.matching import GoodsFacts, assess_order
 from app.rules.tax import TaxAssessment, cents, check_limits
 from app.schemas.ceb_types import CHINA_TZ
@@ -103,7 +109,7 @@ async def declare_matched(ws: Workspace) -> None:
         breaches = check_limits(
             assessment.dutiable_value, cents(used[buyer]), settings.single_limit, settings.annual_limit
         )
-        inventory = compose_inventory(
+        composed = compose_inventory(
             guid=str(uuid.uuid4()).upper(),
             cop_no=record.id.hex[:20],
             app_time=china_now.strftime("%Y%m%d%H%M%S"),
@@ -114,8 +120,11 @@ async def declare_matched(ws: Workspace) -> None:
             goods={k: _goods_record(g) for k, g in matched.goods.items()},
             party=_party(order, settings, agent_names),
         )
+        inventory, refusals = composed.inventory, composed.refusals
         rejection = None
-        if breaches:
+        if refusals:
+            rejection = _refusal(refusals)
+        elif breaches:
             first = breaches[0]
             rejection = {
                 "agency": "single-window",
@@ -142,7 +151,7 @@ async def declare_matched(ws: Workspace) -> None:
                 "dutiable_value": assessment.dutiable_value,
                 "buyer_id_number": buyer,
                 "decl_year": china_now.year,
-                "counts_to_quota": not breaches,
+                "counts_to_quota": not rejection,
                 "rejection": rejection,
                 "created_at": now,
             }
@@ -150,7 +159,10 @@ async def declare_matched(ws: Workspace) -> None:
         record.rejection = rejection
         # The seam of the declare stage: tax and limits have spoken; a risk and credit decision (inspect or
         # release, and why) joins here, before the record is declared and the outbox is written.
-        event = RecordEvent.LIMITS_BREACHED if breaches else RecordEvent.DECLARATION_ACCEPTED
+        if refusals:
+            event = RecordEvent.INVENTORY_REFUSED
+        else:
+            event = RecordEvent.LIMITS_BREACHED if breaches else RecordEvent.DECLARATION_ACCEPTED
         effects = apply_event(record, event, lambda kind, rec, detail: ws.event(kind, record_id=rec.id, detail=detail))
         if rejection:
             ws.event("declaration_rejected", record_id=record.id, detail=rejection)
@@ -226,7 +238,22 @@ def _party(order: OrderIn, settings: Settings, agent_names: Mapping[str, str]) -
         port_code=settings.port_code,
         trade_mode=settings.trade_mode,
         traf_mode=settings.traf_mode,
+        traf_no=settings.traf_no,
+        voyage_no=settings.voyage_no,
     )
+
+
+def _refusal(refusals: list[InventoryRefusal]) -> dict[str, Any]:
+    """The record's rejection when its inventory cannot be declared (``rules.inventory.REFUSAL_CODES``)."""
+    first = refusals[0]
+    code = REFUSAL_CODES[first.code]
+    return {
+        "agency": "single-window",
+        "code": first.code,
+        "cebReturnStatus": first.ceb_return_status,
+        "returnInfo": f"{code.zh} / {code.en}: " + "; ".join(r.detail for r in refusals),
+        "refusals": [{"code": r.code, "cebReturnStatus": r.ceb_return_status, "detail": r.detail} for r in refusals],
+    }
 
 
 def _limit_message(code: str, limit: Decimal, used: Decimal, this: Decimal, order: OrderIn) -> str:

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, select, update
@@ -126,18 +126,27 @@ async def deliver(
     return outcome
 
 
-async def deliver_batch(
+@dataclass
+class Sent:
+    """One agency call of a round and what came of each of its dispatches (not yet recorded)."""
+
+    agency: str
+    claims: Sequence[Claim]
+    results: dict[uuid.UUID, AgencyAnswer | AgencyError]
+    started: datetime
+    elapsed_s: float
+
+
+async def send_group(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
     adapters: dict[str, AgencyAdapter],
     claims: Sequence[Claim],
     packages: Mapping[uuid.UUID, dict[str, Any] | AgencyError] | None = None,
-    rng: random.Random | None = None,
-    metrics: Metrics | None = None,
-) -> list[str]:
-    """Send claimed dispatches of one agency in one adapter call and record the outcome of each; returns
-    them in order. ``packages``: built already (``build_packages``, for a whole round), or read here. A
-    declaration whose package cannot be built is not sent and fails alone."""
+) -> Sent:
+    """Send claimed dispatches of one agency in one adapter call, outside any transaction. ``packages``: built
+    already (``build_packages``, for a whole round), or read here. A declaration whose package cannot be built
+    is not sent and fails alone."""
     agencies = {c.agency for c in claims}
     if len(agencies) != 1:
         raise ValueError(f"a batch goes to one agency, not {sorted(agencies)}")
@@ -162,15 +171,48 @@ async def deliver_batch(
             token = record_id_var.set(str(claim.record_id))
             log.warning("dispatch %s to %s failed (attempt %d): %s", claim.id, agency, claim.attempt, error)
             record_id_var.reset(token)
+    return Sent(agency, claims, results, started, elapsed)
 
-    async def record_outcome(session: AsyncSession) -> dict[uuid.UUID, str]:
-        return await record_outcomes(session, settings, [(c, results[c.id]) for c in claims], started, rng)
 
-    outcomes = await run_in_transaction(sessionmaker, record_outcome)
+async def record_sent(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    sent: Sequence[Sent],
+    rng: random.Random | None = None,
+    metrics: Metrics | None = None,
+) -> dict[uuid.UUID, str]:
+    """Record the outcome of every dispatch of ``sent`` in one transaction; the outcome of each by id.
+
+    A round's calls to the four agencies carry the same declarations: recorded apart, their transactions
+    queued on the same records' locks one behind the other; together they take each lock once."""
+
+    async def work(session: AsyncSession) -> dict[uuid.UUID, str]:
+        triples = [(c, group.results[c.id], group.started) for group in sent for c in group.claims]
+        return await record_outcomes(session, settings, triples, rng)
+
+    outcomes = await run_in_transaction(sessionmaker, work)
     if metrics is not None:
-        for outcome in outcomes.values():
-            metrics.dispatch_attempts.labels(agency=agency, outcome=outcome).inc()
-            metrics.dispatch_latency.labels(agency=agency, outcome=outcome).observe(elapsed)
+        for group in sent:
+            for claim in group.claims:
+                outcome = outcomes[claim.id]
+                metrics.dispatch_attempts.labels(agency=group.agency, outcome=outcome).inc()
+                metrics.dispatch_latency.labels(agency=group.agency, outcome=outcome).observe(group.elapsed_s)
+    return outcomes
+
+
+async def deliver_batch(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    adapters: dict[str, AgencyAdapter],
+    claims: Sequence[Claim],
+    packages: Mapping[uuid.UUID, dict[str, Any] | AgencyError] | None = None,
+    rng: random.Random | None = None,
+    metrics: Metrics | None = None,
+) -> list[str]:
+    """Send claimed dispatches of one agency in one adapter call and record the outcome of each; returns
+    them in order."""
+    sent = await send_group(sessionmaker, settings, adapters, claims, packages)
+    outcomes = await record_sent(sessionmaker, settings, [sent], rng, metrics)
     return [outcomes[c.id] for c in claims]
 
 

@@ -1,7 +1,7 @@
-"""Recording what one batch call did, a few statements per batch whatever its size: one ``UPDATE … RETURNING``
-closes every claim still held, one insert adds the attempt rows, one ``SELECT … FOR UPDATE`` (in id order)
-locks the records, whose receipts and timeline rows are then flushed together. Lock order as everywhere in
-the dispatcher: dispatch rows first, then match records.
+"""Recording what a round of batch calls did, a few statements per round whatever its size: one
+``UPDATE … RETURNING`` closes every claim still held, one insert adds the attempt rows, one
+``SELECT … FOR UPDATE`` (in id order) locks the records, whose receipts and timeline rows are then flushed
+together. Lock order as everywhere in the dispatcher: dispatch rows first, then match records.
 """
 
 from __future__ import annotations
@@ -57,17 +57,17 @@ def plan(
 async def record_outcomes(
     session: AsyncSession,
     settings: Settings,
-    sent: Sequence[tuple[Claim, AgencyAnswer | AgencyError]],
-    started: datetime,
+    sent: Sequence[tuple[Claim, AgencyAnswer | AgencyError, datetime]],
     rng: random.Random | None = None,
 ) -> dict[uuid.UUID, str]:
-    """The outcome of each dispatch of ``sent``; ``lost_lease`` for one whose claim has moved on (reaped and
-    claimed again): only the holder of the current claim may record it."""
+    """The outcome of each dispatch of ``sent`` (claim, what the call gave, when the call started) — any number
+    of agencies' batches together; ``lost_lease`` for one whose claim has moved on (reaped and claimed again):
+    only the holder of the current claim may record it."""
     now = utcnow()
-    plans = {claim.id: plan(claim, result, settings, now, rng) for claim, result in sent}
-    held = await _close_claims(session, [claim for claim, _ in sent], plans, now)
-    outcomes = {claim.id: plans[claim.id].outcome if claim.id in held else LOST_LEASE for claim, _ in sent}
-    mine = sorted(((c, r) for c, r in sent if c.id in held), key=lambda pair: pair[0].record_id)
+    plans = {claim.id: plan(claim, result, settings, now, rng) for claim, result, _ in sent}
+    held = await _close_claims(session, [claim for claim, _, _ in sent], plans, now)
+    outcomes = {claim.id: plans[claim.id].outcome if claim.id in held else LOST_LEASE for claim, _, _ in sent}
+    mine = sorted(((c, r, t) for c, r, t in sent if c.id in held), key=lambda item: item[0].record_id)
     session.add_all(
         DispatchAttempt(
             dispatch_id=claim.id,
@@ -78,10 +78,10 @@ async def record_outcomes(
             http_status=result.status if isinstance(result, AgencyError) else 200,
             error=plans[claim.id].error,
         )
-        for claim, result in mine
+        for claim, result, started in mine
     )
-    records = await _lock_records(session, [claim.record_id for claim, _ in mine])
-    for claim, result in mine:
+    records = await _lock_records(session, [claim.record_id for claim, _, _ in mine])
+    for claim, result, _ in mine:
         record = records[claim.record_id]
         if isinstance(result, AgencyAnswer):
             await apply_receipts(

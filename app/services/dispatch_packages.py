@@ -1,6 +1,11 @@
 """What the agencies are sent about each claimed dispatch: the declaration package (each adapter keeps its
 part). A round's packages are read in three queries, whatever their number; a declaration that cannot be
 made into a package fails alone (``PermanentAgencyError`` for its dispatch), not the round.
+
+Conformance by construction: the declaration's inventory is rendered as its CEB621 and checked against
+CEB621.xsd before anything is sent (``app/ceb/conformance.py``). An inventory that breaks the schema is our
+bug: its dispatches are not sent and go dead with the reason (``OUTGOING_MESSAGE_INVALID: …``), visible in
+the dead list and re-pushable once the cause is fixed.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.adapters.base import AgencyError, PermanentAgencyError
+from app.ceb.conformance import OutgoingMessageInvalid
 from app.config import Settings
 from app.models import Declaration, Document, Goods
+from app.services.inventory_message import inventory_message
+from app.services.inventory_signing import add_signed_inventories
 
 if TYPE_CHECKING:
     from app.services.dispatch import Claim
@@ -46,12 +54,13 @@ async def build_packages(
     ):
         assert d.record_id is not None
         docs.setdefault(d.record_id, {})[d.doc_type] = d.payload
-    wanted = sorted({key for d in declarations.values() for key in _goods_keys(d.inventory)})
+    wanted = sorted({key for record_docs in docs.values() for key in _goods_keys(record_docs.get("order"))})
     goods: dict[str, list[Goods]] = {}
     if wanted:
         for g in await session.scalars(select(Goods).where(tuple_(Goods.ebc_code, Goods.item_no).in_(wanted))):
             goods.setdefault(g.ebc_code, []).append(g)
     base = (settings.public_base_url or "http://embedded").rstrip("/")
+    nonconforming: dict[uuid.UUID, PermanentAgencyError | None] = {}  # per record: its agencies share the answer
     packages: dict[uuid.UUID, dict[str, Any] | AgencyError] = {}
     for claim in claims:
         declaration = declarations.get(claim.record_id)
@@ -64,13 +73,32 @@ async def build_packages(
             log.error("dispatch %s: the package of record %s cannot be built: %r", claim.id, claim.record_id, exc)
             error = f"package cannot be built: {type(exc).__name__}: {exc}"[:1000]
             packages[claim.id] = PermanentAgencyError(error)
+            continue
+        if claim.record_id not in nonconforming:
+            nonconforming[claim.record_id] = _nonconforming(declaration)
+        if (refusal := nonconforming[claim.record_id]) is not None:
+            packages[claim.id] = refusal
+    await add_signed_inventories(packages, claims, settings)
     return packages
 
 
-def _goods_keys(inventory: Any) -> set[tuple[str, str]]:
-    """(ebcCode, itemNo) of the inventory's lines; none for a malformed inventory (its package fails later)."""
+def _nonconforming(declaration: Declaration) -> PermanentAgencyError | None:
+    """Why the declaration's CEB621 may not be sent (it breaks CEB621.xsd), or None when it may."""
     try:
-        return {(inventory["ebcCode"], line["itemNo"]) for line in inventory["inventoryList"] if line.get("itemNo")}
+        inventory_message(declaration.record_id, declaration.inventory)
+    except OutgoingMessageInvalid as exc:
+        log.error("record %s: %s", declaration.record_id, exc.detail)
+        return PermanentAgencyError(f"{exc.code}: {exc.detail}"[:1000])
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        return PermanentAgencyError(f"CEB621 cannot be rendered: {type(exc).__name__}: {exc}"[:1000])
+    return None
+
+
+def _goods_keys(order: Any) -> set[tuple[str, str]]:
+    """(ebcCode, itemNo) of the order's lines — the inventory lines' goods, by ``gnum`` (an inventory line
+    leaves out an itemNo over 20 characters); none for a malformed order (its package fails later)."""
+    try:
+        return {(order["ebcCode"], line["itemNo"]) for line in order["orderList"] if line.get("itemNo")}
     except (KeyError, TypeError, AttributeError):
         return set()
 
@@ -84,7 +112,8 @@ def _package(
 ) -> dict[str, Any]:
     inventory = declaration.inventory
     ebc_code = inventory["ebcCode"]
-    items = {line.get("itemNo") for line in inventory.get("inventoryList", [])}
+    order = record_docs.get("order") or {}
+    items = {line.get("itemNo") for line in order.get("orderList", [])}
     return {
         "dispatchId": str(claim.id),
         "recordId": str(claim.record_id),

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import Delegation, Enterprise
+from app.rules.signatures import DEFAULT_POLICY
 from app.schemas.enterprises import DelegationCreate, EnterpriseCreate, EnterprisePatch
 from app.services.auth import Principal
 
@@ -24,6 +25,7 @@ async def create_enterprise(session: AsyncSession, data: EnterpriseCreate) -> En
         name=data.name,
         roles=list(data.roles),
         status="active",
+        signature_policy=DEFAULT_POLICY,
         created_at=now,
         updated_at=now,
     )
@@ -69,6 +71,8 @@ async def patch_enterprise(session: AsyncSession, code: str, patch: EnterprisePa
         enterprise.roles = list(patch.roles)
     if patch.status is not None:
         enterprise.status = patch.status
+    if patch.signaturePolicy is not None:
+        enterprise.signature_policy = patch.signaturePolicy
     enterprise.updated_at = utcnow()
     await session.flush()
     return enterprise

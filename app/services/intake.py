@@ -96,6 +96,7 @@ class ItemResult:
     receipt: Receipt | None = None
     error: DomainError | None = None
     seq: int | None = None  # the accepted submission whose business result answers this item
+    answered_at: datetime | None = None  # when the match stage gave the business result (None: not yet, or now)
 
     @property
     def replayed(self) -> bool:

@@ -27,11 +27,10 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Row, func, select, update
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import run_in_transaction, utcnow
+from app.db import is_outage, run_in_transaction, utcnow
 from app.errors import Conflict, NotFound
 from app.models import Document, Submission
 from app.schemas.documents import OrderIn, key_dict, natural_key
@@ -48,15 +47,6 @@ class RoundResult:
     claimed: int
     processed: int
     dead: int = 0
-
-
-def is_outage(exc: BaseException) -> bool:
-    """Our database is unreachable or the connection broke: nothing is wrong with the submissions."""
-    if isinstance(exc, OSError | ConnectionError | TimeoutError):
-        return True
-    if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
-    return False
 
 
 # What the match stage reads of a claimed submission: plain rows, not ORM objects (a micro-batch of hundreds

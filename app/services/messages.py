@@ -23,6 +23,7 @@ from app.models import Document, Enterprise
 from app.services.accept import check_sender
 from app.services.auth import Principal
 from app.services.intake import IntakeItem, ItemResult, RawBody, validate_document
+from app.services.message_signatures import check_message_signature
 from app.services.submitting import submit
 
 # Bodies up to this size are read on the event loop (a single-order message takes ~0.1 ms); larger ones in
@@ -75,6 +76,9 @@ async def receive_message(
             http_status=403,
         )
         return MessageAnswer(403, codec.render_message_return(mismatch))
+    refused = await check_message_signature(state.engine, message, cop_code)
+    if refused is not None:
+        return MessageAnswer(refused.http_status, codec.render_message_return(refused))
     raw = RawBody(body=body, content_type=content_type)
     results = await submit(state, principal, message.kind.doc_type, items, raw, wait)
     rows = [_return_row(message, item, result) for item, result in zip(items, results, strict=True)]
@@ -88,13 +92,19 @@ async def receive_message(
 
 
 def _return_row(message: ParsedMessage, item: IntakeItem, result: ItemResult) -> ReturnRow:
+    """What the receipt says of one record. Every echoed value fits the receipt's facets: the keys are the
+    record's values, whose raw length the XSD checked against the same limits; the guid is the document's, or
+    for a record whose guid the wire model refused, the guid exactly as written (36 raw characters, by the XSD).
+    ``returnTime`` is when the answer was given — the acceptance's time, kept, so a replay answers the same."""
     assert item.index == result.index
     record = message.records[item.index]
     source = item.document.model_dump() if item.document is not None else record
     keys = {name: str(source.get(name) or record.get(name) or "") for name in message.kind.receipt_keys}
-    guid = str(source.get("guid") or record.get("guid") or "")
+    guid = item.document.guid if item.document is not None else None
+    guid = guid or message.raw_guids[item.index]
     if result.receipt is not None:
-        return ReturnRow(guid, keys, result.receipt.returnStatus, result.receipt.returnInfo)
+        at = result.answered_at or result.receipt.acceptedAt
+        return ReturnRow(guid, keys, result.receipt.returnStatus, result.receipt.returnInfo, at)
     assert result.error is not None
     error = result.error
     problems = [f"{e.get('path')}: {e.get('message')}" for e in error.extra.get("errors") or [] if isinstance(e, dict)]
@@ -103,6 +113,7 @@ def _return_row(message: ParsedMessage, item: IntakeItem, result: ItemResult) ->
         keys,
         return_codes.record_status(error.code, error.extra),
         return_codes.return_info(error.code, error.detail, problems),
+        result.answered_at,
     )
 
 

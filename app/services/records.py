@@ -8,7 +8,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, exists, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,14 +109,25 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 async def list_records(
-    session: AsyncSession, principal: Principal, f: RecordFilter, limit: int, cursor: str | None
+    session: AsyncSession,
+    principal: Principal,
+    f: RecordFilter,
+    limit: int,
+    cursor: str | None,
+    *,
+    newest_first: bool = False,
 ) -> RecordPage:
-    """Oldest change first, so that polling with ``updatedSince`` or the cursor never skips a record."""
+    """Oldest change first, so that polling with ``updatedSince`` or the cursor never skips a record; newest
+    first for a person searching (the console), the cursor then leading to older changes."""
     query = _filtered(principal, f)
+    position = tuple_(MatchRecord.updated_at, MatchRecord.id)
     if cursor:
         updated, record_id = decode_cursor(cursor)
-        query = query.where(tuple_(MatchRecord.updated_at, MatchRecord.id) > tuple_(updated, record_id))
-    rows = list(await session.scalars(query.order_by(MatchRecord.updated_at, MatchRecord.id).limit(limit + 1)))
+        after = tuple_(updated, record_id)
+        query = query.where(position < after if newest_first else position > after)
+    columns = (MatchRecord.updated_at, MatchRecord.id)
+    order = [c.desc() for c in columns] if newest_first else list(columns)
+    rows = list(await session.scalars(query.order_by(*order).limit(limit + 1)))
     page = rows[:limit]
     return RecordPage(
         items=[summary(r, principal) for r in page],
@@ -368,6 +379,7 @@ async def receipts_xml(session: AsyncSession, principal: Principal, record_id: u
             # In the order customs gave them: a synchronous reply may be recorded after the callback that followed.
             for answer in sorted(answers, key=_happened)
         ]
+        rows = _receipt_window(rows, record_id, kind)
         guid = uuid.uuid5(_RECEIPTS_NAMESPACE, f"{record.id}:inventory:{len(rows)}")
         return render_inventory_receipts(rows, guid=str(guid).upper())
     message_kind = RECEIPT_KINDS[kind]
@@ -385,8 +397,22 @@ async def receipts_xml(session: AsyncSession, principal: Principal, record_id: u
                 info = return_codes.return_info(code, answer.info)
             return_rows.append(ReturnRow(row.guid, keys, status, info, answer.at))
     return_rows.sort(key=lambda r: r.at or record.created_at)
+    return_rows = _receipt_window(return_rows, record_id, kind)
     guid = uuid.uuid5(_RECEIPTS_NAMESPACE, f"{record.id}:{kind}:{len(return_rows)}")
     return render_receipts(message_kind, return_rows, guid=str(guid).upper())
+
+
+RECEIPTS_PER_MESSAGE = 100  # a receipt message holds 1..100 …Return (our XSDs, as the official ones)
+
+_Row = TypeVar("_Row")
+
+
+def _receipt_window(rows: list[_Row], record_id: uuid.UUID, kind: str) -> list[_Row]:
+    """The receipts one message can carry: none is no message at all (404), and of more than a hundred the
+    latest hundred (the record's JSON ``documentReceipts`` has every one)."""
+    if not rows:
+        raise NotFound(f"Record {record_id} has no {kind} receipts this key may read", code="RECEIPTS_NOT_FOUND")
+    return rows[-RECEIPTS_PER_MESSAGE:]
 
 
 async def submissions_of(session: AsyncSession, docs: list[Document]) -> list[Submission]:

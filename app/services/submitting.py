@@ -17,7 +17,7 @@ async def submit(
 ) -> list[ItemResult]:
     """``state`` is the app's state: its sessionmaker, settings, filing cache, metrics, matcher and waiters."""
     results = await accept_documents(
-        state.sessionmaker, state.settings, principal, doc_type, items, raw, state.filing_cache
+        state.sessionmaker, state.settings, principal, doc_type, items, raw, state.filing_cache, state.engine
     )
     for result in results:
         outcome = "rejected" if result.error else "replayed" if result.status == 200 else "accepted"

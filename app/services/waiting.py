@@ -13,6 +13,7 @@ import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -67,6 +68,7 @@ class Outcome:
     state: str
     http_status: int | None
     result: dict[str, Any] | None
+    processed_at: datetime | None = None
 
 
 async def wait_for_results(
@@ -80,12 +82,12 @@ async def wait_for_results(
     while seqs:
         async with sessionmaker() as session:
             rows = await session.execute(
-                select(Submission.seq, Submission.state, Submission.http_status, Submission.result).where(
-                    Submission.seq.in_(seqs), Submission.state != "pending"
-                )
+                select(
+                    Submission.seq, Submission.state, Submission.http_status, Submission.result, Submission.processed_at
+                ).where(Submission.seq.in_(seqs), Submission.state != "pending")
             )
-            for seq, state, http_status, result in rows:
-                outcomes[seq] = Outcome(state, http_status, result)
+            for seq, state, http_status, result, processed_at in rows:
+                outcomes[seq] = Outcome(state, http_status, result, processed_at)
         seqs = [s for s in seqs if s not in outcomes]
         left = deadline - loop.time()
         if not seqs or left <= 0:
@@ -120,12 +122,15 @@ async def _as_it_stands(session: AsyncSession, answer: ItemResult) -> ItemResult
 def _answer(accepted: ItemResult, outcome: Outcome | None) -> ItemResult:
     if outcome is None or outcome.state != "done" or outcome.result is None or outcome.http_status is None:
         return accepted  # not processed in time (or dead): the acceptance stands, the result follows
+    at = outcome.processed_at
     if outcome.http_status >= 400:
-        return ItemResult(accepted.index, outcome.http_status, error=StoredProblem(outcome.result), seq=accepted.seq)
+        return ItemResult(
+            accepted.index, outcome.http_status, error=StoredProblem(outcome.result), seq=accepted.seq, answered_at=at
+        )
     receipt = Receipt.model_validate(outcome.result)
     status = outcome.http_status
     assert accepted.receipt is not None
     if accepted.receipt.replayed:
         receipt, status = receipt.model_copy(update={"replayed": True}), 200
     receipt = receipt.model_copy(update={"submissionSeq": accepted.seq, "acceptedAt": accepted.receipt.acceptedAt})
-    return ItemResult(accepted.index, status, receipt=receipt, seq=accepted.seq)
+    return ItemResult(accepted.index, status, receipt=receipt, seq=accepted.seq, answered_at=at)

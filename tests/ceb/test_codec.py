@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.ceb import codec, return_codes, safe_xml
+from app.ceb import signature as ceb_signature
 from app.ceb.codec import MessageRejected, ReturnRow
 from app.ceb.kinds import KINDS, DocType
 from app.errors import DomainError
@@ -19,6 +20,7 @@ from app.schemas import examples
 from app.services.intake import validate_document
 from app.services.messages import read_message
 from tests.ceb.conftest import ceb, message, transfer
+from tests.service_keys import service_identity
 
 # --- strategies: valid documents of each type ---------------------------------------------------
 
@@ -255,7 +257,8 @@ def test_message_return_keeps_to_its_xsd_whatever_the_root() -> None:
         codec.parse_message(long_root)
     parsed = codec.parse_receipts(codec.render_message_return(refused.value))
     assert parsed.problems == []
-    assert parsed.records[0]["oriMessageType"] == "R" * 30
+    assert parsed.records[0]["oriMessageType"] == "Unknown"  # not a message type: the official schema's word
+    assert parsed.records[0]["oriCopMsgId"] == "G" * 255
 
 
 def test_message_return_for_each_refusal() -> None:
@@ -326,7 +329,6 @@ def test_inventory_xsds_for_the_declaration_issue() -> None:
             ("totalPrice", "200"),
         ]
     )
-    signature = '<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo/></ds:Signature>'
     body = (
         '<ceb:CEB621Message xmlns:ceb="http://www.chinaport.gov.cn/ceb" guid="4CDE1CFD-EDED-46B1-946C-B8022E42FC95"'
         f' version="1.0"><ceb:Inventory><ceb:InventoryHead>{head}</ceb:InventoryHead>'
@@ -335,7 +337,10 @@ def test_inventory_xsds_for_the_declaration_issue() -> None:
         "<ceb:dxpMode>DXP</ceb:dxpMode><ceb:dxpId>DXPENT0000458763</ceb:dxpId></ceb:BaseTransfer>"
         "{signature}</ceb:CEB621Message>"
     )
-    assert safe_xml.validate(safe_xml.parse(body.format(signature=signature).encode()), "CEB621.xsd") == []
+    signed = safe_xml.parse(body.format(signature="").encode())
+    generated = service_identity()
+    ceb_signature.sign(signed, generated.identity.key, generated.identity.certificate)
+    assert safe_xml.validate(signed, "CEB621.xsd") == []
     unsigned = safe_xml.validate(safe_xml.parse(body.format(signature="").encode()), "CEB621.xsd")
     assert unsigned
     assert "Missing child element" in unsigned[0].message

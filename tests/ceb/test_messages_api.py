@@ -10,12 +10,14 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from app.ceb import codec
+from app.ceb import codec, signature
+from app.crypto.keys import Algorithm
 from app.models import RawMessage
 from app.schemas import examples
 from tests.ceb.conftest import ceb, message, post_xml, receipts, transfer
 from tests.conftest import ADMIN
 from tests.factories import Parties, file_enterprise, purchase
+from tests.signing import file_certificate, identity, sign
 
 
 async def _record(client: httpx.AsyncClient, order_no: str) -> dict[str, object]:
@@ -274,16 +276,6 @@ async def test_a_schema_failure_names_the_line_and_the_rule(client: httpx.AsyncC
     assert read.status_code == 404
 
 
-SIGNATURE = b"""<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
-<ds:SignedInfo>
-<ds:CanonicalizationMethod Algorithm="http://www.w3.org/TR/2001/REC-xml-c14n-20010315"/>
-<ds:SignatureMethod Algorithm="%s"/>
-<ds:Reference URI=""><ds:Transforms>
-<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/></ds:Transforms>
-<ds:DigestMethod Algorithm="%s"/><ds:DigestValue>q83vEjRWeJA=</ds:DigestValue></ds:Reference>
-</ds:SignedInfo><ds:SignatureValue>AAECAwQF</ds:SignatureValue>
-<ds:KeyInfo><ds:KeyName>0001</ds:KeyName><ds:X509Data><ds:X509Certificate>MIIB</ds:X509Certificate></ds:X509Data>
-</ds:KeyInfo></ds:Signature>"""
 EXTRAS = b"""<ceb:BaseSubscribe><ceb:status>ALL</ceb:status><ceb:dxpMode>DXP</ceb:dxpMode>
 <ceb:dxpAddress>DXPENT0000458763</ceb:dxpAddress></ceb:BaseSubscribe>
 <ceb:ExtendMessage><ceb:name>platform</ceb:name><ceb:version>1.0</ceb:version>
@@ -292,22 +284,24 @@ EXTRAS = b"""<ceb:BaseSubscribe><ceb:status>ALL</ceb:status><ceb:dxpMode>DXP</ce
 
 
 @pytest.mark.parametrize(
-    ("method", "digest"),
+    ("algorithm", "methods"),
     [
-        (
-            b"http://www.chinaport.gov.cn/2022/04/xmldsig#sm2-sm3",
-            b"http://www.chinaport.gov.cn/2022/04/xmldsig#sm3",
-        ),
-        (b"http://www.w3.org/2000/09/xmldsig#rsa-sha1", b"http://www.w3.org/2000/09/xmldsig#sha1"),
+        ("SM2", (signature.SM2_SM3, signature.SM3)),
+        ("RSA", (signature.RSA_SHA1, signature.SHA1)),
+        ("RSA", (signature.RSA_SHA256, signature.SHA256)),
     ],
 )
 async def test_signature_subscribe_and_extension_are_accepted_and_kept(
-    app: FastAPI, client: httpx.AsyncClient, parties: Parties, method: bytes, digest: bytes
+    app: FastAPI, client: httpx.AsyncClient, parties: Parties, algorithm: Algorithm, methods: tuple[str, str]
 ) -> None:
+    """A signed message with BaseSubscribe and ExtendMessage: verified (tests/ceb/test_signatures.py has the
+    refusals), stored, and its raw body kept byte for byte, signature included."""
+    key, certificate = identity(algorithm, str(examples.PLATFORM["code"]))
+    await file_certificate(client, str(examples.PLATFORM["code"]), certificate)
     order = ceb(purchase()[0])
-    body = message("order", [order]).replace(
-        b"</ceb:CEB311Message>", EXTRAS + SIGNATURE % (method, digest) + b"</ceb:CEB311Message>"
-    )
+    unsigned = message("order", [order]).replace(b"</ceb:CEB311Message>", EXTRAS + b"</ceb:CEB311Message>")
+    body = sign(unsigned, key, certificate, methods)
+    assert methods[0].encode() in body
     response = await post_xml(client, body, parties.platform)
     assert response.status_code == 200, response.text
     assert receipts(response)[0]["returnStatus"] == "120"

@@ -12,12 +12,15 @@ from asgi_lifespan import LifespanManager
 
 from app.config import Settings
 from app.mock_agencies import MockAgencies, create_mock_agencies_app
+from tests.service_keys import service_identity
 
 AgencyClientFactory = Callable[..., AbstractAsyncContextManager[tuple[httpx.AsyncClient, MockAgencies]]]
 
 
 def mock_settings(**overrides: Any) -> Settings:
-    return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+    """The mock customs verifies signed CEB621s with the test service identity (``tests/packages.py`` signs)."""
+    certificate = {"mock_customs_certificate_path": service_identity().certificate_path}
+    return Settings(_env_file=None, **(certificate | overrides))  # type: ignore[call-arg]
 
 
 @pytest.fixture

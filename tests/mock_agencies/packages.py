@@ -6,8 +6,11 @@ import copy
 import uuid
 from typing import Any
 
+from app.ceb.conformance import OutgoingMessageInvalid
 from app.mock_agencies import rules
 from app.schemas import examples
+from app.services.inventory_signing import signed_inventory_message
+from tests.service_keys import service_identity
 
 CALLBACK_URL = "http://single-window.test/api/v1/agency-callbacks/customs"
 
@@ -120,7 +123,18 @@ def package(agency: str = "customs", record_id: str | None = None, **changes: An
             body[part].update(value)
         else:
             body[part] = value
+    if agency == "customs" and "inventoryMessage" not in changes:
+        body["inventoryMessage"] = signed_inventory(body["inventory"])
     return body
+
+
+def signed_inventory(inventory: Any) -> str | None:
+    """The CEB621 of ``inventory`` signed by the test service identity, as the dispatcher sends it (None for an
+    inventory too broken to render: such packages test other refusals)."""
+    try:
+        return signed_inventory_message(inventory, service_identity().identity).decode()
+    except (KeyError, TypeError, ValueError, AttributeError, OutgoingMessageInvalid):
+        return None
 
 
 def two_line_package(**changes: Any) -> dict[str, Any]:

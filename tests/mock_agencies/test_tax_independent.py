@@ -83,7 +83,7 @@ def _goods_record(item: workload.Item) -> GoodsRecord:
 def test_the_agency_and_the_application_agree_on_the_workload() -> None:
     """Every purchase of the benchmark stream (several lines, freight, both kinds of goods): the application's
     tax (what the declaration carries) and the agency's own assessment of the package agree line by line."""
-    party = DeclarationParty("3120960A02", "agent", "3120960A02", "1501", "1501", "9610", "5")
+    party = DeclarationParty("3120960A02", "agent", "3120960A02", "1501", "1501", "9610", "5", "CA1234", "20261111")
     compared = disagreements = 0
     for purchase in workload.purchases("TAXCHECK", 0, PURCHASES):
         order = OrderIn.model_validate(purchase.order)
@@ -102,7 +102,7 @@ def test_the_agency_and_the_application_agree_on_the_workload() -> None:
             waybill=waybill,
             goods={k: _goods_record(i) for k, i in items.items()},
             party=party,
-        )
+        ).inventory
         body = {
             "recordId": f"R{purchase.order['orderNo']}",
             "inventory": inventory,

@@ -7,7 +7,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from app.crypto.certificates import CertificateInfo
 from app.mock_agencies.rules.common import AgencyDecision, Receipt, number, part, reject, rows, text, whole
+from app.mock_agencies.rules.signature import signature_problems
 
 TRADE_MODES = ("9610", "1210")
 # CEB621 fields the spec marks required (ceb-messages.md §2.4); the mock customs refuses a list without them.
@@ -99,9 +101,13 @@ def _order_problems(
     return problems
 
 
-def customs_decision(package: Mapping[str, Any], inspect: bool) -> AgencyDecision:
-    """``inspect``: inspection sampled this record (:func:`selected_for_inspection`)."""
-    problems = customs_problems(package)
+def customs_decision(
+    package: Mapping[str, Any], inspect: bool, certificate: CertificateInfo | None = None
+) -> AgencyDecision:
+    """``inspect``: inspection sampled this record (:func:`selected_for_inspection`). ``certificate``: the single
+    window's, to verify the signed CEB621 with (None: the signature is not looked at)."""
+    problems = signature_problems(package, certificate) if certificate is not None else []
+    problems += customs_problems(package)
     if problems:
         return reject(*problems)
     if inspect:

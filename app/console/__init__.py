@@ -1,0 +1,1 @@
+"""The officials' console (/console): server-rendered pages over the same query services as the JSON API."""
