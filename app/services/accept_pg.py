@@ -13,6 +13,7 @@ same instant may both be appended; the match stage applies the second as a repla
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -93,9 +94,13 @@ def _arguments(row: dict[str, Any], raw_row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _unavailable(exc: BaseException) -> bool:
-    """The database is not there for now (retry on a fresh connection, then 503), as opposed to a failed
-    statement (a bug: it propagates)."""
-    if isinstance(exc, (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)):
+    """The database is not there for now, or this connection is unusable (retry on a fresh connection, then
+    503), as opposed to a failed statement (a bug: it propagates). ``InternalClientError`` is asyncpg refusing a
+    connection whose protocol is mid-operation — one the pool should never have handed out; nothing was sent."""
+    if isinstance(
+        exc,
+        (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.exceptions.InternalClientError),
+    ):
         return True
     sqlstate = getattr(exc, "sqlstate", None) or ""
     return sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03", "53300"}
@@ -103,18 +108,29 @@ def _unavailable(exc: BaseException) -> bool:
 
 async def accept_one(engine: AsyncEngine, row: dict[str, Any], raw_row: dict[str, Any]) -> Outcome:
     """Run ``ACCEPT_ONE`` for one submission row and its raw message. Appending is idempotent (the same content
-    again is a replay), so a connection lost on the way is retried once on a fresh connection."""
-    arguments = _arguments(row, raw_row)
+    again is a replay), so a connection lost on the way is retried once on a fresh connection.
+
+    Shielded: a request cancelled while its statement runs must not return the connection to the pool with the
+    statement still in progress; the statement finishes (or fails) and the connection goes back clean — the
+    sender, who got no answer, sends again and gets the replay."""
+    return await asyncio.shield(_accept_one(engine, _arguments(row, raw_row)))
+
+
+async def _accept_one(engine: AsyncEngine, arguments: tuple[Any, ...]) -> Outcome:
     for attempt in (1, 2):
         async with engine.connect() as connection:
             proxied = await connection.get_raw_connection()
             driver: asyncpg.Connection = proxied.driver_connection
             try:
                 record = await driver.fetchrow(ACCEPT_ONE, *arguments)
-            except Exception as exc:
-                if not _unavailable(exc):
+            except BaseException as exc:
+                # Only a statement the server refused leaves the connection as it was. Cancelled mid-statement,
+                # lost, or in a state asyncpg cannot vouch for, it must never go back to the pool: the next
+                # user (the matcher, the dispatcher, another request) would find an operation in progress.
+                if not (isinstance(exc, asyncpg.PostgresError) and not _unavailable(exc)):
+                    await connection.invalidate()
+                if not isinstance(exc, Exception) or not _unavailable(exc):
                     raise
-                await connection.invalidate()
                 log.info("accept: connection lost (%s), attempt %d", type(exc).__name__, attempt)
                 if attempt == 2:
                     raise ConnectionError("the database is not reachable") from exc  # 503, Retry-After

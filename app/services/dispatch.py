@@ -186,11 +186,12 @@ async def record_sent(
     A round's calls to the four agencies carry the same declarations: recorded apart, their transactions
     queued on the same records' locks one behind the other; together they take each lock once."""
 
-    async def work(session: AsyncSession) -> dict[uuid.UUID, str]:
+    async def record_outcome(session: AsyncSession) -> dict[uuid.UUID, str]:
         triples = [(c, group.results[c.id], group.started) for group in sent for c in group.claims]
         return await record_outcomes(session, settings, triples, rng)
 
-    outcomes = await run_in_transaction(sessionmaker, work)
+    # The name is what tests/soak/crash_worker.py plants its "commit" kill in.
+    outcomes = await run_in_transaction(sessionmaker, record_outcome)
     if metrics is not None:
         for group in sent:
             for claim in group.claims:
