@@ -187,7 +187,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 # SQLSTATEs of a database that is not there for now: connection exceptions (class 08), shutting down or
 # starting up (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now), too many connections.
-_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 # SQLite (primary result codes): busy or locked past the busy timeout, an I/O error, a full disk, a file that cannot
 # be opened. Not SQLITE_ERROR, which sqlite3 raises as an OperationalError too: "no such table", a syntax error.
 _SQLITE_UNAVAILABLE = frozenset(
@@ -210,6 +210,6 @@ def database_unavailable(exc: DBAPIError) -> bool:
     if isinstance(exc, OperationalError):  # other drivers: a connection-level failure
         return True
     sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
-    if sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES:
+    if sqlstate.startswith("08") or sqlstate in UNAVAILABLE_SQLSTATES:
         return True
     return sqlstate == "55000" and exc.statement is None

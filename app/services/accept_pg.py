@@ -23,6 +23,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.errors import UNAVAILABLE_SQLSTATES
+
 log = logging.getLogger(__name__)
 
 # ``accept.decide`` in SQL: keep the two in step (tests/test_accept_pg.py compares them on every combination).
@@ -103,7 +105,7 @@ def _unavailable(exc: BaseException) -> bool:
     ):
         return True
     sqlstate = getattr(exc, "sqlstate", None) or ""
-    return sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03", "53300"}
+    return sqlstate.startswith("08") or sqlstate in UNAVAILABLE_SQLSTATES
 
 
 async def accept_one(engine: AsyncEngine, row: dict[str, Any], raw_row: dict[str, Any]) -> Outcome:
