@@ -33,7 +33,7 @@ class LiveServer:
 
 
 @contextmanager
-def live_sw(command: str, env: dict[str, str], ready_path: str, timeout_s: float = 30) -> Iterator[LiveServer]:
+def live_sw(command: str, env: dict[str, str], ready_path: str, timeout_s: float = 120) -> Iterator[LiveServer]:
     """``python -m app <command> --host 127.0.0.1 --port <free>``, until ``ready_path`` answers 200."""
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own console script

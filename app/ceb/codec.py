@@ -252,6 +252,14 @@ def render_inventory(
     Checked against CEB621.xsd with only its ``ds:Signature`` requirement set aside (signing is a separate
     step, and a signed message is checked against the schema as it stands).
     """
+    return _bytes(inventory_element(inventory, transfer, guid=guid), pretty, signature_optional=True)
+
+
+def inventory_element(
+    inventory: Mapping[str, Any], transfer: Mapping[str, str], *, guid: str | None = None
+) -> etree._Element:
+    """The CEB621 message tree of an inventory, not yet checked: ``render_inventory`` checks it unsigned; the
+    signing path signs this very tree and checks it once, signed (no serialise-and-parse in between)."""
     root = etree.Element(_P + "CEB621Message", nsmap={"ceb": CEB_NS})
     root.set("guid", guid or new_guid())
     root.set("version", "1.0")
@@ -260,7 +268,7 @@ def render_inventory(
     for line in inventory.get("inventoryList") or ():
         _fill(etree.SubElement(record, _P + "InventoryList"), INVENTORY_LIST, line)
     _fill(etree.SubElement(root, _P + "BaseTransfer"), BASE_TRANSFER, transfer)
-    return _bytes(root, pretty, signature_optional=True)
+    return root
 
 
 def _receipt_root(message: str, guid: str | None) -> etree._Element:

@@ -19,11 +19,9 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.adapters.base import AgencyError, PermanentAgencyError
-from app.ceb.conformance import OutgoingMessageInvalid
 from app.config import Settings
 from app.models import Declaration, Document, Goods
-from app.services.inventory_message import inventory_message
-from app.services.inventory_signing import add_signed_inventories
+from app.services.inventory_signing import add_inventory_messages
 
 if TYPE_CHECKING:
     from app.services.dispatch import Claim
@@ -60,7 +58,6 @@ async def build_packages(
         for g in await session.scalars(select(Goods).where(tuple_(Goods.ebc_code, Goods.item_no).in_(wanted))):
             goods.setdefault(g.ebc_code, []).append(g)
     base = (settings.public_base_url or "http://embedded").rstrip("/")
-    nonconforming: dict[uuid.UUID, PermanentAgencyError | None] = {}  # per record: its agencies share the answer
     packages: dict[uuid.UUID, dict[str, Any] | AgencyError] = {}
     for claim in claims:
         declaration = declarations.get(claim.record_id)
@@ -74,24 +71,8 @@ async def build_packages(
             error = f"package cannot be built: {type(exc).__name__}: {exc}"[:1000]
             packages[claim.id] = PermanentAgencyError(error)
             continue
-        if claim.record_id not in nonconforming:
-            nonconforming[claim.record_id] = _nonconforming(declaration)
-        if (refusal := nonconforming[claim.record_id]) is not None:
-            packages[claim.id] = refusal
-    await add_signed_inventories(packages, claims, settings)
+    await add_inventory_messages(packages, claims, settings)
     return packages
-
-
-def _nonconforming(declaration: Declaration) -> PermanentAgencyError | None:
-    """Why the declaration's CEB621 may not be sent (it breaks CEB621.xsd), or None when it may."""
-    try:
-        inventory_message(declaration.record_id, declaration.inventory)
-    except OutgoingMessageInvalid as exc:
-        log.error("record %s: %s", declaration.record_id, exc.detail)
-        return PermanentAgencyError(f"{exc.code}: {exc.detail}"[:1000])
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        return PermanentAgencyError(f"CEB621 cannot be rendered: {type(exc).__name__}: {exc}"[:1000])
-    return None
 
 
 def _goods_keys(order: Any) -> set[tuple[str, str]]:

@@ -12,7 +12,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from app.ceb.codec import render_inventory
+from lxml import etree
+
+from app.ceb.codec import inventory_element, render_inventory
 
 _INVENTORY_NAMESPACE = uuid.UUID("0b6f5c1e-8a3d-4f7e-9c2b-1d4e6a8f0c35")
 
@@ -29,6 +31,12 @@ def inventory_transfer(inventory: Mapping[str, Any]) -> dict[str, str]:
         "dxpMode": "DXP",
         "dxpId": str(inventory["agentCode"]),
     }
+
+
+def inventory_tree(record_id: uuid.UUID | None, inventory: Mapping[str, Any]) -> etree._Element:
+    """The CEB621 tree, unchecked, with the declaration's own guid (a fresh one without ``record_id``)."""
+    guid = inventory_message_guid(record_id, inventory) if record_id is not None else None
+    return inventory_element(inventory, inventory_transfer(inventory), guid=guid)
 
 
 def inventory_message(record_id: uuid.UUID, inventory: Mapping[str, Any]) -> bytes:
