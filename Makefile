@@ -3,7 +3,7 @@ UV := ./scripts/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run admin-key test lint format typecheck migrate openapi docs check bench-xml bench bench-quick soak soak-quick mutations
+.PHONY: run admin-key test lint format typecheck migrate openapi docs check bench-xml bench bench-quick soak soak-quick mutations mutation
 
 run: ## start the service in embedded mode (SQLite file under var/, migrations applied)
 	$(UV) sync --frozen --no-dev
@@ -40,6 +40,10 @@ PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 mutations: ## break guarded code on purpose (tests/mutations.py), run its tests, refresh the table in docs/testing.md
 	$(UV) sync --frozen
 	$(UV) run --frozen python -m tests.mutations --write
+
+mutation: ## mutmut over the pure rules (app/rules/, the lifecycle table): score and survivors; fails under 90 % or on a survivor not listed as equivalent
+	$(UV) sync --frozen
+	$(UV) run --frozen python -m tests.mutation_score
 
 soak: ## reliability suites at full size on PostgreSQL (minutes); prints the figures table, refreshes docs/reliability.md
 	$(UV) sync --frozen

@@ -31,7 +31,7 @@ STAGE = {None: 0, "accepted": 1, "held": 2, "released": 3, "rejected": 4}
 def later_state(previous: str | None, new: str) -> str:
     """Agency answers only move forward (accepted → held → released; a rejection is final): an earlier
     stage that arrives late — a synchronous reply recorded after the callback that followed it — is ignored."""
-    return new if STAGE[new] >= STAGE.get(previous, 0) else previous or new
+    return previous if previous is not None and STAGE[previous] > STAGE[new] else new
 
 
 def record_status_after(current: str, agencies: Mapping[str, Mapping[str, Any]]) -> str:
@@ -48,7 +48,7 @@ def record_status_after(current: str, agencies: Mapping[str, Mapping[str, Any]])
         return "REJECTED"
     customs = states.get("customs")
     if customs == "released":
-        return "CLEARED" if all(states.values()) else "DECLARED" if current == "DECLARED" else current
+        return "CLEARED" if all(states.values()) else current
     if customs == "held":
         return "INSPECTION"
     return current

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
 
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 
@@ -189,7 +189,7 @@ def compose_inventory(
             head["billNo"] = waybill.billNo
     if payment.note:
         head["note"] = payment.note[:1000]
-    head["inventoryList"] = [_line(line, goods[line.itemNo or ""], refusals) for line in order.orderList]
+    head["inventoryList"] = [_line(line, goods[cast(str, line.itemNo)], refusals) for line in order.orderList]
     return ComposedInventory(head, refusals)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -271,8 +271,8 @@ def assess_order(order: OrderIn, goods: Mapping[str, GoodsFacts], waybill: Waybi
         TaxableLine(
             gnum=line.gnum,
             goods_value=line.totalPrice,
-            vat_rate=goods[line.itemNo or ""].vat_rate,
-            consumption_tax_rate=goods[line.itemNo or ""].consumption_tax_rate,
+            vat_rate=goods[cast(str, line.itemNo)].vat_rate,  # filed: check_goods looked first
+            consumption_tax_rate=goods[cast(str, line.itemNo)].consumption_tax_rate,
         )
         for line in order.orderList
     ]

@@ -92,9 +92,7 @@ def assess(lines: Sequence[TaxableLine], freight: Decimal = ZERO, insurance: Dec
     assessed = []
     for line, freight_share, insurance_share in zip(lines, freight_shares, insurance_shares, strict=True):
         value = line.goods_value + freight_share + insurance_share
-        statutory_consumption = (
-            value / (1 - line.consumption_tax_rate) * line.consumption_tax_rate if line.consumption_tax_rate else ZERO
-        )
+        statutory_consumption = value / (1 - line.consumption_tax_rate) * line.consumption_tax_rate
         statutory_vat = (value + statutory_consumption) * line.vat_rate
         assessed.append(
             LineTax(

@@ -52,8 +52,10 @@ def test_agencies_move_a_declared_record_forward_only() -> None:
     ],
 )
 def test_moves_the_lifecycle_lacks_are_refused(status: RecordStatus, event: RecordEvent) -> None:
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(IllegalTransition) as refused:
         transition(status, event)
+    assert str(refused.value) == f"{event.value} cannot happen to a {status.value} record"
+    assert (refused.value.status, refused.value.event) == (status, event)
 
 
 def test_applying_an_event_writes_one_status_changed_with_its_cause() -> None:

@@ -58,3 +58,12 @@ def test_receipts_of_one_moment_sort_by_stage_then_code() -> None:
     given = [("800", moment), ("-621001", later), ("399", moment), ("120", moment), ("500", moment)]
     ordered = sorted(given, key=lambda r: receipt_order(r[1], r[0]))
     assert [status for status, _ in ordered] == ["120", "399", "500", "800", "-621001"]
+
+
+def test_a_status_that_is_not_a_number_sorts_first_of_its_stage_and_breaks_nothing() -> None:
+    from app.rules.agency_status import receipt_order
+
+    moment = "20261207101500123"
+    given = [("1", moment), ("2", moment), ("A1", moment), ("-621001", moment), ("100", moment)]
+    ordered = sorted(given, key=lambda r: receipt_order(r[1], r[0]))
+    assert [status for status, _ in ordered] == ["A1", "1", "2", "-621001", "100"]

@@ -46,6 +46,7 @@ def compose(
     ("qty", "factor", "expected"),
     [
         ("1.5", "0.00001", "0.00002"),
+        ("2.5", "0.00001", "0.00003"),  # half-up, where banker's rounding would give 0.00002
         ("1", "0.000014", "0.00001"),
         ("0.4", "0.00001", "0.00000"),
         ("3", "0.05", "0.15000"),
@@ -67,6 +68,14 @@ def test_a_legal_quantity_rounding_to_zero_refuses_the_declaration() -> None:
     composed = compose(qty="0.4", qty1_factor=Decimal("0.00001"))
     assert [r.code for r in composed.refusals] == ["LEGAL_QUANTITY_ROUNDS_TO_ZERO"]
     assert composed.refusals[0].ceb_return_status == "-900011"
+    assert composed.refusals[0].detail == "line 1: qty1 = 0.4 × 0.00001 rounds to 0 (unit 035)"
+
+
+def test_a_second_legal_quantity_rounding_to_zero_says_which_and_its_unit() -> None:
+    composed = compose(qty="0.4", qty1_factor=Decimal("1"), qty2_factor=Decimal("0.00001"))
+    assert [(r.code, r.detail) for r in composed.refusals] == [
+        ("LEGAL_QUANTITY_ROUNDS_TO_ZERO", "line 1: qty2 = 0.4 × 0.00001 rounds to 0 (unit 011)")
+    ]
 
 
 def test_an_item_number_over_twenty_characters_is_left_out_and_the_line_keeps_its_gnum() -> None:
@@ -84,6 +93,11 @@ def test_direct_purchase_carries_its_conveyance_and_bonded_import_leaves_it_out(
     assert not {"trafNo", "voyageNo", "billNo"} & set(bonded)
     unknown = compose(party=dataclasses.replace(PARTY, traf_no="", voyage_no=""))
     assert [r.code for r in unknown.refusals] == ["TRANSPORT_NOT_KNOWN"]
+    assert unknown.refusals[0].detail == "no conveyance (trafNo) or voyage (voyageNo) is configured"
+    for half in ({"traf_no": ""}, {"voyage_no": ""}):
+        partial = compose(party=dataclasses.replace(PARTY, **half))
+        assert [r.code for r in partial.refusals] == ["TRANSPORT_NOT_KNOWN"]
+        assert not {"trafNo", "voyageNo"} & set(partial.inventory)
 
 
 # Field by field (ceb-messages.md §2.4): both trade modes, freight and insurance from the right document, the note,

@@ -249,6 +249,10 @@ CASES: dict[str, tuple[Any, list[Discrepancy]]] = {
         lambda: MatchInput(order=order(), payments=[payment()], ambiguous_waybills=[waybill()]),
         [issue("WAYBILL_AMBIGUOUS", [WAYBILL_REF], "waybill.ebpCode", "3120960A01", None)],
     ),
+    "waybill ambiguous, naming another platform": (
+        lambda: MatchInput(order=order(), payments=[payment()], ambiguous_waybills=[waybill(ebpCode="3120960A09")]),
+        [issue("WAYBILL_AMBIGUOUS", [WAYBILL_REF], "waybill.ebpCode", "3120960A01", "3120960A09")],
+    ),
     "waybill ambiguous, no order yet": (
         lambda: MatchInput(order=None, payments=[payment()], ambiguous_waybills=[waybill()]),
         [issue("WAYBILL_AMBIGUOUS", [WAYBILL_REF], "waybill.ebpCode", None, None)],
@@ -613,3 +617,13 @@ def test_random_consistent_purchases_match(
     changed = evaluate(MatchInput(order=o, payments=[p.model_copy(update={"amountPaid": perturbed})], waybills=[w]))
     assert [d.code for d in changed.discrepancies] == ["PAYMENT_AMOUNT_MISMATCH"]
     assert changed.status == "MISMATCHED"
+
+
+def test_goods_checks_before_the_waybill_arrives_take_no_insurance() -> None:
+    assert check_goods(order(), FILED, [], ZERO) == []
+    assert assess_order(order(), FILED, None).tax_total == Decimal("46.12")
+
+
+def test_the_assessment_keeps_each_lines_number() -> None:
+    o = order(orderList=[line(gnum=1), line(gnum=2)])
+    assert [t.gnum for t in assess_order(o, FILED, None).lines] == [1, 2]

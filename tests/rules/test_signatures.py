@@ -69,3 +69,58 @@ def test_each_refusal() -> None:
         SENDER, "1", identity("RSA", SENDER)[1].public_key, filed.not_before, filed.not_after, None
     )
     assert _code("verify-if-present", signature, rsa_key) == "XML_SIGNATURE_MISMATCH"
+
+
+def test_each_refusal_says_what_to_do_and_answers_with_its_status() -> None:
+    signature, filed = _signed()
+
+    def refusal(policy: str, sig: EnvelopedSignature | None, cert: FiledCertificate | None) -> tuple[str, str, int]:
+        found = signature_refusal(policy, sig, SENDER, cert, [APP_TIME])
+        assert found is not None
+        return found.code, found.detail, found.http_status
+
+    assert refusal("required", None, None) == (
+        "XML_SIGNATURE_REQUIRED",
+        f"Enterprise {SENDER} must sign its CEB messages (ds:Signature missing)",
+        403,
+    )
+    assert refusal("verify-if-present", EnvelopedSignature(problem="two"), filed) == (
+        "XML_SIGNATURE_MALFORMED",
+        "The ds:Signature is not usable: two",
+        400,
+    )
+    assert refusal("verify-if-present", signature, None) == (
+        "XML_CERTIFICATE_NOT_FILED",
+        f"The certificate in KeyInfo is not one filed for {SENDER} (file it with "
+        f"POST /api/v1/enterprises/{SENDER}/certificates)",
+        403,
+    )
+    revoked = FiledCertificate(*list(vars(filed).values())[:5], revoked_at=APP_TIME)
+    assert refusal("verify-if-present", signature, revoked) == (
+        "XML_CERTIFICATE_REVOKED",
+        f"Certificate {filed.serial_number} of {SENDER} was revoked",
+        403,
+    )
+    expired = FiledCertificate(
+        SENDER, "7", filed.public_key, datetime(2026, 1, 1, tzinfo=UTC), APP_TIME.replace(hour=1), None
+    )
+    assert refusal("verify-if-present", signature, expired) == (
+        "XML_CERTIFICATE_EXPIRED",
+        "Certificate 7 is valid from 2026-01-01 00:00:00 to 2026-11-23 01:18:00 UTC, "
+        "not at appTime 2026-11-23 02:18:00 UTC",
+        403,
+    )
+    _, stranger = identity("SM2", "someone else")
+    wrong_key = FiledCertificate(SENDER, "9", stranger.public_key, filed.not_before, filed.not_after, None)
+    assert refusal("verify-if-present", signature, wrong_key) == (
+        "XML_SIGNATURE_MISMATCH",
+        "The signature does not match the message: changed after signing, or not made with the key of certificate 9",
+        403,
+    )
+
+
+def test_a_certificate_is_valid_from_its_first_to_its_last_second() -> None:
+    signature, filed = _signed()
+    for not_before, not_after in ((APP_TIME, filed.not_after), (filed.not_before, APP_TIME)):
+        bounded = FiledCertificate(SENDER, "1", filed.public_key, not_before, not_after, None)
+        assert _code("verify-if-present", signature, bounded) is None

@@ -137,3 +137,41 @@ def test_half_a_cent_rounds_up_per_line(case: str) -> None:
         consumption,
         total,
     )
+
+
+def test_apportion_gives_the_leftover_cent_to_the_largest_remainder_even_on_a_smaller_line() -> None:
+    # 10 cents over 5 : 1 → 8.33 and 1.67: the second line's remainder is larger, so it gets the tenth cent.
+    assert apportion(D("0.10"), [D(5), D(1)]) == [D("0.08"), D("0.02")]
+    assert apportion(D("0.10"), [D(1), D(2)]) == [D("0.03"), D("0.07")]
+
+
+def test_apportion_a_single_cent() -> None:
+    assert apportion(D("0.01"), [D(1), D(1)]) == [D("0.01"), D("0.00")]
+    assert apportion(D("0.00"), [D(1), D(1)]) == [D(0), D(0)]
+
+
+def test_every_line_keeps_its_number_and_pays_no_duty_within_the_limits() -> None:
+    lines = [TaxableLine(3, D("80.00"), D("0.13")), TaxableLine(7, D("120.00"), D("0.13"), D("0.15"))]
+    assessment = assess(lines, freight=D("10.00"))
+    assert [line.gnum for line in assessment.lines] == [3, 7]
+    assert [line.customs_tax for line in assessment.lines] == [D(0), D(0)]
+    assert [line.tax_price for line in assessment.lines] == [D("84.00"), D("126.00")]
+    assert assessment.dutiable_value == D("210.00")
+
+
+def test_no_lines_assess_to_decimal_zeros() -> None:
+    assessment = assess([])
+    for total in (assessment.dutiable_value, assessment.value_added_tax, assessment.consumption_tax):
+        assert isinstance(total, D)
+        assert total == 0
+
+
+def test_a_breach_carries_the_limit_what_was_used_and_this_purchase() -> None:
+    from app.rules.tax import LimitBreach
+
+    assert check_limits(D("5000.01"), D("100"), D("5000"), D("26000")) == [
+        LimitBreach("SINGLE_LIMIT_EXCEEDED", "-621005", D("5000"), D(0), D("5000.01"))
+    ]
+    assert check_limits(D("300"), D("25800"), D("5000"), D("26000")) == [
+        LimitBreach("ANNUAL_QUOTA_EXCEEDED", "-621018", D("26000"), D("25800"), D("300"))
+    ]
