@@ -245,6 +245,7 @@ async def test_a_hang_outlasts_the_client_and_is_not_recorded(agencies_client: A
         while 504 not in statuses_seen:  # seed 1 draws a hang within a few calls
             statuses_seen.append((await declare(http, "fx", package("fx"))).status_code)
             assert len(statuses_seen) < 20
+        # A lower bound, the property itself (the hang held the call); a slow machine only makes it truer.
         assert time.monotonic() - started >= 0.2
         assert (await stats(http, "fx"))["answered"] == 0
         assert agencies.store.ledger("fx").faults["hang"] == 1
@@ -329,7 +330,7 @@ async def test_customs_holds_then_releases_by_a_signed_callback(agencies_client:
         # Inspection takes the same deterministic decision for the record.
         assert statuses(await declare(http, "inspection", {**body, "agency": "inspection"})) == ["500"]
         await agencies.wait_for_callbacks()
-        assert time.monotonic() - started >= 0.05
+        assert time.monotonic() - started >= 0.05  # the inspection delay was served (a lower bound, not a timing)
         assert len(receiver.requests) == 1
         callback = receiver.requests[0]
         assert str(callback.url) == CALLBACK_URL
