@@ -38,6 +38,7 @@ from app.routers import (
     metrics,
     operations,
     records,
+    subscriptions,
 )
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.schemas.problems import FieldError, Problem, problems
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(records.router)
     app.include_router(operations.router)
     app.include_router(feed.router)
+    app.include_router(subscriptions.router)
     app.include_router(callbacks.router)
     console.install(app, settings)
     if settings.mount_mock_agencies:
