@@ -87,6 +87,21 @@ def view_of(code: str, kind: str, record: RecordParties | None, document: Docume
     return "party" if code in record.linked else None
 
 
+def refused_document_parties(detail: Mapping[str, Any]) -> DocumentParties | None:
+    """The parties of a document receipt whose document was refused before it was stored (no document row):
+    the key's enterprise and the sender, as the receipt names them.
+
+    >>> refused_document_parties({"key": {"ebpCode": "PLATFORM01", "orderNo": "1"}, "sender": "AGENT00001"})
+    DocumentParties(owner_code='PLATFORM01', sender_code='AGENT00001')
+    """
+    key = detail.get("key")
+    owner = next(iter(key.values()), None) if isinstance(key, Mapping) and key else None
+    sender = detail.get("sender")
+    if not isinstance(owner, str):
+        return None
+    return DocumentParties(owner, sender if isinstance(sender, str) else None)
+
+
 def detail_for(view: View, detail: Mapping[str, Any]) -> dict[str, Any]:
     """The event's detail as ``view`` shows it.
 
