@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from app.deps import PrincipalDep, SessionDep, SettingsDep
 from app.schemas.problems import problems
 from app.schemas.subscriptions import (
+    DeliveryOut,
+    DeliveryPage,
+    ReplayRequest,
+    ReplayResult,
     SubscriptionCreate,
     SubscriptionIssued,
     SubscriptionList,
     SubscriptionOut,
     SubscriptionPatch,
 )
+from app.services import deliveries
 from app.services import subscriptions as service
 
 router = APIRouter(prefix="/api/v1/enterprises/{code}/subscriptions", tags=["Feedback: subscriptions and deliveries"])
@@ -116,3 +122,56 @@ async def rotate_secret(
     principal.require_admin_or_enterprise(code, creates=False)
     row = await service.rotate_secret(session, settings, code, subscription_id)
     return _issued(service.subscription_out(row), row.secret)
+
+
+@router.get(
+    "/{subscription_id}/deliveries",
+    response_model=DeliveryPage,
+    summary="The subscription's deliveries in feed order: pending, delivered or dead, with the last error",
+    responses=problems(401, 403, 404, 422, 503),
+    operation_id="list_subscription_deliveries",
+)
+async def list_deliveries(
+    code: str,
+    subscription_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    delivery_status: Annotated[
+        Literal["pending", "delivered", "dead"] | None, Query(alias="status", description="Only these")
+    ] = None,
+    after: Annotated[str | None, Query(max_length=41, description="A nextCursor from an earlier page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> DeliveryPage:
+    principal.require_reader_of(code)
+    return await deliveries.list_deliveries(session, code, subscription_id, delivery_status, after, limit)
+
+
+@router.post(
+    "/{subscription_id}/deliveries/{delivery_id}/redeliver",
+    response_model=DeliveryOut,
+    summary="Send one event again (重推), with the same webhook-id",
+    responses=problems(401, 403, 404, 503),
+    operation_id="redeliver",
+)
+async def redeliver(
+    code: str, subscription_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> DeliveryOut:
+    principal.require_admin_or_enterprise(code, creates=False)
+    return deliveries.delivery_out(await deliveries.redeliver(session, code, subscription_id, delivery_id))
+
+
+@router.post(
+    "/{subscription_id}/replay",
+    response_model=ReplayResult,
+    summary="Send again every event of a cursor range or a time range (catching up after an outage)",
+    description="`after`/`until` (feed cursors, `until` included) or `since`/`before` (times with an offset). "
+    "Each event keeps its webhook-id; events from before the subscription existed are sent too. At most "
+    "10,000 events a call: replay the rest from the last one's position.",
+    responses=problems(400, 401, 403, 404, 413, 422, 503),
+    operation_id="replay_subscription",
+)
+async def replay(
+    code: str, subscription_id: uuid.UUID, data: ReplayRequest, session: SessionDep, principal: PrincipalDep
+) -> ReplayResult:
+    principal.require_admin_or_enterprise(code, creates=False)
+    return ReplayResult(queued=await deliveries.replay(session, code, subscription_id, data))
