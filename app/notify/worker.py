@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
+from app.notify.amqp import AmqpPublisher
 from app.notify.webhook import post_webhook, webhook_client
 from app.observability import configure_logging
 from app.rules.webhook_targets import AMQP_SCHEMES
@@ -43,6 +44,7 @@ class DeliveryWorker:
         self.client = client
         self.waiters = waiters
         self.rng = rng
+        self.amqp = AmqpPublisher()
         self._in_flight: Counter[uuid.UUID] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -90,9 +92,9 @@ class DeliveryWorker:
 
     async def _send(self, claimed: Claimed) -> AttemptResult:
         if claimed.url.split(":", 1)[0].lower() in AMQP_SCHEMES:
-            from app.notify.amqp import publish
-
-            return await publish(claimed, allow_private=self.settings.webhook_allow_private)
+            return await self.amqp.publish(
+                claimed, allow_private=self.settings.webhook_allow_private, timeout_s=self.settings.webhook_timeout_s
+            )
         return await post_webhook(
             self.client,
             claimed,
@@ -113,10 +115,16 @@ class DeliveryWorker:
                     continue
                 await self._idle()
         finally:
-            tasks = list(self._tasks)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.close()
+
+    async def close(self) -> None:
+        """Cancel the deliveries in flight (their leases expire: sent again, same webhook-id) and close the
+        AMQP connections."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.amqp.close()
 
     async def _idle(self) -> None:
         """Until a delivery ends, a matcher round in this process commits, or the poll interval passes."""

@@ -192,7 +192,10 @@ class AttemptResult:
 
     @property
     def delivered(self) -> bool:
-        return self.error is None and self.status_code is not None and 200 <= self.status_code < 300
+        """A 2xx from a webhook endpoint; a broker's confirm (no status code) for AMQP."""
+        if self.error is not None:
+            return False
+        return self.status_code is None or 200 <= self.status_code < 300
 
 
 async def record_attempt(
