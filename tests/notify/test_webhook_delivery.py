@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -244,3 +245,29 @@ async def test_embedded_mode_delivers_by_itself(settings: Settings) -> None:
 
 
 __all__ = ["Receiver", "matched"]
+
+
+@pytest.mark.postgres_only
+async def test_two_workers_share_the_deliveries_in_order_without_sending_one_twice(settings: Settings) -> None:
+    """On PostgreSQL several delivery workers claim with SKIP LOCKED: each event goes out once (no failure
+    here, so no retry), and a record's events still in order."""
+    async with serving(settings, **FAST_RETRIES) as (app, http), receiving() as receiver:
+        parties = await file_parties(http)
+        await subscribe(http, parties.platform, receiver.url)
+        for _ in range(4):
+            for answer in await post_triple(http, parties, purchase()):
+                assert answer.status_code == 201
+        async with worker_of(app) as first, worker_of(app) as second:
+            for _ in range(2000):
+                await asyncio.gather(first.run_once(), second.run_once())
+                await asyncio.gather(first.settle(), second.settle())
+                if len(receiver.arrivals) >= 20 and await pending(app) == 0:
+                    break
+                await asyncio.sleep(0.01)
+        ids = [a.webhook_id for a in receiver.arrivals]
+        assert len(ids) == len(set(ids)) >= 20
+        by_record: dict[str, list[tuple[int, int]]] = {}
+        for arrival in receiver.arrivals:
+            data = arrival.payload["data"]
+            by_record.setdefault(data["recordId"], []).extend(positions([arrival]))
+        assert all(p == sorted(p) for p in by_record.values())
