@@ -215,7 +215,7 @@ class Settings(BaseSettings):
     webhook_secret_overlap_s: float = Field(
         default=24 * 3600.0, ge=0, description="After a secret rotation, how long the old secret still signs"
     )
-    webhook_poll_s: float = Field(default=1.0, gt=0, description="Idle wait of the fan-out and delivery loops")
+    webhook_poll_s: float = Field(default=0.25, gt=0, description="Idle wait of the fan-out and delivery loops")
     embedded_delivery: bool = Field(default=True, description="Run fan-out and delivery inside the API process")
 
     @property

@@ -271,3 +271,26 @@ async def test_two_workers_share_the_deliveries_in_order_without_sending_one_twi
             data = arrival.payload["data"]
             by_record.setdefault(data["recordId"], []).extend(positions([arrival]))
         assert all(p == sorted(p) for p in by_record.values())
+
+
+async def test_a_dead_delivery_lets_the_record_s_next_event_go(settings: Settings) -> None:
+    """A receiver failing past the retry window: each event goes dead in turn — none blocks the next for ever —
+    and the delivery list says why."""
+    async with serving(settings, **FAST_RETRIES) as (app, http), receiving(fail_next=10**6) as receiver:
+        parties = await file_parties(http)
+        subscription = await subscribe(http, parties.platform, receiver.url)
+        for answer in await post_triple(http, parties, purchase()):
+            assert answer.status_code == 201
+        # (the setting's floor is a day; the worker here is given a window of a moment)
+        async with worker_of(app, webhook_retry_for_s=0.05) as worker:
+            await drain(app, worker)
+        listed = await http.get(
+            f"/api/v1/enterprises/{PLATFORM}/subscriptions/{subscription['id']}/deliveries",
+            params={"status": "dead"},
+            headers=parties.platform,
+        )
+        dead = listed.json()["items"]
+        assert len(dead) >= 5
+        assert all(d["lastStatusCode"] == 500 and d["lastError"] == "HTTP 500" for d in dead)
+        assert len({a.webhook_id for a in receiver.refused}) == len(dead)
+        assert receiver.arrivals == []
