@@ -178,6 +178,8 @@ async def test_a_paused_subscription_keeps_its_events_until_resumed(settings: Se
             assert worker.in_flight == 0
             assert receiver.arrivals == []
             assert await pending(app) >= 5
+            ready = (await http.get("/readyz")).json()
+            assert ready["stages"]["notify"]["backlog"] == await pending(app)
             await http.patch(base, json={"status": "active"}, headers=parties.platform)
             await drain(app, worker)
         assert len(receiver.unique()) >= 5
