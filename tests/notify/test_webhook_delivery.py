@@ -159,6 +159,9 @@ async def test_redeliver_replay_and_rotation_keep_the_webhook_id(settings: Setti
         assert missing.status_code == 404
         bad = await http.post(f"{base}/replay", json={}, headers=parties.platform)
         assert bad.status_code == 422
+        # deleted with its deliveries and their attempts
+        assert (await http.delete(base, headers=parties.platform)).status_code == 204
+        assert await pending(app, "pending", "delivered", "dead") == 0
 
 
 async def test_a_paused_subscription_keeps_its_events_until_resumed(settings: Settings) -> None:
