@@ -25,7 +25,7 @@ from app.observability import configure_logging
 from app.rules.webhook_targets import AMQP_SCHEMES
 from app.services.fanout import fan_out
 from app.services.waiting import Waiters
-from app.services.webhook_delivery import AttemptResult, Claimed, claim_due, record_attempt
+from app.services.webhook_delivery import AttemptResult, Claimed, claim_due, record_attempts
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ class DeliveryWorker:
         self.amqp = AmqpPublisher()
         self._in_flight: Counter[uuid.UUID] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._outcomes: list[AttemptResult] = []
+        self._recording = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -80,15 +82,30 @@ class DeliveryWorker:
     async def _deliver(self, claimed: Claimed) -> None:
         try:
             result = await self._send(claimed)
+        except Exception as exc:  # a bug in a transport: this attempt failed, the delivery is retried
+            log.exception("delivery %s failed", claimed.delivery_id)
+            result = AttemptResult(claimed, None, f"{type(exc).__name__}: {exc}"[:300], 0)
+        self._outcomes.append(result)
+        await self._record_outcomes()
+
+    async def _record_outcomes(self) -> None:
+        """Group commit: whoever gets the lock records every outcome gathered so far; a delivery that ends
+        meanwhile waits for the lock and finds its outcome recorded, or records the next group."""
+        async with self._recording:
+            group, self._outcomes = self._outcomes, []
+            if not group:
+                return
             try:
-                await record_attempt(self.sessionmaker, self.settings, result, self.rng)
-            except Exception:  # the lease expires and the delivery is claimed again
-                log.exception("delivery %s not recorded", claimed.delivery_id)
-        finally:
-            self._in_flight[claimed.subscription_id] -= 1
-            if self._in_flight[claimed.subscription_id] <= 0:
-                del self._in_flight[claimed.subscription_id]
-            self.wake()  # the record's next event may be due now
+                await record_attempts(self.sessionmaker, self.settings, group, self.rng)
+            except Exception:  # the leases expire and the deliveries are claimed again (same webhook-id)
+                log.exception("outcomes of %d deliveries not recorded", len(group))
+            finally:
+                for result in group:
+                    subscription_id = result.claimed.subscription_id
+                    self._in_flight[subscription_id] -= 1
+                    if self._in_flight[subscription_id] <= 0:
+                        del self._in_flight[subscription_id]
+                self.wake()  # the records' next events may be due now
 
     async def _send(self, claimed: Claimed) -> AttemptResult:
         if claimed.url.split(":", 1)[0].lower() in AMQP_SCHEMES:

@@ -198,49 +198,80 @@ class AttemptResult:
         return self.status_code is None or 200 <= self.status_code < 300
 
 
-async def record_attempt(
+async def record_attempts(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
-    result: AttemptResult,
+    results: list[AttemptResult],
     rng: random.Random | None = None,
 ) -> None:
-    """The attempt, the delivery's new state and the subscription's health, in one transaction."""
+    """The attempts, their deliveries' new states and their subscriptions' health, in one transaction (the
+    worker groups the outcomes that end while a recording is under way: one commit for many deliveries).
+    Rows are locked in id order, so that two workers recording at once cannot deadlock."""
     now = utcnow()
+    policy = retry_policy(settings)
     async with sessionmaker() as session, session.begin():
-        delivery = await session.scalar(
-            select(WebhookDelivery).where(WebhookDelivery.id == result.claimed.delivery_id).with_for_update()
-        )
-        subscription = await session.get(Subscription, result.claimed.subscription_id, with_for_update=True)
-        if delivery is None or subscription is None:
-            return  # deleted with its subscription meanwhile
-        session.add(
-            WebhookAttempt(
-                delivery_id=delivery.id,
-                at=now,
-                status_code=result.status_code,
-                error=result.error[:500] if result.error else None,
-                duration_ms=result.duration_ms,
+        deliveries = {
+            d.id: d
+            for d in await session.scalars(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.id.in_([r.claimed.delivery_id for r in results]))
+                .order_by(WebhookDelivery.id)
+                .with_for_update()
             )
+        }
+        subscriptions = {
+            s.id: s
+            for s in await session.scalars(
+                select(Subscription)
+                .where(Subscription.id.in_({r.claimed.subscription_id for r in results}))
+                .order_by(Subscription.id)
+                .with_for_update()
+            )
+        }
+        for result in results:
+            delivery = deliveries.get(result.claimed.delivery_id)
+            subscription = subscriptions.get(result.claimed.subscription_id)
+            if delivery is None or subscription is None:
+                continue  # deleted with its subscription meanwhile
+            _record(session, policy, delivery, subscription, result, now, rng)
+
+
+def _record(
+    session: AsyncSession,
+    policy: RetryPolicy,
+    delivery: WebhookDelivery,
+    subscription: Subscription,
+    result: AttemptResult,
+    now: datetime,
+    rng: random.Random | None,
+) -> None:
+    session.add(
+        WebhookAttempt(
+            delivery_id=delivery.id,
+            at=now,
+            status_code=result.status_code,
+            error=result.error[:500] if result.error else None,
+            duration_ms=result.duration_ms,
         )
-        delivery.attempts += 1
-        delivery.lease_until = None
-        delivery.last_status_code = result.status_code
-        delivery.updated_at = now
-        if result.delivered:
-            delivery.status, delivery.delivered_at, delivery.last_error = "delivered", now, None
-            subscription.consecutive_failures, subscription.failing_since = 0, None
-            return
-        error = (result.error or f"HTTP {result.status_code}")[:500]
-        delivery.last_error = error
-        delivery.first_failed_at = delivery.first_failed_at or now
-        policy = retry_policy(settings)
-        plan = after_failure(policy, delivery.attempts, delivery.first_failed_at, now, rng)
-        if plan.outcome == "dead":
-            delivery.status = "dead"
-        else:
-            assert plan.next_attempt_at is not None
-            delivery.next_attempt_at = plan.next_attempt_at
-        subscription.consecutive_failures += 1
-        subscription.last_error, subscription.last_error_at = error, now
-        if is_failing(policy, subscription.consecutive_failures) and subscription.failing_since is None:
-            subscription.failing_since = now
+    )
+    delivery.attempts += 1
+    delivery.lease_until = None
+    delivery.last_status_code = result.status_code
+    delivery.updated_at = now
+    if result.delivered:
+        delivery.status, delivery.delivered_at, delivery.last_error = "delivered", now, None
+        subscription.consecutive_failures, subscription.failing_since = 0, None
+        return
+    error = (result.error or f"HTTP {result.status_code}")[:500]
+    delivery.last_error = error
+    delivery.first_failed_at = delivery.first_failed_at or now
+    plan = after_failure(policy, delivery.attempts, delivery.first_failed_at, now, rng)
+    if plan.outcome == "dead":
+        delivery.status = "dead"
+    else:
+        assert plan.next_attempt_at is not None
+        delivery.next_attempt_at = plan.next_attempt_at
+    subscription.consecutive_failures += 1
+    subscription.last_error, subscription.last_error_at = error, now
+    if is_failing(policy, subscription.consecutive_failures) and subscription.failing_since is None:
+        subscription.failing_since = now
