@@ -300,3 +300,24 @@ async def test_a_dead_delivery_lets_the_record_s_next_event_go(settings: Setting
         assert all(d["lastStatusCode"] == 500 and d["lastError"] == "HTTP 500" for d in dead)
         assert len({a.webhook_id for a in receiver.refused}) == len(dead)
         assert receiver.arrivals == []
+
+
+async def test_ceb_xml_subscriptions_get_the_receipt_messages(settings: Settings) -> None:
+    async with serving(settings, **FAST_RETRIES) as (app, http), receiving() as receiver:
+        parties = await file_parties(http)
+        created = await http.post(
+            f"/api/v1/enterprises/{PLATFORM}/subscriptions",
+            json={"url": receiver.url, "events": ["document_receipt", "status_changed"], "format": "ceb-xml"},
+            headers=parties.platform,
+        )
+        assert created.status_code == 201, created.text
+        for answer in await post_triple(http, parties, purchase()):
+            assert answer.status_code == 201
+        async with worker_of(app) as worker:
+            await drain(app, worker)
+        receipts = [a for a in receiver.unique() if a.content_type.startswith("application/xml")]
+        roots = sorted(a.body.split(b"<", 2)[2].split(b" ", 1)[0].decode() for a in receipts)
+        assert roots == ["CEB312Message", "CEB412Message", "CEB512Message"]
+        assert all(b"<returnStatus>120</returnStatus>" in a.body for a in receipts)
+        others = [a for a in receiver.unique() if a.content_type.startswith("application/json")]
+        assert {a.payload["type"] for a in others} == {"status_changed"}
