@@ -1,4 +1,5 @@
-"""The ``sw`` command: serve, mock-agencies, migrate, admin-key, keys, openapi, docs, import."""
+"""The ``sw`` command: serve, mock-agencies, worker, matcher, deliver, migrate, admin-key, keys, openapi, docs,
+import."""
 
 from __future__ import annotations
 
@@ -73,6 +74,16 @@ def worker() -> None:
     from app.worker import main as worker_main
 
     worker_main()
+
+
+@cli.command()
+def deliver() -> None:
+    """Run the delivery worker standalone (production; several at once on PostgreSQL): fans the feed out to the
+    enterprises' subscriptions and sends their webhooks and AMQP messages. `sw serve` runs one inside itself
+    unless SW_EMBEDDED_DELIVERY=false."""
+    from app.notify.worker import main as deliver_main
+
+    deliver_main()
 
 
 @cli.command()

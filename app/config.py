@@ -192,6 +192,31 @@ class Settings(BaseSettings):
     mount_mock_agencies: bool = Field(
         default=True, description="Serve the mock agencies under /mock/* (agencies without a URL go to them)"
     )
+    # Feedback to enterprises: subscriptions, webhook and AMQP deliveries (docs/webhooks.md).
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let subscriptions name hosts on loopback, link-local, private or reserved addresses "
+        "(tests, in-house deployments); refused otherwise, at registration and at each delivery",
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="Whole-request timeout of one delivery")
+    webhook_retry_for_s: float = Field(
+        default=3 * 24 * 3600.0, ge=24 * 3600.0, description="How long a failing delivery is retried before dead"
+    )
+    webhook_backoff_base_s: float = Field(default=5.0, gt=0)
+    webhook_backoff_cap_s: float = Field(default=3600.0, gt=0)
+    webhook_failing_after: int = Field(
+        default=5, ge=1, description="Consecutive failures after which a subscription shows as failing"
+    )
+    webhook_concurrency: int = Field(default=64, ge=1, description="Deliveries in flight per delivery worker")
+    webhook_subscription_in_flight: int = Field(
+        default=4, ge=1, description="Deliveries in flight to one subscription per delivery worker"
+    )
+    webhook_lease_s: float = Field(default=120.0, gt=0, description="A claimed delivery is taken back after this")
+    webhook_secret_overlap_s: float = Field(
+        default=24 * 3600.0, ge=0, description="After a secret rotation, how long the old secret still signs"
+    )
+    webhook_poll_s: float = Field(default=0.25, gt=0, description="Idle wait of the fan-out and delivery loops")
+    embedded_delivery: bool = Field(default=True, description="Run fan-out and delivery inside the API process")
 
     @property
     def is_sqlite(self) -> bool:

@@ -47,6 +47,19 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "DELEGATION_NOT_FOUND": (404, "", "No such delegation granted by this enterprise."),
     "CERTIFICATE_NOT_FOUND": (404, "", "No such certificate filed for this enterprise."),
     "GOODS_NOT_FOUND": (404, "", "No goods record (ebcCode, itemNo), or not visible to this key."),
+    "SUBSCRIPTION_NOT_FOUND": (404, "", "No such subscription of this enterprise."),
+    "DELIVERY_NOT_FOUND": (404, "", "No such delivery of this subscription."),
+    "SUBSCRIPTION_URL_REFUSED": (
+        422,
+        "",
+        "A subscription URL that is not http(s) or amqp(s), does not resolve, or resolves to a loopback, "
+        "link-local, private, multicast or reserved address (unless SW_WEBHOOK_ALLOW_PRIVATE).",
+    ),
+    "REPLAY_RANGE_INVALID": (
+        422,
+        "",
+        "A replay needs either a cursor range (after, until) or a time range (since, before).",
+    ),
     "METHOD_NOT_ALLOWED": (405, "", "The route does not take this method."),
     "ENTERPRISE_EXISTS": (409, "", "The enterprise code is already filed."),
     "DELEGATION_CONFLICT": (409, "", "The same delegation was created concurrently; send the request again."),

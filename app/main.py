@@ -24,6 +24,8 @@ from app.matcher import Matcher
 from app.migrate import head_revision
 from app.mock_agencies.api import build_router as build_mock_router
 from app.mock_agencies.runtime import MockAgencies
+from app.notify.webhook import webhook_client
+from app.notify.worker import DeliveryWorker
 from app.observability import Metrics, RequestIdMiddleware
 from app.routers import (
     api_docs,
@@ -38,6 +40,7 @@ from app.routers import (
     metrics,
     operations,
     records,
+    subscriptions,
 )
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.schemas.problems import FieldError, Problem, problems
@@ -93,9 +96,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             engine, app.state.sessionmaker, settings, app.state.adapters, metrics=app.state.metrics
         )
         task = asyncio.create_task(app.state.dispatcher.run(), name="dispatcher")
+    app.state.delivery = None
+    delivery_task: asyncio.Task[None] | None = None
+    webhooks = webhook_client()
+    if settings.embedded_delivery:
+        app.state.delivery = DeliveryWorker(app.state.sessionmaker, settings, webhooks, app.state.waiters)
+        delivery_task = asyncio.create_task(app.state.delivery.run(), name="delivery")
     try:
         yield
     finally:
+        if delivery_task is not None:
+            app.state.delivery.stop()
+            # Deliveries in flight are cancelled; their leases expire and they are sent again (same webhook-id).
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(delivery_task, timeout=10)
+        await webhooks.aclose()
         if matcher_task is not None:
             app.state.matcher.stop()
             # A round in progress finishes (one transaction) or is rolled back; its submissions stay pending.
@@ -142,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(records.router)
     app.include_router(operations.router)
     app.include_router(feed.router)
+    app.include_router(subscriptions.router)
     app.include_router(callbacks.router)
     console.install(app, settings)
     if settings.mount_mock_agencies:

@@ -61,6 +61,8 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         admin_token=SecretStr(ADMIN_TOKEN),
         embedded_dispatcher=False,
+        # Likewise webhook fan-out and delivery (tests/notify drive them, or start them with ``serving``).
+        embedded_delivery=False,
         # Tests wait for each result before sending the next document: letting rounds gather more documents
         # would only slow them down (tests/test_matcher_loop.py checks the lingering itself).
         match_linger_s=0,

@@ -40,6 +40,7 @@ from tests.signing import identity
 G_PLATFORM, G_SELLER, G_PAYMENT, G_CARRIER = "3120960A01", "3120960A02", "3120960P01", "3120960L01"
 U_CODE, V_CODE = "3120960X01", "3120960X02"  # the unrelated enterprise, and the agent it delegates to
 MISSING_CODE = "3120960Z99"
+PUBLIC_HOOK = "https://93.184.216.34/hooks"  # a public address: the SSRF guard lets it through without DNS
 ALL_ROLES = ["platform", "seller", "payment", "logistics"]
 ROLES = ["official", "no key", "revoked key", "platform", "seller", "payment", "carrier", "unrelated", "admin"]
 ENTERPRISE_ROLES = {"platform", "seller", "payment", "carrier", "unrelated"}
@@ -77,6 +78,8 @@ class Group:
     spare_keys: dict[str, str] = field(default_factory=dict)  # code → id of a key nobody uses
     delegation_id: str = ""
     certificate_id: str = ""
+    subscription_id: str = ""
+    delivery_id: str = ""
     markers: set[str] = field(default_factory=set)
 
     @property
@@ -181,6 +184,17 @@ async def build_world(client: httpx.AsyncClient) -> World:
         group.certificate_id = (
             await _post_ok(client, f"/api/v1/enterprises/{group.platform}/certificates", {"pem": pem}, ADMIN)
         )["id"]
+        subscription = await _post_ok(
+            client,
+            f"/api/v1/enterprises/{group.platform}/subscriptions",
+            {"url": PUBLIC_HOOK, "events": ["status_changed"]},
+            ADMIN,
+        )
+        group.subscription_id = subscription["id"]
+        subscription_path = f"/api/v1/enterprises/{group.platform}/subscriptions/{group.subscription_id}"
+        await _post_ok(client, f"{subscription_path}/replay", {"after": "0.0"}, ADMIN)
+        deliveries = await client.get(f"{subscription_path}/deliveries", headers=ADMIN)
+        group.delivery_id = deliveries.json()["items"][0]["id"]
         group.markers = {
             order["orderNo"],
             order["payTransactionId"],
@@ -192,6 +206,8 @@ async def build_world(client: httpx.AsyncClient) -> World:
             group.dispatch_id,
             group.delegation_id,
             group.certificate_id,
+            group.subscription_id,
+            group.delivery_id,
             item_no,
             *group.spare_keys.values(),
         }
@@ -291,6 +307,12 @@ def _key_id(world: World, role: str, target: Target) -> str:
     if target.missing:
         return str(uuid.uuid4())
     return target.group.spare_keys[_code(world, role, target)]
+
+
+def _subscription(world: World, role: str, target: Target) -> str:
+    """A subscription of the target's platform, named under the code the caller uses for it."""
+    subscription = uuid.uuid4() if target.missing else target.group.subscription_id
+    return f"/api/v1/enterprises/{_code(world, role, target)}/subscriptions/{subscription}"
 
 
 OPERATIONS: dict[tuple[str, str], Build] = {
@@ -403,7 +425,39 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("POST", "/api/v1/admin/submissions/{seq}/retry"): lambda w, r, t: Call(
         "POST", f"/api/v1/admin/submissions/{999999999 if t.missing else 1}/retry"
     ),
-    ("GET", "/api/v1/feed"): lambda w, r, t: Call("GET", "/api/v1/feed"),
+    ("GET", "/api/v1/feed"): lambda w, r, t: Call("GET", "/api/v1/feed", params={"limit": "1000"}),
+    ("POST", "/api/v1/enterprises/{code}/subscriptions"): lambda w, r, t: Call(
+        "POST",
+        f"/api/v1/enterprises/{_code(w, r, t)}/subscriptions",
+        json={"url": PUBLIC_HOOK, "events": ["dead_letter"]},
+    ),
+    ("GET", "/api/v1/enterprises/{code}/subscriptions"): lambda w, r, t: Call(
+        "GET", f"/api/v1/enterprises/{_code(w, r, t)}/subscriptions"
+    ),
+    ("GET", "/api/v1/enterprises/{code}/subscriptions/{subscription_id}"): lambda w, r, t: Call(
+        "GET", _subscription(w, r, t)
+    ),
+    ("PATCH", "/api/v1/enterprises/{code}/subscriptions/{subscription_id}"): lambda w, r, t: Call(
+        "PATCH", _subscription(w, r, t), json={"status": "active"}
+    ),
+    ("DELETE", "/api/v1/enterprises/{code}/subscriptions/{subscription_id}"): lambda w, r, t: Call(
+        "DELETE", _subscription(w, r, t)
+    ),
+    ("POST", "/api/v1/enterprises/{code}/subscriptions/{subscription_id}/rotate-secret"): lambda w, r, t: Call(
+        "POST", f"{_subscription(w, r, t)}/rotate-secret"
+    ),
+    ("GET", "/api/v1/enterprises/{code}/subscriptions/{subscription_id}/deliveries"): lambda w, r, t: Call(
+        "GET", f"{_subscription(w, r, t)}/deliveries"
+    ),
+    ("POST", "/api/v1/enterprises/{code}/subscriptions/{subscription_id}/deliveries/{delivery_id}/redeliver"): (
+        lambda w, r, t: Call(
+            "POST",
+            f"{_subscription(w, r, t)}/deliveries/{uuid.uuid4() if t.missing else t.group.delivery_id}/redeliver",
+        )
+    ),
+    ("POST", "/api/v1/enterprises/{code}/subscriptions/{subscription_id}/replay"): lambda w, r, t: Call(
+        "POST", f"{_subscription(w, r, t)}/replay", json={"after": "0.0"}
+    ),
     ("POST", "/api/v1/records/{record_id}/redispatch"): lambda w, r, t: Call(
         "POST", f"/api/v1/records/{_record(t)}/redispatch"
     ),

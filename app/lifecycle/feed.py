@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import ColumnElement, and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Unprocessable
 from app.models import RecordEvent
 
 # What the feed carries: every document's business receipt (120 / 100), every status change of a record, the
-# agencies' receipts and the declare stage's refusals.
-FEED_KINDS = ("document_receipt", "status_changed", "agency_receipt", "declaration_rejected")
+# agencies' receipts, the declare stage's refusals and the dispatches that went dead.
+FEED_KINDS = ("document_receipt", "status_changed", "agency_receipt", "declaration_rejected", "dispatch_dead")
 
 
 @dataclass(frozen=True, order=True)
@@ -59,8 +59,10 @@ class FeedEvent:
     detail: dict[str, Any]
 
 
-async def read_feed(session: AsyncSession, after: FeedPosition, limit: int) -> list[FeedEvent]:
-    """Up to ``limit`` feed events after ``after``, in feed order."""
+async def read_feed(
+    session: AsyncSession, after: FeedPosition, limit: int, *, only: ColumnElement[bool] | None = None
+) -> list[FeedEvent]:
+    """Up to ``limit`` feed events after ``after``, in feed order; with ``only``, those that match it."""
     query = (
         select(RecordEvent)
         .where(
@@ -73,6 +75,8 @@ async def read_feed(session: AsyncSession, after: FeedPosition, limit: int) -> l
         .order_by(RecordEvent.tx, RecordEvent.id)
         .limit(limit)
     )
+    if only is not None:
+        query = query.where(only)
     if session.get_bind().dialect.name == "postgresql":
         query = query.where(RecordEvent.tx < text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"))
     rows = await session.scalars(query)

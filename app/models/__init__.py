@@ -7,6 +7,7 @@ from app.models.document import Document, RawMessage
 from app.models.enterprise import ApiKey, Delegation, Enterprise
 from app.models.match_record import MatchRecord, RecordEvent
 from app.models.submission import Submission
+from app.models.subscription import FeedCursor, Subscription, WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "AgencyReceipt",
@@ -19,9 +20,13 @@ __all__ = [
     "DispatchAttempt",
     "Document",
     "Enterprise",
+    "FeedCursor",
     "Goods",
     "MatchRecord",
     "RawMessage",
     "RecordEvent",
     "Submission",
+    "Subscription",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]

@@ -20,7 +20,10 @@ class Health(BaseModel):
 
 
 class StageState(BaseModel):
-    backlog: int = Field(description="Items waiting (match: accepted documents; dispatch: deliveries)")
+    backlog: int = Field(
+        description="Items waiting (match: accepted documents; dispatch: declarations to agencies; notify: "
+        "webhook / AMQP deliveries to enterprises)"
+    )
     oldestAgeSeconds: float = Field(description="Age of the oldest waiting item, 0 when none")
     dead: int = Field(description="Items that could not be processed (operations endpoints list and retry them)")
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.models import Dispatch, Submission
+from app.models import Dispatch, Submission, WebhookDelivery
 
 WAITING_DISPATCHES = ("pending", "retry", "in_flight")
 
@@ -41,7 +41,15 @@ async def stage_backlogs(session: AsyncSession) -> list[StageBacklog]:
         )
     ).one()
     dispatch_dead = await session.scalar(select(func.count()).where(Dispatch.status == "dead"))
+    notify_count, notify_oldest = (
+        await session.execute(
+            select(func.count(), func.min(WebhookDelivery.created_at)).where(WebhookDelivery.status == "pending")
+        )
+    ).one()
+    notify_dead = await session.scalar(select(func.count()).where(WebhookDelivery.status == "dead"))
     return [
         StageBacklog("match", match_count, _age(match_oldest, now), match_dead or 0),
         StageBacklog("dispatch", dispatch_count, _age(dispatch_oldest, now), dispatch_dead or 0),
+        # Webhook and AMQP deliveries to enterprises (a paused subscription's wait here too).
+        StageBacklog("notify", notify_count, _age(notify_oldest, now), notify_dead or 0),
     ]

@@ -49,7 +49,7 @@ class RecordFilter:
     updated_since: datetime | None = None
 
 
-def _party_clause(code: str) -> ColumnElement[bool]:
+def party_clause(code: str) -> ColumnElement[bool]:
     """The enterprise is the platform, the seller, or owns/sent a linked payment or waybill."""
     linked = exists().where(
         Document.record_id == MatchRecord.id, or_(Document.owner_code == code, Document.sender_code == code)
@@ -68,7 +68,7 @@ def _doc_clause(doc_type: str, business_no: str) -> ColumnElement[bool]:
 def _filtered(principal: Principal, f: RecordFilter) -> Select[MatchRecord]:
     query = select(MatchRecord)
     if not principal.reads_everything:
-        query = query.where(_party_clause(principal.enterprise_code or ""))
+        query = query.where(party_clause(principal.enterprise_code or ""))
     for column, value in (
         (MatchRecord.status, f.status),
         (MatchRecord.ebp_code, f.ebp_code),

@@ -1,0 +1,174 @@
+"""The delivery worker: fans the feed out to subscriptions, then keeps up to ``SW_WEBHOOK_CONCURRENCY``
+deliveries in flight — each sent outside any transaction and recorded on its own as soon as it ends, so a
+hanging endpoint holds one slot (and at most ``SW_WEBHOOK_SUBSCRIPTION_IN_FLIGHT`` for its subscription),
+never a round. ``sw deliver`` runs it standalone (several at once on PostgreSQL: claims SKIP LOCKED, the
+fan-out serialised on its cursor row); embedded mode runs it inside ``sw serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections import Counter
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings, get_settings
+from app.db import create_engine, create_sessionmaker
+from app.notify.amqp import AmqpPublisher
+from app.notify.webhook import post_webhook, webhook_client
+from app.observability import configure_logging
+from app.rules.webhook_targets import AMQP_SCHEMES
+from app.services.fanout import fan_out
+from app.services.waiting import Waiters
+from app.services.webhook_delivery import AttemptResult, Claimed, claim_due, record_attempts
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        client: httpx.AsyncClient,
+        waiters: Waiters | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.client = client
+        self.waiters = waiters
+        self.rng = rng
+        self.amqp = AmqpPublisher()
+        self._in_flight: Counter[uuid.UUID] = Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._outcomes: list[AttemptResult] = []
+        self._recording = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def settle(self) -> None:
+        """Until the deliveries in flight now have ended (and been recorded)."""
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def run_once(self) -> int:
+        """Fan out a batch and start the due deliveries there is room for; returns how much was done."""
+        fanned = await fan_out(self.sessionmaker)
+        room = self.settings.webhook_concurrency - len(self._tasks)
+        claims = await claim_due(self.sessionmaker, self.settings, room, self._in_flight)
+        for claimed in claims:
+            self._in_flight[claimed.subscription_id] += 1
+            task = asyncio.create_task(self._deliver(claimed), name=f"delivery {claimed.delivery_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return fanned + len(claims)
+
+    async def _deliver(self, claimed: Claimed) -> None:
+        try:
+            result = await self._send(claimed)
+        except Exception as exc:  # a bug in a transport: this attempt failed, the delivery is retried
+            log.exception("delivery %s failed", claimed.delivery_id)
+            result = AttemptResult(claimed, None, f"{type(exc).__name__}: {exc}"[:300], 0)
+        self._outcomes.append(result)
+        await self._record_outcomes()
+
+    async def _record_outcomes(self) -> None:
+        """Group commit: whoever gets the lock records every outcome gathered so far; a delivery that ends
+        meanwhile waits for the lock and finds its outcome recorded, or records the next group."""
+        async with self._recording:
+            group, self._outcomes = self._outcomes, []
+            if not group:
+                return
+            try:
+                await record_attempts(self.sessionmaker, self.settings, group, self.rng)
+            except Exception:  # the leases expire and the deliveries are claimed again (same webhook-id)
+                log.exception("outcomes of %d deliveries not recorded", len(group))
+            finally:
+                for result in group:
+                    subscription_id = result.claimed.subscription_id
+                    self._in_flight[subscription_id] -= 1
+                    if self._in_flight[subscription_id] <= 0:
+                        del self._in_flight[subscription_id]
+                self.wake()  # the records' next events may be due now
+
+    async def _send(self, claimed: Claimed) -> AttemptResult:
+        if claimed.url.split(":", 1)[0].lower() in AMQP_SCHEMES:
+            return await self.amqp.publish(
+                claimed, allow_private=self.settings.webhook_allow_private, timeout_s=self.settings.webhook_timeout_s
+            )
+        return await post_webhook(
+            self.client,
+            claimed,
+            allow_private=self.settings.webhook_allow_private,
+            timeout_s=self.settings.webhook_timeout_s,
+        )
+
+    async def run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                try:
+                    done = await self.run_once()
+                except Exception:  # a database outage must not kill the worker: log, wait, go on
+                    log.exception("delivery round failed")
+                    done = 0
+                if done and len(self._tasks) < self.settings.webhook_concurrency:
+                    continue
+                await self._idle()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Cancel the deliveries in flight (their leases expire: sent again, same webhook-id) and close the
+        AMQP connections."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.amqp.close()
+
+    async def _idle(self) -> None:
+        """Until a delivery ends, a matcher round in this process commits, or the poll interval passes."""
+        waits: list[asyncio.Task[object]] = [asyncio.create_task(self._wake.wait())]
+        if self.waiters is not None:
+            waits.append(asyncio.create_task(self.waiters.next_round(self.settings.webhook_poll_s)))
+        try:
+            await asyncio.wait(waits, timeout=self.settings.webhook_poll_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*waits, return_exceptions=True)
+
+
+async def run_delivery(settings: Settings) -> None:
+    engine = create_engine(settings)
+    client = webhook_client()
+    worker = DeliveryWorker(create_sessionmaker(engine), settings, client)
+    log.info("delivery worker started")
+    try:
+        await worker.run()
+    finally:
+        await client.aclose()
+        await engine.dispose()
+
+
+def main() -> None:
+    configure_logging()
+    asyncio.run(run_delivery(get_settings()))
