@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 import uvicorn
 
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker, run_in_transaction
+from app.environment import Role, development_warning, production_refusals
 from app.migrate import upgrade
 from app.observability import configure_logging
 
@@ -25,6 +26,15 @@ cli = typer.Typer(help="Single Window — cross-border e-commerce three-document
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 
 
+def _refuse_unfit(settings: Settings, role: Role) -> None:
+    """SW_ENV=production with development settings: say what to set, and stop before touching anything."""
+    if settings.is_production and (refusals := production_refusals(settings, role)):
+        typer.echo("SW_ENV=production refuses to start:", err=True)
+        for refusal in refusals:
+            typer.echo(f"  - {refusal}", err=True)
+        raise typer.Exit(2)
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
@@ -33,15 +43,16 @@ def serve(
 ) -> None:
     """Apply migrations, then run the API (embedded mode: SQLite file by default)."""
     settings = get_settings()
+    _refuse_unfit(settings, "api")
     upgrade(settings)
     shown = "localhost" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only used for the printed URL
     typer.echo(f"Single Window — {settings.database_shown()} (migrations applied)")
+    warning = development_warning(settings)
+    if warning is not None:
+        typer.secho(warning, err=True, fg=typer.colors.YELLOW, bold=True)
     typer.echo(f"Swagger UI:  http://{shown}:{port}/docs")
     typer.echo(f"Console:     http://{shown}:{port}/console")
-    typer.echo(
-        "Admin key:   `make admin-key` in another terminal, in this folder (it runs `sw admin-key`), "
-        "or set SW_ADMIN_TOKEN"
-    )
+    typer.echo("Admin key:   `sw admin-key` (`make admin-key` in a checkout, `docker compose exec api sw admin-key`)")
     configure_logging()
     uvicorn.run(
         "app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info", log_config=None
@@ -72,6 +83,7 @@ def worker() -> None:
     (SW_AGENCY_URLS) — there are no in-process mock agencies here; `sw mock-agencies` serves them."""
     from app.worker import main as worker_main
 
+    _refuse_unfit(get_settings(), "worker")
     worker_main()
 
 
@@ -81,6 +93,7 @@ def matcher() -> None:
     share of the accepted documents). `sw serve` runs one inside itself unless SW_EMBEDDED_MATCHER=false."""
     from app.matcher import main as matcher_main
 
+    _refuse_unfit(get_settings(), "matcher")
     matcher_main()
 
 

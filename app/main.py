@@ -19,6 +19,7 @@ from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.console import pages as console
 from app.db import create_engine, create_sessionmaker
+from app.environment import check_environment
 from app.errors import install_error_handlers
 from app.matcher import Matcher
 from app.migrate import head_revision
@@ -114,6 +115,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    check_environment(settings, "api")
     app = FastAPI(
         title="Single Window — cross-border e-commerce three-document exchange",
         version=API_VERSION,
