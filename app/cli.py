@@ -18,6 +18,7 @@ from app.observability import configure_logging
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from app.ceb.importer import ImportSummary, Outcome
 
@@ -119,6 +120,7 @@ def admin_key(
     server runs (`make admin-key` does): from anywhere else it would make a second database and print a key
     the server has never heard of, so it refuses unless told --create.
     """
+    from app.services.audit import CLI_ACTOR, record_act
     from app.services.auth import issue_key
 
     settings = get_settings()
@@ -137,10 +139,14 @@ def admin_key(
     async def create() -> str:
         engine = create_engine(settings)
         try:
-            _, plain = await run_in_transaction(
-                create_sessionmaker(engine), lambda session: issue_key(session, "admin", None, label)
-            )
-            return plain
+
+            async def issue_and_record(session: AsyncSession) -> str:
+                row, plain = await issue_key(session, "admin", None, label)
+                after = {"id": str(row.id), "prefix": row.prefix, "kind": "admin", "label": label}
+                await record_act(session, CLI_ACTOR, "key.issued", "api_key", row.id, after=after)
+                return plain
+
+            return await run_in_transaction(create_sessionmaker(engine), issue_and_record)
         finally:
             await engine.dispose()
 

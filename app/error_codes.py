@@ -46,6 +46,7 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "KEY_NOT_FOUND": (404, "", "No such API key for this enterprise."),
     "DELEGATION_NOT_FOUND": (404, "", "No such delegation granted by this enterprise."),
     "CERTIFICATE_NOT_FOUND": (404, "", "No such certificate filed for this enterprise."),
+    "RAW_MESSAGE_NOT_FOUND": (404, "", "No raw message with this id."),
     "GOODS_NOT_FOUND": (404, "", "No goods record (ebcCode, itemNo), or not visible to this key."),
     "METHOD_NOT_ALLOWED": (405, "", "The route does not take this method."),
     "ENTERPRISE_EXISTS": (409, "", "The enterprise code is already filed."),

@@ -28,6 +28,7 @@ from app.mock_agencies.runtime import MockAgencies
 from app.observability import Metrics, RequestIdMiddleware
 from app.routers import (
     api_docs,
+    audit,
     callbacks,
     certificates,
     documents,
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(operations.router)
     app.include_router(feed.router)
     app.include_router(callbacks.router)
+    app.include_router(audit.router)
     console.install(app, settings)
     if settings.mount_mock_agencies:
         # Their later answers (signed callbacks) come back to this same app, in-process.

@@ -404,6 +404,10 @@ OPERATIONS: dict[tuple[str, str], Build] = {
         "POST", f"/api/v1/admin/submissions/{999999999 if t.missing else 1}/retry"
     ),
     ("GET", "/api/v1/feed"): lambda w, r, t: Call("GET", "/api/v1/feed"),
+    ("GET", "/api/v1/audit"): lambda w, r, t: Call("GET", "/api/v1/audit", params={"targetId": _code(w, r, t)}),
+    ("GET", "/api/v1/audit/messages/{message_id}"): lambda w, r, t: Call(
+        "GET", f"/api/v1/audit/messages/{uuid.uuid4()}"
+    ),
     ("POST", "/api/v1/records/{record_id}/redispatch"): lambda w, r, t: Call(
         "POST", f"/api/v1/records/{_record(t)}/redispatch"
     ),

@@ -25,7 +25,7 @@ from app.schemas.enterprises import (
 )
 from app.schemas.examples import ENTERPRISE_EXAMPLES
 from app.schemas.problems import problems
-from app.services import auth
+from app.services import audit, auth
 from app.services import enterprises as service
 
 router = APIRouter(prefix="/api/v1", tags=["Filing (备案): enterprises, keys, delegations"])
@@ -40,6 +40,21 @@ def _issued(row: ApiKey, plain: str) -> KeyIssued:
         label=row.label,
         createdAt=row.created_at,
     )
+
+
+def _key(row: ApiKey) -> KeyOut:
+    return KeyOut(id=row.id, prefix=row.prefix, label=row.label, createdAt=row.created_at, revokedAt=row.revoked_at)
+
+
+def _key_audited(row: ApiKey) -> dict[str, object]:
+    """A key as the audit trail keeps it: whose it is, never the secret or its hash."""
+    return _key(row).model_dump(mode="json") | {"kind": row.principal_kind, "enterpriseCode": row.enterprise_code}
+
+
+def _status_action(before: EnterpriseOut, after: EnterpriseOut) -> str:
+    if before.status != after.status:
+        return "enterprise.suspended" if after.status == "suspended" else "enterprise.reactivated"
+    return "enterprise.changed"
 
 
 def _delegation(d: Delegation) -> DelegationOut:
@@ -69,7 +84,9 @@ async def create_enterprise(
     principal: PrincipalDep,
 ) -> EnterpriseOut:
     principal.require_admin()
-    return EnterpriseOut.model_validate(await service.create_enterprise(session, data))
+    filed = EnterpriseOut.model_validate(await service.create_enterprise(session, data))
+    await audit.record_act(session, principal, "enterprise.filed", "enterprise", filed.code, after=filed)
+    return filed
 
 
 @router.get(
@@ -107,7 +124,12 @@ async def patch_enterprise(
 ) -> EnterpriseOut:
     principal.require_admin()
     forget_keys_on_commit(request, session)  # a suspension stops the enterprise's keys at once
-    return EnterpriseOut.model_validate(await service.patch_enterprise(session, code, patch))
+    before = EnterpriseOut.model_validate(await service.get_enterprise(session, code))
+    after = EnterpriseOut.model_validate(await service.patch_enterprise(session, code, patch))
+    await audit.record_act(
+        session, principal, _status_action(before, after), "enterprise", code, before=before, after=after
+    )
+    return after
 
 
 @router.post(
@@ -130,6 +152,7 @@ async def create_key(
     principal.require_admin_or_enterprise(code)
     await service.get_enterprise(session, code)
     row, plain = await auth.issue_key(session, "enterprise", code, data.label if data else None)
+    await audit.record_act(session, principal, "key.issued", "api_key", row.id, after=_key_audited(row))
     return _issued(row, plain)
 
 
@@ -144,12 +167,7 @@ async def list_keys(code: str, session: SessionDep, principal: PrincipalDep) -> 
     principal.require_reader_of(code)
     await service.get_enterprise(session, code)
     rows = await auth.list_keys(session, code)
-    return KeyList(
-        items=[
-            KeyOut(id=r.id, prefix=r.prefix, label=r.label, createdAt=r.created_at, revokedAt=r.revoked_at)
-            for r in rows
-        ]
-    )
+    return KeyList(items=[_key(r) for r in rows])
 
 
 @router.delete(
@@ -164,7 +182,9 @@ async def revoke_key(
 ) -> Response:
     principal.require_admin_or_enterprise(code, creates=False)
     forget_keys_on_commit(request, session)
-    await auth.revoke_key(session, key_id, code)
+    before = _key_audited(await auth.get_enterprise_key(session, key_id, code))
+    row = await auth.revoke_key(session, key_id, code)
+    await audit.record_act(session, principal, "key.revoked", "api_key", key_id, before=before, after=_key_audited(row))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -179,6 +199,7 @@ async def revoke_key(
 async def create_official(data: OfficialCreate, session: SessionDep, principal: PrincipalDep) -> KeyIssued:
     principal.require_admin()
     row, plain = await auth.issue_key(session, "official", None, data.label)
+    await audit.record_act(session, principal, "official.created", "api_key", row.id, after=_key_audited(row))
     return _issued(row, plain)
 
 
@@ -196,7 +217,11 @@ async def create_delegation(
     code: str, data: DelegationCreate, session: SessionDep, principal: PrincipalDep
 ) -> DelegationOut:
     principal.require_admin_or_enterprise(code)
-    return _delegation(await service.upsert_delegation(session, code, data))
+    existing = await service.find_delegation(session, code, data.agentCode)
+    before = _delegation(existing) if existing is not None else None
+    after = _delegation(await service.upsert_delegation(session, code, data))
+    await audit.record_act(session, principal, "delegation.granted", "delegation", after.id, before=before, after=after)
+    return after
 
 
 @router.get(
@@ -223,5 +248,9 @@ async def revoke_delegation(
     code: str, delegation_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     principal.require_admin_or_enterprise(code, creates=False)
-    await service.revoke_delegation(session, code, delegation_id)
+    before = _delegation(await service.get_delegation(session, code, delegation_id))
+    after = _delegation(await service.revoke_delegation(session, code, delegation_id))
+    await audit.record_act(
+        session, principal, "delegation.revoked", "delegation", delegation_id, before=before, after=after
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -161,12 +161,18 @@ async def principal_of_key_id(conn: AsyncConnection, key_id: uuid.UUID) -> Princ
     return _principal(row) if row is not None and row.revoked_at is None else None
 
 
-async def revoke_key(session: AsyncSession, key_id: uuid.UUID, enterprise_code: str) -> None:
+async def get_enterprise_key(session: AsyncSession, key_id: uuid.UUID, enterprise_code: str) -> ApiKey:
     row = await session.get(ApiKey, key_id)
     if row is None or row.enterprise_code != enterprise_code:
         raise NotFound(f"No key {key_id}", code="KEY_NOT_FOUND")
+    return row
+
+
+async def revoke_key(session: AsyncSession, key_id: uuid.UUID, enterprise_code: str) -> ApiKey:
+    row = await get_enterprise_key(session, key_id, enterprise_code)
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+    return row
 
 
 async def list_keys(session: AsyncSession, enterprise_code: str) -> list[ApiKey]:

@@ -88,9 +88,7 @@ async def upsert_delegation(session: AsyncSession, principal_code: str, data: De
             code="ENTERPRISE_NOT_FILED",
             errors=[{"path": "agentCode", "code": data.agentCode, "message": "not filed"}],
         )
-    delegation = await session.scalar(
-        select(Delegation).where(Delegation.principal_code == principal_code, Delegation.agent_code == data.agentCode)
-    )
+    delegation = await find_delegation(session, principal_code, data.agentCode)
     now = utcnow()
     types = sorted(set(data.documentTypes))
     if delegation is None:
@@ -111,6 +109,11 @@ async def upsert_delegation(session: AsyncSession, principal_code: str, data: De
     return delegation
 
 
+async def find_delegation(session: AsyncSession, principal_code: str, agent_code: str) -> Delegation | None:
+    query = select(Delegation).where(Delegation.principal_code == principal_code, Delegation.agent_code == agent_code)
+    return await session.scalar(query)
+
+
 async def list_delegations(session: AsyncSession, code: str) -> list[Delegation]:
     """Delegations the enterprise granted, and those granted to it as agent."""
     query = (
@@ -121,9 +124,15 @@ async def list_delegations(session: AsyncSession, code: str) -> list[Delegation]
     return list(await session.scalars(query))
 
 
-async def revoke_delegation(session: AsyncSession, principal_code: str, delegation_id: uuid.UUID) -> None:
+async def get_delegation(session: AsyncSession, principal_code: str, delegation_id: uuid.UUID) -> Delegation:
     delegation = await session.get(Delegation, delegation_id)
     if delegation is None or delegation.principal_code != principal_code:
         raise NotFound(f"No delegation {delegation_id}", code="DELEGATION_NOT_FOUND")
+    return delegation
+
+
+async def revoke_delegation(session: AsyncSession, principal_code: str, delegation_id: uuid.UUID) -> Delegation:
+    delegation = await get_delegation(session, principal_code, delegation_id)
     if delegation.revoked_at is None:
         delegation.revoked_at = utcnow()
+    return delegation
