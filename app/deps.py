@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Annotated
@@ -12,8 +13,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import session_scope
-from app.services.auth import Principal, authenticate
+from app.db import session_scope, utcnow
+from app.services.auth import BOOTSTRAP_KEY_ID, Principal, authenticate, record_key_use
 from app.services.filing_cache import FilingCache
 from app.services.waiting import MAX_WAIT_S
 
@@ -46,11 +47,17 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 async def get_principal(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> Principal:
-    settings = get_settings_dep(request)
     cache: FilingCache = request.app.state.filing_cache
-    cached = cache.principal(key) if key else None
-    if cached is not None:
-        return cached
+    principal = (cache.principal(key) if key else None) or await _read_principal(request, key)
+    if principal.key_id != BOOTSTRAP_KEY_ID and cache.key_use_due(principal.key_id):
+        # Once a minute per key and process: a short transaction of its own, never one per request.
+        async with get_sessionmaker(request)() as session, session.begin():
+            await record_key_use(session, uuid.UUID(principal.key_id), utcnow())
+    return principal
+
+
+async def _read_principal(request: Request, key: str | None) -> Principal:
+    settings = get_settings_dep(request)
     engine: AsyncEngine = request.app.state.engine
     async with engine.connect() as conn:
         if not settings.is_sqlite:

@@ -330,6 +330,9 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("DELETE", "/api/v1/enterprises/{code}/keys/{key_id}"): lambda w, r, t: Call(
         "DELETE", f"/api/v1/enterprises/{_code(w, r, t)}/keys/{_key_id(w, r, t)}"
     ),
+    ("POST", "/api/v1/enterprises/{code}/keys/{key_id}/rotate"): lambda w, r, t: Call(
+        "POST", f"/api/v1/enterprises/{_code(w, r, t)}/keys/{_key_id(w, r, t)}/rotate"
+    ),
     ("POST", "/api/v1/officials"): lambda w, r, t: Call("POST", "/api/v1/officials", json={"label": "官员"}),
     ("POST", "/api/v1/enterprises/{code}/delegations"): lambda w, r, t: Call(
         "POST",

@@ -37,6 +37,10 @@ class ApiKey(Base):
     label: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # Refused from this time on (a rotation sets it on the key it replaces, after the overlap).
+    expires_at: Mapped[datetime | None]
+    # Written at most once a minute per key and process (app/services/key_use.py), not on every request.
+    last_used_at: Mapped[datetime | None]
 
 
 class Delegation(TimestampMixin, Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request, Response, status
@@ -21,6 +22,8 @@ from app.schemas.enterprises import (
     KeyIssued,
     KeyList,
     KeyOut,
+    KeyRotate,
+    KeyRotated,
     OfficialCreate,
 )
 from app.schemas.examples import ENTERPRISE_EXAMPLES
@@ -39,16 +42,27 @@ def _issued(row: ApiKey, plain: str) -> KeyIssued:
         enterpriseCode=row.enterprise_code,
         label=row.label,
         createdAt=row.created_at,
+        expiresAt=row.expires_at,
     )
 
 
 def _key(row: ApiKey) -> KeyOut:
-    return KeyOut(id=row.id, prefix=row.prefix, label=row.label, createdAt=row.created_at, revokedAt=row.revoked_at)
+    return KeyOut(
+        id=row.id,
+        prefix=row.prefix,
+        label=row.label,
+        createdAt=row.created_at,
+        revokedAt=row.revoked_at,
+        expiresAt=row.expires_at,
+        lastUsedAt=row.last_used_at,
+    )
 
 
 def _key_audited(row: ApiKey) -> dict[str, object]:
-    """A key as the audit trail keeps it: whose it is, never the secret or its hash."""
-    return _key(row).model_dump(mode="json") | {"kind": row.principal_kind, "enterpriseCode": row.enterprise_code}
+    """A key as the audit trail keeps it: whose it is, never the secret or its hash (nor its last use, which
+    is not an act)."""
+    shown = _key(row).model_dump(mode="json", exclude={"lastUsedAt"})
+    return shown | {"kind": row.principal_kind, "enterpriseCode": row.enterprise_code}
 
 
 def _status_action(before: EnterpriseOut, after: EnterpriseOut) -> str:
@@ -146,14 +160,65 @@ async def create_key(
     principal: PrincipalDep,
     data: Annotated[
         KeyCreate | None,
-        Body(openapi_examples={"labelled": {"summary": "A key for one system", "value": {"label": "ERP production"}}}),
+        Body(
+            openapi_examples={
+                "labelled": {"summary": "A key for one system", "value": {"label": "ERP production"}},
+                "expiring": {
+                    "summary": "A key that stops working at the end of 2027 (Beijing time)",
+                    "value": {"label": "Contractor", "expiresAt": "2027-12-31T23:59:59+08:00"},
+                },
+            }
+        ),
     ] = None,
 ) -> KeyIssued:
     principal.require_admin_or_enterprise(code)
     await service.get_enterprise(session, code)
-    row, plain = await auth.issue_key(session, "enterprise", code, data.label if data else None)
+    data = data or KeyCreate()
+    row, plain = await auth.issue_key(session, "enterprise", code, data.label, data.expiresAt)
     await audit.record_act(session, principal, "key.issued", "api_key", row.id, after=_key_audited(row))
     return _issued(row, plain)
+
+
+@router.post(
+    "/enterprises/{code}/keys/{key_id}/rotate",
+    status_code=status.HTTP_201_CREATED,
+    response_model=KeyRotated,
+    summary="Rotate a key: a new key now, the old one expiring after an overlap (admin or the enterprise)",
+    description="Both keys work during the overlap (`overlapSeconds`, default 24 h), so every system of the "
+    "sender can switch to the new key without a gap; after it the old key is refused with `KEY_EXPIRED`. "
+    "An old key that was to expire sooner keeps its earlier expiry. A revoked or expired key is not rotated "
+    "(`409 KEY_NOT_ROTATABLE`): issue a new one.",
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 503),
+    operation_id="rotate_enterprise_key",
+)
+async def rotate_key(
+    code: str,
+    key_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    data: Annotated[
+        KeyRotate | None,
+        Body(
+            openapi_examples={
+                "default": {"summary": "The old key works 24 h more", "value": {}},
+                "one hour": {
+                    "summary": "A one-hour overlap, a new label",
+                    "value": {"overlapSeconds": 3600, "label": "ERP 2027"},
+                },
+            }
+        ),
+    ] = None,
+) -> KeyRotated:
+    principal.require_admin_or_enterprise(code)
+    forget_keys_on_commit(request, session)  # the old key's new expiry holds here at once
+    data = data or KeyRotate()
+    before = _key_audited(await auth.get_enterprise_key(session, key_id, code))
+    overlap = timedelta(seconds=data.overlapSeconds)
+    new, plain, old = await auth.rotate_key(session, key_id, code, overlap, data.label, data.expiresAt)
+    after = _key_audited(old) | {"replacedBy": _key_audited(new)}
+    await audit.record_act(session, principal, "key.rotated", "api_key", key_id, before=before, after=after)
+    return KeyRotated(issued=_issued(new, plain), replaced=_key(old))
 
 
 @router.get(

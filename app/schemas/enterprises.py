@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from stdnum.cn import uscc
 
 from app.rules.signatures import SignaturePolicy
@@ -87,10 +87,34 @@ class EnterpriseList(BaseModel):
     items: list[EnterpriseOut]
 
 
-class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"label": "ERP production"}]})
+KeyLabel = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), XmlText]
+DEFAULT_OVERLAP_S = 24 * 3600
+MAX_OVERLAP_S = 30 * 24 * 3600
 
-    label: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), XmlText] | None = None
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"label": "ERP production", "expiresAt": "2027-12-31T16:00:00Z"}]},
+    )
+
+    label: KeyLabel | None = None
+    expiresAt: AwareDatetime | None = Field(
+        default=None, description="Refused from this time on (with its offset; in the future); never, if absent"
+    )
+
+
+class KeyRotate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"overlapSeconds": 3600}]})
+
+    overlapSeconds: int = Field(
+        default=DEFAULT_OVERLAP_S,
+        ge=0,
+        le=MAX_OVERLAP_S,
+        description="How long the old key keeps working beside the new one (default 24 h, at most 30 days)",
+    )
+    label: KeyLabel | None = Field(default=None, description="Of the new key; the old key's label if absent")
+    expiresAt: AwareDatetime | None = Field(default=None, description="Of the new key; never, if absent")
 
 
 class KeyIssued(BaseModel):
@@ -100,6 +124,7 @@ class KeyIssued(BaseModel):
     enterpriseCode: str | None = None
     label: str | None = None
     createdAt: datetime
+    expiresAt: datetime | None = None
 
 
 class KeyOut(BaseModel):
@@ -108,6 +133,13 @@ class KeyOut(BaseModel):
     label: str | None
     createdAt: datetime
     revokedAt: datetime | None
+    expiresAt: datetime | None
+    lastUsedAt: datetime | None = Field(description="Last request with the key, to within a minute or two")
+
+
+class KeyRotated(BaseModel):
+    issued: KeyIssued = Field(description="The new key (shown once)")
+    replaced: KeyOut = Field(description="The old key, now expiring at the end of the overlap")
 
 
 class KeyList(BaseModel):

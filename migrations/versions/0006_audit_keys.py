@@ -1,4 +1,5 @@
-"""The audit trail: ``audit_entry``, append-only (a trigger refuses UPDATE, DELETE and TRUNCATE).
+"""The audit trail: ``audit_entry``, append-only (a trigger refuses UPDATE, DELETE and TRUNCATE); API keys'
+expiry and last use.
 
 Revision ID: 0006_audit_keys
 Revises: 0005_certificates
@@ -58,6 +59,9 @@ def upgrade() -> None:
         batch_op.create_index("ix_audit_entry_actor", ["actor_id", "id"], unique=False)
         batch_op.create_index("ix_audit_entry_target", ["target_kind", "target_id", "id"], unique=False)
         batch_op.create_index("ix_audit_entry_at", ["at"], unique=False)
+    with op.batch_alter_table("api_key") as batch_op:
+        batch_op.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_FUNCTION)
         for trigger in PG_TRIGGERS:
@@ -68,6 +72,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("api_key") as batch_op:
+        batch_op.drop_column("last_used_at")
+        batch_op.drop_column("expires_at")
     op.drop_table("audit_entry")  # its triggers go with it
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION audit_entry_append_only()")
