@@ -65,6 +65,23 @@ class Settings(BaseSettings):
         "revoked or an enterprise suspended elsewhere stops working here within this time",
     )
 
+    # --- rate limits per enterprise (app/rules/rate_limits.py) --------------------------------------------
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:6379/0: rate-limit counters shared by every API process (unset: counted in "
+        "this process, for embedded mode)",
+    )
+    rate_limit_window_s: int = Field(default=60, ge=1, le=3600, description="The fixed window limits count in")
+    rate_limit_intake: int = Field(
+        default=60_000,
+        ge=0,
+        description="Intake requests (documents and CEB messages sent, a batch counting once) per window per "
+        "enterprise, unless the enterprise has its own; 0: no limit",
+    )
+    rate_limit_queries: int = Field(
+        default=30_000, ge=0, description="Reads (GET) per window per enterprise, unless it has its own; 0: no limit"
+    )
+
     # --- the officials' console (/console) -------------------------------------------------------------
     console_secret: SecretStr | None = Field(
         default=None,

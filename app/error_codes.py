@@ -40,6 +40,12 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "DISPATCH_NOT_FOUND": (404, "", "No such dispatch."),
     "DISPATCH_NOT_REQUEUEABLE": (409, "", "Only a dead or waiting dispatch can be sent again."),
     "NOTHING_TO_REDISPATCH": (409, "", "The record has no dead dispatch to re-push."),
+    "RATE_LIMITED": (
+        429,
+        "",
+        "The enterprise sent more requests of this class (intake or queries) in the window than its limit; "
+        "retry after Retry-After seconds. Nothing of the refused request was stored.",
+    ),
     "SIGNATURE_INVALID": (401, "", "An agency callback without a valid webhook signature."),
     "SIGNATURE_STALE": (401, "", "An agency callback whose webhook-timestamp is more than 300 s off."),
     "CALLBACK_INVALID": (422, "", "An agency callback body that is not {recordId, receipts: [...]}."),

@@ -41,10 +41,12 @@ from app.routers import (
     operations,
     records,
 )
+from app.rules.rate_limits import route_class
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.schemas.problems import FieldError, Problem, problems
 from app.services.declaration import enabled_agencies
 from app.services.filing_cache import FilingCache
+from app.services.rate_limits import build_rate_limiter
 from app.services.waiting import Waiters
 from app.worker import Dispatcher, agency_clients
 
@@ -83,6 +85,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if unreachable:
         log.warning("agencies %s have no SW_AGENCY_URLS entry and the mock agencies are not mounted", unreachable)
     app.state.waiters = Waiters()
+    app.state.rate_limiter = build_rate_limiter(settings.redis_url)
     app.state.matcher = None
     matcher_task: asyncio.Task[None] | None = None
     if settings.embedded_matcher:
@@ -111,6 +114,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await asyncio.wait_for(task, timeout=10)
         await remote.aclose()
         await embedded.aclose()
+        await app.state.rate_limiter.aclose()
         await engine.dispose()
 
 
@@ -177,6 +181,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components.update(definitions.get("$defs", {}))
     _problem_for_validation_errors(schema)
     _malformed_url_for_parameters(schema)
+    _rate_limited_for_enterprises(schema)
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     app.openapi_schema = schema
@@ -192,6 +197,15 @@ def _problem_for_validation_errors(schema: dict[str, Any]) -> None:
             if response is not None and "application/json" in response.get("content", {}):
                 response["content"] = problem
                 response["description"] = "Validation failed; `errors` lists each bad field by path"
+
+
+def _rate_limited_for_enterprises(schema: dict[str, Any]) -> None:
+    """Intake and reads with an API key count towards the enterprise's rate limit (app/deps.py): 429."""
+    for path, path_item in schema.get("paths", {}).items():
+        for method, operation in path_item.items():
+            if operation.get("security") and route_class(method.upper(), path) is not None:
+                responses = operation["responses"]
+                operation["responses"] = dict(sorted((responses | {"429": problems(429)[429]}).items()))
 
 
 def _malformed_url_for_parameters(schema: dict[str, Any]) -> None:

@@ -22,6 +22,9 @@ class Enterprise(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     # What a missing ds:Signature on its CEB XML means: off | verify-if-present | required (app/rules/signatures.py)
     signature_policy: Mapped[str] = mapped_column(String(20), default="verify-if-present")
+    # Requests per rate-limit window; None: the defaults of the settings (SW_RATE_LIMIT_*), 0: no limit.
+    rate_limit_intake: Mapped[int | None]
+    rate_limit_queries: Mapped[int | None]
 
 
 class ApiKey(Base):

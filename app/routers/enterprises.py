@@ -68,6 +68,9 @@ def _key_audited(row: ApiKey) -> dict[str, object]:
 def _status_action(before: EnterpriseOut, after: EnterpriseOut) -> str:
     if before.status != after.status:
         return "enterprise.suspended" if after.status == "suspended" else "enterprise.reactivated"
+    limits_before = (before.intakeRateLimit, before.queryRateLimit)
+    if limits_before != (after.intakeRateLimit, after.queryRateLimit):
+        return "enterprise.rate_limits_changed"
     return "enterprise.changed"
 
 

@@ -69,6 +69,19 @@ class EnterprisePatch(BaseModel):
         description="What a missing ds:Signature on the enterprise's CEB XML means: `off` (signatures not "
         "checked), `verify-if-present` (the default), `required`. See docs/xml.md#signatures",
     )
+    intakeRateLimit: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000_000,
+        description="Intake requests per window (SW_RATE_LIMIT_WINDOW_S) for this enterprise; 0: none; "
+        "null: back to the default (SW_RATE_LIMIT_INTAKE)",
+    )
+    queryRateLimit: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000_000,
+        description="Reads per window for this enterprise; 0: none; null: back to the default",
+    )
 
 
 class EnterpriseOut(BaseModel):
@@ -79,6 +92,12 @@ class EnterpriseOut(BaseModel):
     roles: list[Role]
     status: EnterpriseStatus
     signaturePolicy: SignaturePolicy = Field(validation_alias="signature_policy")
+    intakeRateLimit: int | None = Field(
+        default=None, validation_alias="rate_limit_intake", description="Its own intake limit; null: the default"
+    )
+    queryRateLimit: int | None = Field(
+        default=None, validation_alias="rate_limit_queries", description="Its own read limit; null: the default"
+    )
     createdAt: datetime = Field(validation_alias="created_at")
     updatedAt: datetime = Field(validation_alias="updated_at")
 

@@ -6,7 +6,8 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, cast
 
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, NotFound, Unauthenticated, Unprocessable
 from app.models import ApiKey, Enterprise
+from app.rules.rate_limits import RouteClass
 
 if TYPE_CHECKING:
     from app.services.filing_cache import FilingCache
@@ -35,6 +37,8 @@ class Principal:
     enterprise_code: str | None = None
     enterprise_status: str | None = None
     key_expires_at: datetime | None = None
+    # The enterprise's own limits per route class (None: the settings' defaults).
+    rate_limits: Mapping[RouteClass, int | None] = field(default_factory=dict)
 
     def expired(self, now: datetime) -> bool:
         return self.key_expires_at is not None and self.key_expires_at <= now
@@ -167,16 +171,22 @@ _KEY_AND_ENTERPRISE = select(
     ApiKey.principal_kind,
     ApiKey.enterprise_code,
     Enterprise.status,
+    Enterprise.rate_limit_intake,
+    Enterprise.rate_limit_queries,
 ).outerjoin(Enterprise, Enterprise.code == ApiKey.enterprise_code)
 
 
-def _principal(row: Row[uuid.UUID, str, datetime | None, datetime | None, str, str | None, str]) -> Principal:
+_KeyRow = Row[uuid.UUID, str, datetime | None, datetime | None, str, str | None, str, int | None, int | None]
+
+
+def _principal(row: _KeyRow) -> Principal:
     return Principal(
         kind=cast(PrincipalKind, row.principal_kind),
         key_id=str(row.id),
         enterprise_code=row.enterprise_code,
         enterprise_status=row.status,
         key_expires_at=row.expires_at,
+        rate_limits={"intake": row.rate_limit_intake, "queries": row.rate_limit_queries},
     )
 
 

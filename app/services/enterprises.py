@@ -73,6 +73,11 @@ async def patch_enterprise(session: AsyncSession, code: str, patch: EnterprisePa
         enterprise.status = patch.status
     if patch.signaturePolicy is not None:
         enterprise.signature_policy = patch.signaturePolicy
+    # Here null means something (back to the default), so "given" is read from the fields set.
+    if "intakeRateLimit" in patch.model_fields_set:
+        enterprise.rate_limit_intake = patch.intakeRateLimit
+    if "queryRateLimit" in patch.model_fields_set:
+        enterprise.rate_limit_queries = patch.queryRateLimit
     enterprise.updated_at = utcnow()
     await session.flush()
     return enterprise

@@ -1,5 +1,5 @@
 """The audit trail: ``audit_entry``, append-only (a trigger refuses UPDATE, DELETE and TRUNCATE); API keys'
-expiry and last use.
+expiry and last use; enterprises' own rate limits.
 
 Revision ID: 0006_audit_keys
 Revises: 0005_certificates
@@ -62,6 +62,9 @@ def upgrade() -> None:
     with op.batch_alter_table("api_key") as batch_op:
         batch_op.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("enterprise") as batch_op:
+        batch_op.add_column(sa.Column("rate_limit_intake", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("rate_limit_queries", sa.Integer(), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_FUNCTION)
         for trigger in PG_TRIGGERS:
@@ -72,6 +75,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("enterprise") as batch_op:
+        batch_op.drop_column("rate_limit_queries")
+        batch_op.drop_column("rate_limit_intake")
     with op.batch_alter_table("api_key") as batch_op:
         batch_op.drop_column("last_used_at")
         batch_op.drop_column("expires_at")
