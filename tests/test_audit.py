@@ -265,3 +265,11 @@ def test_sw_admin_key_is_recorded(tmp_path: Path) -> None:
     [(kind, actor, action, target, after)] = rows
     assert (kind, actor, action, target) == ("admin", "cli:sw admin-key", "key.issued", "api_key")
     assert '"label": "ops"' in after or '"label":"ops"' in after
+
+
+async def test_times_are_iso_8601_with_a_zone(client: httpx.AsyncClient) -> None:
+    for value in ("0.5", "1700000000", "2026-11-23T08:00:00"):
+        refused = await client.get(TRAIL, params={"until": value}, headers=ADMIN)
+        assert refused.status_code == 422, value
+        assert refused.json()["errors"][0]["path"] == "query/until"
+    assert (await client.get(TRAIL, params={"until": "2026-11-23T08:00:00+08:00"}, headers=ADMIN)).status_code == 200

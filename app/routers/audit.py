@@ -7,13 +7,25 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import AfterValidator
 
 from app.deps import PrincipalDep, SessionDep, SettingsDep
+from app.routers.records import IsoDateTime
 from app.schemas.audit import AuditPage, RawMessageOut
 from app.schemas.problems import problems
 from app.services import audit as service
 
 router = APIRouter(prefix="/api/v1/audit", tags=["Audit (审计)"])
+
+
+def _with_zone(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("needs a time zone, e.g. 2026-11-23T08:00:00Z")
+    return value
+
+
+# ISO 8601 with a zone: not seconds since 1970, and not a naive time compared with UTC instants.
+AuditTime = Annotated[IsoDateTime, AfterValidator(_with_zone)]
 
 
 @router.get(
@@ -35,8 +47,8 @@ async def list_audit_entries(
     action: Annotated[str | None, Query(max_length=64, examples=["enterprise.suspended", "key."])] = None,
     targetKind: Annotated[str | None, Query(max_length=32, examples=["enterprise"])] = None,
     targetId: Annotated[str | None, Query(max_length=200)] = None,
-    since: Annotated[datetime | None, Query(description="From this time on (inclusive), with its offset")] = None,
-    until: Annotated[datetime | None, Query(description="Before this time (exclusive), with its offset")] = None,
+    since: Annotated[AuditTime | None, Query(description="From this time on (inclusive), with its offset")] = None,
+    until: Annotated[AuditTime | None, Query(description="Before this time (exclusive), with its offset")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=40)] = None,
 ) -> AuditPage:
