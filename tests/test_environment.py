@@ -140,6 +140,18 @@ async def test_a_callback_is_verified_against_its_own_agency_s_secrets_only(sett
         assert await send("tax", DEVELOPMENT_CALLBACK_SECRET) == 200  # development: the shared fallback
 
 
+async def test_for_every_agency_only_its_own_secret_opens_its_route(settings: Settings) -> None:
+    secrets = {f"{agency}_callback_secrets": SecretStr(secret) for agency, secret in STRONG.items()}
+    async with serving(settings, **secrets) as (_, client):
+        record_id = (await post_triple(client, await file_parties(client), purchase()))[-1].json()["recordId"]
+        for agency in STRONG:
+            body = _callback(record_id, agency)
+            url = f"/api/v1/agency-callbacks/{agency}"
+            for other, secret in STRONG.items():
+                answer = await client.post(url, content=body, headers=_signed(body, secret))
+                assert answer.status_code == (200 if other == agency else 401), (agency, other, answer.text)
+
+
 @pytest.mark.postgres_only
 async def test_in_production_a_callback_forged_with_the_development_secret_is_refused(
     settings: Settings, database_url: str
