@@ -11,19 +11,30 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 import uvicorn
 
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker, run_in_transaction
+from app.environment import Role, development_warning, production_refusals
 from app.migrate import upgrade
 from app.observability import configure_logging
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from app.ceb.importer import ImportSummary, Outcome
 
 cli = typer.Typer(help="Single Window — cross-border e-commerce three-document exchange", no_args_is_help=True)
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
+
+
+def _refuse_unfit(settings: Settings, role: Role) -> None:
+    """SW_ENV=production with development settings: say what to set, and stop before touching anything."""
+    if settings.is_production and (refusals := production_refusals(settings, role)):
+        typer.echo("SW_ENV=production refuses to start:", err=True)
+        for refusal in refusals:
+            typer.echo(f"  - {refusal}", err=True)
+        raise typer.Exit(2)
 
 
 @cli.command()
@@ -34,15 +45,16 @@ def serve(
 ) -> None:
     """Apply migrations, then run the API (embedded mode: SQLite file by default)."""
     settings = get_settings()
+    _refuse_unfit(settings, "api")
     upgrade(settings)
     shown = "localhost" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only used for the printed URL
     typer.echo(f"Single Window — {settings.database_shown()} (migrations applied)")
+    warning = development_warning(settings)
+    if warning is not None:
+        typer.secho(warning, err=True, fg=typer.colors.YELLOW, bold=True)
     typer.echo(f"Swagger UI:  http://{shown}:{port}/docs")
     typer.echo(f"Console:     http://{shown}:{port}/console")
-    typer.echo(
-        "Admin key:   `make admin-key` in another terminal, in this folder (it runs `sw admin-key`), "
-        "or set SW_ADMIN_TOKEN"
-    )
+    typer.echo("Admin key:   `sw admin-key` (`make admin-key` in a checkout, `docker compose exec api sw admin-key`)")
     configure_logging()
     uvicorn.run(
         "app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info", log_config=None
@@ -73,6 +85,7 @@ def worker() -> None:
     (SW_AGENCY_URLS) — there are no in-process mock agencies here; `sw mock-agencies` serves them."""
     from app.worker import main as worker_main
 
+    _refuse_unfit(get_settings(), "worker")
     worker_main()
 
 
@@ -92,6 +105,7 @@ def matcher() -> None:
     share of the accepted documents). `sw serve` runs one inside itself unless SW_EMBEDDED_MATCHER=false."""
     from app.matcher import main as matcher_main
 
+    _refuse_unfit(get_settings(), "matcher")
     matcher_main()
 
 
@@ -117,6 +131,7 @@ def admin_key(
     server runs (`make admin-key` does): from anywhere else it would make a second database and print a key
     the server has never heard of, so it refuses unless told --create.
     """
+    from app.services.audit import CLI_ACTOR, record_act
     from app.services.auth import issue_key
 
     settings = get_settings()
@@ -135,10 +150,14 @@ def admin_key(
     async def create() -> str:
         engine = create_engine(settings)
         try:
-            _, plain = await run_in_transaction(
-                create_sessionmaker(engine), lambda session: issue_key(session, "admin", None, label)
-            )
-            return plain
+
+            async def issue_and_record(session: AsyncSession) -> str:
+                row, plain = await issue_key(session, "admin", None, label)
+                after = {"id": str(row.id), "prefix": row.prefix, "kind": "admin", "label": label}
+                await record_act(session, CLI_ACTOR, "key.issued", "api_key", row.id, after=after)
+                return plain
+
+            return await run_in_transaction(create_sessionmaker(engine), issue_and_record)
         finally:
             await engine.dispose()
 

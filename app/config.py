@@ -12,11 +12,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import make_url
 
 DEFAULT_SQLITE_PATH = Path("var") / "single-window.db"
+DEVELOPMENT_CALLBACK_SECRET = "single-window-dev-callback-secret"  # noqa: S105 - published, refused in production
+CALLBACK_AGENCIES = ("customs", "inspection", "tax", "fx")
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SW_", env_file=".env", extra="ignore")
 
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="production: start-up refuses development secrets, SQLite and the in-process mock agencies",
+    )
     database_url: str = Field(
         default=f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}",
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db",
@@ -59,6 +65,23 @@ class Settings(BaseSettings):
         "revoked or an enterprise suspended elsewhere stops working here within this time",
     )
 
+    # --- rate limits per enterprise (app/rules/rate_limits.py) --------------------------------------------
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:6379/0: rate-limit counters shared by every API process (unset: counted in "
+        "this process, for embedded mode)",
+    )
+    rate_limit_window_s: int = Field(default=60, ge=1, le=3600, description="The fixed window limits count in")
+    rate_limit_intake: int = Field(
+        default=60_000,
+        ge=0,
+        description="Intake requests (documents and CEB messages sent, a batch counting once) per window per "
+        "enterprise, unless the enterprise has its own; 0: no limit",
+    )
+    rate_limit_queries: int = Field(
+        default=30_000, ge=0, description="Reads (GET) per window per enterprise, unless it has its own; 0: no limit"
+    )
+
     # --- the officials' console (/console) -------------------------------------------------------------
     console_secret: SecretStr | None = Field(
         default=None,
@@ -72,10 +95,25 @@ class Settings(BaseSettings):
         default="Asia/Shanghai", description="Time zone in which the console shows and reads times"
     )
 
-    # Agency callbacks: Standard-Webhooks headers, HMAC-SHA256 over f"{id}.{timestamp}.{body}".
+    # Agency callbacks: Standard-Webhooks headers, HMAC-SHA256 over f"{id}.{timestamp}.{body}". One secret per
+    # agency, so that a leaked inspection secret cannot forge a customs release; each a comma-separated list
+    # (current first, then the previous one while the agency moves over), so a secret rotates with an overlap.
+    customs_callback_secrets: SecretStr | None = Field(
+        default=None, description="Customs' callback secret(s), comma-separated: current, then previous"
+    )
+    inspection_callback_secrets: SecretStr | None = Field(
+        default=None, description="Inspection's callback secret(s), comma-separated: current, then previous"
+    )
+    tax_callback_secrets: SecretStr | None = Field(
+        default=None, description="The tax bureau's callback secret(s), comma-separated: current, then previous"
+    )
+    fx_callback_secrets: SecretStr | None = Field(
+        default=None, description="FX's callback secret(s), comma-separated: current, then previous"
+    )
     agency_callback_secret: SecretStr = Field(
-        default=SecretStr("single-window-dev-callback-secret"),
-        description="HMAC-SHA256 secret of agency callbacks. The default is a development value: set your own",
+        default=SecretStr(DEVELOPMENT_CALLBACK_SECRET),
+        description="Development only: the callback secret(s) of every agency without its own "
+        "SW_<AGENCY>_CALLBACK_SECRETS (never used when SW_ENV=production)",
     )
 
     # --- the service's own signature (CEB621 it declares; docs/xml.md#signatures) ------------------------
@@ -219,6 +257,25 @@ class Settings(BaseSettings):
     embedded_delivery: bool = Field(default=True, description="Run fan-out and delivery inside the API process")
 
     @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def own_callback_secrets(self, agency: str) -> list[str]:
+        """The agency's own callback secrets (SW_<AGENCY>_CALLBACK_SECRETS), current first; [] if unset."""
+        if agency not in CALLBACK_AGENCIES:
+            return []
+        configured: SecretStr | None = getattr(self, f"{agency}_callback_secrets")
+        return _secret_list(configured)
+
+    def callback_secrets(self, agency: str) -> list[str]:
+        """The secrets a callback from ``agency`` may be signed with, current first. Only the agency's own
+        ones; in development, the shared SW_AGENCY_CALLBACK_SECRET for an agency that has none."""
+        own = self.own_callback_secrets(agency)
+        if own or self.is_production:
+            return own
+        return _secret_list(self.agency_callback_secret)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -237,6 +294,12 @@ class Settings(BaseSettings):
             return f"SQLite file {sqlite_file}"
         url = make_url(self.database_url)
         return url.render_as_string(hide_password=True)
+
+
+def _secret_list(value: SecretStr | None) -> list[str]:
+    if value is None:
+        return []
+    return [part.strip() for part in value.get_secret_value().split(",") if part.strip()]
 
 
 @lru_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Annotated
@@ -12,9 +13,12 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import session_scope
-from app.services.auth import Principal, authenticate
+from app.db import session_scope, utcnow
+from app.errors import RateLimited
+from app.rules.rate_limits import route_class
+from app.services.auth import BOOTSTRAP_KEY_ID, Principal, authenticate, record_key_use
 from app.services.filing_cache import FilingCache
+from app.services.rate_limits import RateLimiter
 from app.services.waiting import MAX_WAIT_S
 
 api_key_header = APIKeyHeader(
@@ -46,11 +50,41 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 async def get_principal(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> Principal:
-    settings = get_settings_dep(request)
     cache: FilingCache = request.app.state.filing_cache
-    cached = cache.principal(key) if key else None
-    if cached is not None:
-        return cached
+    principal = (cache.principal(key) if key else None) or await _read_principal(request, key)
+    await _within_rate_limit(request, principal)
+    if principal.key_id != BOOTSTRAP_KEY_ID and cache.key_use_due(principal.key_id):
+        # Once a minute per key and process: a short transaction of its own, never one per request.
+        async with get_sessionmaker(request)() as session, session.begin():
+            await record_key_use(session, uuid.UUID(principal.key_id), utcnow())
+    return principal
+
+
+async def _within_rate_limit(request: Request, principal: Principal) -> None:
+    """Before the route runs, so a refused request leaves nothing behind. Enterprises only: admins and
+    officials are people, not a sender's loop."""
+    route = route_class(request.method, request.url.path)
+    if route is None or principal.kind != "enterprise" or principal.enterprise_code is None:
+        return
+    settings = get_settings_dep(request)
+    own = principal.rate_limits.get(route)
+    limit = (
+        own if own is not None else (settings.rate_limit_intake if route == "intake" else settings.rate_limit_queries)
+    )
+    if limit == 0:
+        return
+    limiter: RateLimiter = request.app.state.rate_limiter
+    verdict = await limiter.hit(f"{route}:{principal.enterprise_code}", limit, settings.rate_limit_window_s)
+    if not verdict.allowed:
+        raise RateLimited(
+            f"More than {limit} {route} requests from {principal.enterprise_code} in {settings.rate_limit_window_s} s; "
+            f"retry after {verdict.retry_after_s} s",
+            retry_after_s=verdict.retry_after_s,
+        )
+
+
+async def _read_principal(request: Request, key: str | None) -> Principal:
+    settings = get_settings_dep(request)
     engine: AsyncEngine = request.app.state.engine
     async with engine.connect() as conn:
         if not settings.is_sqlite:

@@ -82,6 +82,14 @@ class Unprocessable(DomainError):
     status, code, title = 422, "VALIDATION_FAILED", "The document is not valid"
 
 
+class RateLimited(DomainError):
+    status, code, title = 429, "RATE_LIMITED", "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail, retryAfterSeconds=retry_after_s)
+        self.retry_after_s = retry_after_s
+
+
 class ServiceUnavailable(DomainError):
     status, code, title = 503, "DATABASE_UNAVAILABLE", "The database is not reachable; retry later"
 
@@ -135,6 +143,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "X-API-Key"} if exc.status == 401 else None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return problem_response(exc, request, headers)
 
     @app.exception_handler(RequestValidationError)

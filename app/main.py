@@ -19,6 +19,7 @@ from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.console import pages as console
 from app.db import create_engine, create_sessionmaker
+from app.environment import check_environment
 from app.errors import install_error_handlers
 from app.matcher import Matcher
 from app.migrate import head_revision
@@ -29,6 +30,7 @@ from app.notify.worker import DeliveryWorker
 from app.observability import Metrics, RequestIdMiddleware
 from app.routers import (
     api_docs,
+    audit,
     callbacks,
     certificates,
     documents,
@@ -42,10 +44,12 @@ from app.routers import (
     records,
     subscriptions,
 )
+from app.rules.rate_limits import route_class
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.schemas.problems import FieldError, Problem, problems
 from app.services.declaration import enabled_agencies
 from app.services.filing_cache import FilingCache
+from app.services.rate_limits import build_rate_limiter
 from app.services.waiting import Waiters
 from app.worker import Dispatcher, agency_clients
 
@@ -84,6 +88,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if unreachable:
         log.warning("agencies %s have no SW_AGENCY_URLS entry and the mock agencies are not mounted", unreachable)
     app.state.waiters = Waiters()
+    app.state.rate_limiter = build_rate_limiter(settings.redis_url)
     app.state.matcher = None
     matcher_task: asyncio.Task[None] | None = None
     if settings.embedded_matcher:
@@ -124,11 +129,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await asyncio.wait_for(task, timeout=10)
         await remote.aclose()
         await embedded.aclose()
+        await app.state.rate_limiter.aclose()
         await engine.dispose()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    check_environment(settings, "api")
     app = FastAPI(
         title="Single Window — cross-border e-commerce three-document exchange",
         version=API_VERSION,
@@ -159,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feed.router)
     app.include_router(subscriptions.router)
     app.include_router(callbacks.router)
+    app.include_router(audit.router)
     console.install(app, settings)
     if settings.mount_mock_agencies:
         # Their later answers (signed callbacks) come back to this same app, in-process.
@@ -189,6 +197,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components.update(definitions.get("$defs", {}))
     _problem_for_validation_errors(schema)
     _malformed_url_for_parameters(schema)
+    _rate_limited_for_enterprises(schema)
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     app.openapi_schema = schema
@@ -204,6 +213,15 @@ def _problem_for_validation_errors(schema: dict[str, Any]) -> None:
             if response is not None and "application/json" in response.get("content", {}):
                 response["content"] = problem
                 response["description"] = "Validation failed; `errors` lists each bad field by path"
+
+
+def _rate_limited_for_enterprises(schema: dict[str, Any]) -> None:
+    """Intake and reads with an API key count towards the enterprise's rate limit (app/deps.py): 429."""
+    for path, path_item in schema.get("paths", {}).items():
+        for method, operation in path_item.items():
+            if operation.get("security") and route_class(method.upper(), path) is not None:
+                responses = operation["responses"]
+                operation["responses"] = dict(sorted((responses | {"429": problems(429)[429]}).items()))
 
 
 def _malformed_url_for_parameters(schema: dict[str, Any]) -> None:

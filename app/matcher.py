@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
+from app.environment import check_environment
 from app.observability import Metrics, configure_logging
 from app.services.match_stage import RoundResult, run_round
 from app.services.waiting import Waiters
@@ -90,6 +91,7 @@ class Matcher:
 
 
 async def run_matcher(settings: Settings) -> None:
+    check_environment(settings, "matcher")
     engine = create_engine(settings)
     matcher = Matcher(create_sessionmaker(engine), settings)
     log.info("matcher started (micro-batches of up to %d)", settings.match_batch_size)

@@ -23,6 +23,7 @@ from app.adapters.base import AgencyAdapter
 from app.adapters.registry import build_adapters
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker, is_outage
+from app.environment import check_environment
 from app.observability import Metrics, configure_logging
 from app.services.declaration import DISPATCH_CHANNEL, enabled_agencies
 from app.services.dispatch import (
@@ -179,6 +180,7 @@ def agency_clients(settings: Settings, embedded_app: Any | None) -> tuple[httpx.
 
 async def run_worker(settings: Settings) -> None:
     """Standalone worker: agencies must have URLs (there are no in-process mocks here)."""
+    check_environment(settings, "worker")
     engine = create_engine(settings)
     remote, embedded = agency_clients(settings, None)
     adapters = build_adapters(enabled_agencies(settings), settings, remote, embedded)

@@ -311,6 +311,9 @@ class Harness:
         return env | {
             "PYTHONUNBUFFERED": "1",
             "SW_ADMIN_TOKEN": self.admin_token,
+            # The bench measures the service's capacity, not the per-enterprise limits in front of it.
+            "SW_RATE_LIMIT_INTAKE": "0",
+            "SW_RATE_LIMIT_QUERIES": "0",
             "SW_DB_POOL_SIZE": "10",
             "SW_DB_MAX_OVERFLOW": "0",
             "SW_MOCK_LATENCY_MS": "20",

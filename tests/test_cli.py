@@ -63,6 +63,8 @@ def test_serve_admin_key_and_a_purchase_cleared_end_to_end(tmp_path: Path) -> No
     assert (tmp_path / "embedded" / "keys" / "signing-key.pem").exists()
     assert f"Swagger UI:  {server.base}/docs" in server.output
     assert "make admin-key" in server.output
+    assert "docker compose exec api sw admin-key" in server.output
+    assert "SW_ENV=development — development secrets are in use" in server.output
     assert f"SQLite file {tmp_path / 'embedded' / 'sw.db'}" in server.output
 
 

@@ -207,7 +207,7 @@ async def test_keys_are_shown_once_and_stored_hashed(app: FastAPI, client: httpx
     items = listing.json()["items"]
     assert {i["id"] for i in items} == {issued["id"], by_itself.json()["id"]}
     for item in items:
-        assert set(item) == {"id", "prefix", "label", "createdAt", "revokedAt"}
+        assert set(item) == {"id", "prefix", "label", "createdAt", "revokedAt", "expiresAt", "lastUsedAt"}
         assert item["revokedAt"] is None
     for plain in plain_keys:
         assert plain not in listing.text

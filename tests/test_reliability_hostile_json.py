@@ -97,6 +97,14 @@ ROUTES = [
     ),
     Route("PATCH", f"/api/v1/enterprises/{SELLER}", lambda: {"name": "新名字"}, ("name",)),
     Route("POST", f"/api/v1/enterprises/{PLATFORM}/keys", lambda: {"label": "ERP"}, ("label",), body_optional=True),
+    Route(
+        "POST",
+        f"/api/v1/enterprises/{PLATFORM}/keys/{uuid.UUID(int=1)}/rotate",
+        lambda: {"label": "ERP 2", "overlapSeconds": 3600},
+        ("label",),
+        ("overlapSeconds",),
+        body_optional=True,
+    ),
     Route("POST", "/api/v1/officials", lambda: {"label": "李四"}, ("label",)),
     Route(
         "POST",
@@ -109,6 +117,19 @@ ROUTES = [
         f"/api/v1/enterprises/{PLATFORM}/certificates",
         lambda: {"pem": identity("SM2", "hostile")[1].pem().decode(), "label": "card 0001"},
         ("pem",),
+    ),
+    Route(
+        "POST",
+        f"/api/v1/enterprises/{PLATFORM}/subscriptions",
+        lambda: {"url": "https://hooks.example.com/sw", "events": ["status_changed"], "format": "json"},
+        ("url",),
+    ),
+    Route("PATCH", f"/api/v1/enterprises/{PLATFORM}/subscriptions/{uuid.UUID(int=2)}", lambda: {}, ("status",)),
+    Route(
+        "POST",
+        f"/api/v1/enterprises/{PLATFORM}/subscriptions/{uuid.UUID(int=2)}/replay",
+        lambda: {"after": "0.0"},
+        ("after",),
     ),
     Route("POST", "/api/v1/goods", lambda: goods_record(itemNo="HOSTILE-1"), ("gname",), ("vatRate",)),
     Route("PATCH", f"/api/v1/goods/{SELLER}/JP-SSD-50", lambda: {"vatRate": "0.13"}, ("gname",), ("vatRate",)),
@@ -277,7 +298,9 @@ async def stored_state(client: httpx.AsyncClient) -> dict[str, Any]:
     enterprises = (await client.get("/api/v1/enterprises", headers=ADMIN)).json()["items"]
     goods = (await client.get("/api/v1/goods", headers=ADMIN)).json()["items"]
     records = (await client.get("/api/v1/records", headers=ADMIN)).json()["items"]
-    keys = (await client.get(f"/api/v1/enterprises/{PLATFORM}/keys", headers=ADMIN)).json()["items"]
+    listed = (await client.get(f"/api/v1/enterprises/{PLATFORM}/keys", headers=ADMIN)).json()["items"]
+    # A refused request is still a use of its key: the last use may move, nothing else.
+    keys = [{k: v for k, v in key.items() if k != "lastUsedAt"} for key in listed]
     delegations = (await client.get(f"/api/v1/enterprises/{PLATFORM}/delegations", headers=ADMIN)).json()
     certificates = (await client.get(f"/api/v1/enterprises/{PLATFORM}/certificates", headers=ADMIN)).json()
     return {
@@ -351,7 +374,14 @@ def test_every_json_route_is_in_the_corpus(app: FastAPI) -> None:
         if "application/json" in operation.get("requestBody", {}).get("content", {})
     }
     templates = {
-        (r.method, r.path.replace(SELLER, "{code}").replace(PLATFORM, "{code}").replace("customs", "{agency}"))
+        (
+            r.method,
+            r.path.replace(SELLER, "{code}")
+            .replace(PLATFORM, "{code}")
+            .replace("customs", "{agency}")
+            .replace(str(uuid.UUID(int=1)), "{key_id}")
+            .replace(str(uuid.UUID(int=2)), "{subscription_id}"),
+        )
         for r in ROUTES
     }
     templates = {

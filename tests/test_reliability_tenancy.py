@@ -352,6 +352,9 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("DELETE", "/api/v1/enterprises/{code}/keys/{key_id}"): lambda w, r, t: Call(
         "DELETE", f"/api/v1/enterprises/{_code(w, r, t)}/keys/{_key_id(w, r, t)}"
     ),
+    ("POST", "/api/v1/enterprises/{code}/keys/{key_id}/rotate"): lambda w, r, t: Call(
+        "POST", f"/api/v1/enterprises/{_code(w, r, t)}/keys/{_key_id(w, r, t)}/rotate"
+    ),
     ("POST", "/api/v1/officials"): lambda w, r, t: Call("POST", "/api/v1/officials", json={"label": "官员"}),
     ("POST", "/api/v1/enterprises/{code}/delegations"): lambda w, r, t: Call(
         "POST",
@@ -457,6 +460,10 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ),
     ("POST", "/api/v1/enterprises/{code}/subscriptions/{subscription_id}/replay"): lambda w, r, t: Call(
         "POST", f"{_subscription(w, r, t)}/replay", json={"after": "0.0"}
+    ),
+    ("GET", "/api/v1/audit"): lambda w, r, t: Call("GET", "/api/v1/audit", params={"targetId": _code(w, r, t)}),
+    ("GET", "/api/v1/audit/messages/{message_id}"): lambda w, r, t: Call(
+        "GET", f"/api/v1/audit/messages/{uuid.uuid4()}"
     ),
     ("POST", "/api/v1/records/{record_id}/redispatch"): lambda w, r, t: Call(
         "POST", f"/api/v1/records/{_record(t)}/redispatch"

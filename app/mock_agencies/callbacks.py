@@ -2,7 +2,8 @@
 
 Headers ``webhook-id`` (the dedupe key; the same on every retry of one event), ``webhook-timestamp`` (unix
 seconds, fresh on each try) and ``webhook-signature``: ``v1,`` + base64(HMAC-SHA256(secret,
-``f"{id}.{timestamp}.{body}"``)), over the exact body bytes sent. A failed delivery is retried with doubling
+``f"{id}.{timestamp}.{body}"``)), over the exact body bytes sent, with the current secret of the agency that
+sends it (SW_<AGENCY>_CALLBACK_SECRETS). A failed delivery is retried with doubling
 pauses and logged; it never raises into the app.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import httpx
 
@@ -26,14 +27,14 @@ MAX_PAUSE_S = 30.0
 class CallbackSender:
     def __init__(
         self,
-        secret: str,
+        secrets: Mapping[str, str],
         attempts: int,
         backoff_s: float,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
         timeout_s: float = 10.0,
     ) -> None:
-        self.secret = secret
+        self.secrets = secrets  # agency -> the secret its callbacks are signed with
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.transport = transport
@@ -46,7 +47,7 @@ class CallbackSender:
             "content-type": "application/json",
             "webhook-id": callback.webhook_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(self.secret, callback.webhook_id, timestamp, callback.body),
+            "webhook-signature": sign(self.secrets[callback.agency], callback.webhook_id, timestamp, callback.body),
         }
 
     async def deliver(self, callback: CallbackState) -> bool:

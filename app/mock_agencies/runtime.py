@@ -75,7 +75,7 @@ class MockAgencies:
             low=settings.mock_inspection_rate_low,
         )
         self.callbacks = CallbackSender(
-            settings.agency_callback_secret.get_secret_value(),
+            {agency: secrets[0] for agency in AGENCIES if (secrets := settings.callback_secrets(agency))},
             attempts=settings.mock_callback_attempts,
             backoff_s=settings.mock_callback_backoff_s,
             transport=callback_transport,
@@ -243,6 +243,7 @@ class MockAgencies:
             "receipts": [_receipt_json(release, rules.return_time(released_at))],
         }
         return CallbackState(
+            agency="customs",
             url=str(package["callbackUrl"]),
             webhook_id=f"msg_{uuid.uuid5(_CALLBACK_NAMESPACE, f'customs-release:{key}').hex}",
             body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),

@@ -32,6 +32,7 @@ class CallbackState:
     url: str
     webhook_id: str
     body: bytes
+    agency: str = "customs"  # whose secret signs it
     status: str = "pending"  # pending | delivered | failed
     attempts: int = 0
 

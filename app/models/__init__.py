@@ -1,5 +1,6 @@
 """SQLAlchemy tables, one module per concept. Importing this package registers them all."""
 
+from app.models.audit import AuditEntry
 from app.models.base import Base
 from app.models.certificate import Certificate
 from app.models.declaration import AgencyReceipt, Declaration, Dispatch, DispatchAttempt, Goods
@@ -12,6 +13,7 @@ from app.models.subscription import FeedCursor, Subscription, WebhookAttempt, We
 __all__ = [
     "AgencyReceipt",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "Certificate",
     "Declaration",

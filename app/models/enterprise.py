@@ -22,6 +22,9 @@ class Enterprise(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     # What a missing ds:Signature on its CEB XML means: off | verify-if-present | required (app/rules/signatures.py)
     signature_policy: Mapped[str] = mapped_column(String(20), default="verify-if-present")
+    # Requests per rate-limit window; None: the defaults of the settings (SW_RATE_LIMIT_*), 0: no limit.
+    rate_limit_intake: Mapped[int | None]
+    rate_limit_queries: Mapped[int | None]
 
 
 class ApiKey(Base):
@@ -37,6 +40,10 @@ class ApiKey(Base):
     label: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # Refused from this time on (a rotation sets it on the key it replaces, after the overlap).
+    expires_at: Mapped[datetime | None]
+    # Written at most once a minute per key and process (app/services/key_use.py), not on every request.
+    last_used_at: Mapped[datetime | None]
 
 
 class Delegation(TimestampMixin, Base):

@@ -25,8 +25,9 @@ class CallbackResult(BaseModel):
     response_model=CallbackResult,
     summary="An agency's later answer (e.g. customs releasing after inspection), signed",
     description="Standard Webhooks: headers `webhook-id`, `webhook-timestamp` (unix seconds, ±300 s) and "
-    "`webhook-signature` (`v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` with "
-    "SW_AGENCY_CALLBACK_SECRET; comma-separate two secrets to rotate). The same id is processed once. "
+    "`webhook-signature` (`v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` with the secret of the "
+    "agency in the URL, SW_<AGENCY>_CALLBACK_SECRETS; a comma-separated current and previous secret rotate "
+    "with an overlap). The same id is processed once. "
     'Body: `{"agency", "recordId", "dispatchId", "receipts": [{"returnStatus", "returnInfo", "returnTime"}]}`.',
     responses=problems(401, 404, 409, 413, 422, 503),
     operation_id="agency_callback",

@@ -10,6 +10,7 @@ from app.deps import PrincipalDep, SessionDep
 from app.models import Certificate
 from app.schemas.certificates import CertificateCreate, CertificateList, CertificateOut
 from app.schemas.problems import problems
+from app.services import audit
 from app.services import certificates as service
 
 router = APIRouter(prefix="/api/v1/enterprises/{code}/certificates", tags=["Filing (备案): certificates"])
@@ -47,7 +48,9 @@ async def file_certificate(
     code: str, data: CertificateCreate, session: SessionDep, principal: PrincipalDep
 ) -> CertificateOut:
     principal.require_admin_or_enterprise(code)
-    return _out(await service.file_certificate(session, code, data))
+    filed = _out(await service.file_certificate(session, code, data))
+    await audit.record_act(session, principal, "certificate.filed", "certificate", filed.id, after=filed)
+    return filed
 
 
 @router.get(
@@ -73,5 +76,9 @@ async def revoke_certificate(
     code: str, certificate_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     principal.require_admin_or_enterprise(code, creates=False)
-    await service.revoke_certificate(session, code, certificate_id)
+    before = _out(await service.get_certificate(session, code, certificate_id))
+    after = _out(await service.revoke_certificate(session, code, certificate_id))
+    await audit.record_act(
+        session, principal, "certificate.revoked", "certificate", certificate_id, before=before, after=after
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

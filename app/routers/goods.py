@@ -13,6 +13,7 @@ from app.deps import PrincipalDep, SessionDep, SettingsDep
 from app.errors import MalformedBody
 from app.schemas.goods import EXAMPLE_GOODS, GoodsCreate, GoodsList, GoodsOut, GoodsPatch
 from app.schemas.problems import problems
+from app.services import audit
 from app.services import goods as service
 from app.services.goods import GoodsFilter
 from app.services.intake import parse_json
@@ -80,7 +81,9 @@ async def create_goods(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> GoodsOut:
-    return service.goods_out(await service.create_goods(session, principal, data))
+    filed = service.goods_out(await service.create_goods(session, principal, data))
+    await audit.record_act(session, principal, "goods.filed", "goods", f"{filed.ebcCode}/{filed.itemNo}", after=filed)
+    return filed
 
 
 @router.get(
@@ -150,4 +153,9 @@ async def patch_goods(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> GoodsOut:
-    return service.goods_out(await service.patch_goods(session, principal, ebcCode, itemNo, patch))
+    before = service.goods_out(await service.get_goods(session, principal, ebcCode, itemNo))
+    after = service.goods_out(await service.patch_goods(session, principal, ebcCode, itemNo, patch))
+    await audit.record_act(
+        session, principal, "goods.changed", "goods", f"{ebcCode}/{itemNo}", before=before, after=after
+    )
+    return after

@@ -13,7 +13,7 @@ from app.deps import PrincipalDep, SessionDep
 from app.models import Submission
 from app.schemas.documents import key_dict
 from app.schemas.problems import problems
-from app.services import operations, submissions
+from app.services import audit, operations, submissions
 
 # ``submission.seq`` is a PostgreSQL bigint: a larger number cannot name a submission (and asyncpg refuses to
 # send it: a 500 before this bound).
@@ -80,8 +80,14 @@ async def list_dispatches(
 )
 async def retry_dispatch(dispatch_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> DispatchOut:
     principal.require_admin()
+    before = DispatchOut.model_validate(
+        operations.dispatch_view(await operations.get_dispatch(session, dispatch_id), [])
+    )
     dispatch = await operations.retry_dispatch(session, dispatch_id, principal.actor)
-    return DispatchOut.model_validate(operations.dispatch_view(dispatch, []))
+    after = DispatchOut.model_validate(operations.dispatch_view(dispatch, []))
+    action = "dead_letter.retried" if before.status == "dead" else "dispatch.retried"
+    await audit.record_act(session, principal, action, "dispatch", dispatch_id, before=before, after=after)
+    return after
 
 
 @router.post(
@@ -94,7 +100,13 @@ async def retry_dispatch(dispatch_id: uuid.UUID, session: SessionDep, principal:
 async def redispatch_record(record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> DispatchList:
     principal.require_admin()
     dispatches = await operations.redispatch_record(session, record_id, principal.actor)
-    return DispatchList(items=[DispatchOut.model_validate(operations.dispatch_view(d, [])) for d in dispatches])
+    after = DispatchList(items=[DispatchOut.model_validate(operations.dispatch_view(d, [])) for d in dispatches])
+    # Only dead dispatches are re-pushed: before, each of them was what it is now, but dead.
+    before = {"items": [item.model_dump(mode="json") | {"status": "dead"} for item in after.items]}
+    await audit.record_act(
+        session, principal, "record.redispatched", "match_record", record_id, before=before, after=after
+    )
+    return after
 
 
 SubmissionState = Literal["pending", "done", "dead"]
@@ -172,4 +184,7 @@ async def retry_submission(
 ) -> SubmissionOut:
     principal.require_admin()
     # The matchers find it at their next look (``match_poll_s``), after this transaction commits.
-    return _submission_out(await submissions.retry_submission(session, seq, principal.actor))
+    before = _submission_out(await submissions.get_submission(session, seq))
+    after = _submission_out(await submissions.retry_submission(session, seq, principal.actor))
+    await audit.record_act(session, principal, "submission.retried", "submission", seq, before=before, after=after)
+    return after

@@ -22,6 +22,7 @@ from app.schemas.subscriptions import (
 )
 from app.services import deliveries
 from app.services import subscriptions as service
+from app.services.audit import record_act
 
 router = APIRouter(prefix="/api/v1/enterprises/{code}/subscriptions", tags=["Feedback: subscriptions and deliveries"])
 
@@ -47,7 +48,9 @@ async def create_subscription(
 ) -> SubscriptionIssued:
     principal.require_admin_or_enterprise(code)
     row = await service.create_subscription(session, settings, code, data)
-    return _issued(service.subscription_out(row), row.secret)
+    out = service.subscription_out(row)
+    await record_act(session, principal, "subscription.created", "subscription", row.id, after=out)
+    return _issued(out, row.secret)
 
 
 @router.get(
@@ -89,7 +92,12 @@ async def patch_subscription(
     code: str, subscription_id: uuid.UUID, patch: SubscriptionPatch, session: SessionDep, principal: PrincipalDep
 ) -> SubscriptionOut:
     principal.require_admin_or_enterprise(code, creates=False)
-    return service.subscription_out(await service.patch_subscription(session, code, subscription_id, patch))
+    before = service.subscription_out(await service.get_subscription(session, code, subscription_id))
+    after = service.subscription_out(await service.patch_subscription(session, code, subscription_id, patch))
+    await record_act(
+        session, principal, "subscription.changed", "subscription", subscription_id, before=before, after=after
+    )
+    return after
 
 
 @router.delete(
@@ -103,7 +111,9 @@ async def delete_subscription(
     code: str, subscription_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     principal.require_admin_or_enterprise(code, creates=False)
+    before = service.subscription_out(await service.get_subscription(session, code, subscription_id))
     await service.delete_subscription(session, code, subscription_id)
+    await record_act(session, principal, "subscription.deleted", "subscription", subscription_id, before=before)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -121,7 +131,9 @@ async def rotate_secret(
 ) -> SubscriptionIssued:
     principal.require_admin_or_enterprise(code, creates=False)
     row = await service.rotate_secret(session, settings, code, subscription_id)
-    return _issued(service.subscription_out(row), row.secret)
+    out = service.subscription_out(row)
+    await record_act(session, principal, "subscription.secret_rotated", "subscription", subscription_id, after=out)
+    return _issued(out, row.secret)
 
 
 @router.get(
@@ -157,7 +169,9 @@ async def redeliver(
     code: str, subscription_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> DeliveryOut:
     principal.require_admin_or_enterprise(code, creates=False)
-    return deliveries.delivery_out(await deliveries.redeliver(session, code, subscription_id, delivery_id))
+    out = deliveries.delivery_out(await deliveries.redeliver(session, code, subscription_id, delivery_id))
+    await record_act(session, principal, "delivery.redelivered", "delivery", delivery_id, after=out)
+    return out
 
 
 @router.post(
@@ -174,4 +188,13 @@ async def replay(
     code: str, subscription_id: uuid.UUID, data: ReplayRequest, session: SessionDep, principal: PrincipalDep
 ) -> ReplayResult:
     principal.require_admin_or_enterprise(code, creates=False)
-    return ReplayResult(queued=await deliveries.replay(session, code, subscription_id, data))
+    result = ReplayResult(queued=await deliveries.replay(session, code, subscription_id, data))
+    await record_act(
+        session,
+        principal,
+        "subscription.replayed",
+        "subscription",
+        subscription_id,
+        after={**data.model_dump(mode="json"), "queued": result.queued},
+    )
+    return result

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from stdnum.cn import uscc
 
 from app.rules.signatures import SignaturePolicy
@@ -69,6 +69,19 @@ class EnterprisePatch(BaseModel):
         description="What a missing ds:Signature on the enterprise's CEB XML means: `off` (signatures not "
         "checked), `verify-if-present` (the default), `required`. See docs/xml.md#signatures",
     )
+    intakeRateLimit: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000_000,
+        description="Intake requests per window (SW_RATE_LIMIT_WINDOW_S) for this enterprise; 0: none; "
+        "null: back to the default (SW_RATE_LIMIT_INTAKE)",
+    )
+    queryRateLimit: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000_000,
+        description="Reads per window for this enterprise; 0: none; null: back to the default",
+    )
 
 
 class EnterpriseOut(BaseModel):
@@ -79,6 +92,12 @@ class EnterpriseOut(BaseModel):
     roles: list[Role]
     status: EnterpriseStatus
     signaturePolicy: SignaturePolicy = Field(validation_alias="signature_policy")
+    intakeRateLimit: int | None = Field(
+        default=None, validation_alias="rate_limit_intake", description="Its own intake limit; null: the default"
+    )
+    queryRateLimit: int | None = Field(
+        default=None, validation_alias="rate_limit_queries", description="Its own read limit; null: the default"
+    )
     createdAt: datetime = Field(validation_alias="created_at")
     updatedAt: datetime = Field(validation_alias="updated_at")
 
@@ -87,10 +106,34 @@ class EnterpriseList(BaseModel):
     items: list[EnterpriseOut]
 
 
-class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"label": "ERP production"}]})
+KeyLabel = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), XmlText]
+DEFAULT_OVERLAP_S = 24 * 3600
+MAX_OVERLAP_S = 30 * 24 * 3600
 
-    label: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), XmlText] | None = None
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"label": "ERP production", "expiresAt": "2027-12-31T16:00:00Z"}]},
+    )
+
+    label: KeyLabel | None = None
+    expiresAt: AwareDatetime | None = Field(
+        default=None, description="Refused from this time on (with its offset; in the future); never, if absent"
+    )
+
+
+class KeyRotate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"overlapSeconds": 3600}]})
+
+    overlapSeconds: int = Field(
+        default=DEFAULT_OVERLAP_S,
+        ge=0,
+        le=MAX_OVERLAP_S,
+        description="How long the old key keeps working beside the new one (default 24 h, at most 30 days)",
+    )
+    label: KeyLabel | None = Field(default=None, description="Of the new key; the old key's label if absent")
+    expiresAt: AwareDatetime | None = Field(default=None, description="Of the new key; never, if absent")
 
 
 class KeyIssued(BaseModel):
@@ -100,6 +143,7 @@ class KeyIssued(BaseModel):
     enterpriseCode: str | None = None
     label: str | None = None
     createdAt: datetime
+    expiresAt: datetime | None = None
 
 
 class KeyOut(BaseModel):
@@ -108,6 +152,13 @@ class KeyOut(BaseModel):
     label: str | None
     createdAt: datetime
     revokedAt: datetime | None
+    expiresAt: datetime | None
+    lastUsedAt: datetime | None = Field(description="Last request with the key, to within a minute or two")
+
+
+class KeyRotated(BaseModel):
+    issued: KeyIssued = Field(description="The new key (shown once)")
+    replaced: KeyOut = Field(description="The old key, now expiring at the end of the overlap")
 
 
 class KeyList(BaseModel):

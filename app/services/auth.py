@@ -6,23 +6,28 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, cast
 
 from pydantic import SecretStr
-from sqlalchemy import Row, select
+from sqlalchemy import Row, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db import utcnow
-from app.errors import Forbidden, NotFound, Unauthenticated
+from app.errors import Conflict, Forbidden, NotFound, Unauthenticated, Unprocessable
 from app.models import ApiKey, Enterprise
+from app.rules.rate_limits import RouteClass
 
 if TYPE_CHECKING:
     from app.services.filing_cache import FilingCache
 
 PrincipalKind = Literal["admin", "official", "enterprise"]
 KEY_PREFIX = "sw"
+BOOTSTRAP_KEY_ID = "bootstrap"  # SW_ADMIN_TOKEN: no row of its own
+# A key's last use is written at most this often (per process: app/services/filing_cache.py).
+KEY_USE_INTERVAL = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,12 @@ class Principal:
     key_id: str
     enterprise_code: str | None = None
     enterprise_status: str | None = None
+    key_expires_at: datetime | None = None
+    # The enterprise's own limits per route class (None: the settings' defaults).
+    rate_limits: Mapping[RouteClass, int | None] = field(default_factory=dict)
+
+    def expired(self, now: datetime) -> bool:
+        return self.key_expires_at is not None and self.key_expires_at <= now
 
     @property
     def actor(self) -> str:
@@ -91,9 +102,19 @@ def key_prefix(key: str) -> str | None:
 
 
 async def issue_key(
-    session: AsyncSession, kind: PrincipalKind, enterprise_code: str | None = None, label: str | None = None
+    session: AsyncSession,
+    kind: PrincipalKind,
+    enterprise_code: str | None = None,
+    label: str | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key; the plain key is returned once and only its hash is stored."""
+    if expires_at is not None and expires_at <= utcnow():
+        raise Unprocessable(
+            "expiresAt is not in the future",
+            code="KEY_EXPIRY_PAST",
+            errors=[{"path": "expiresAt", "message": "must be in the future"}],
+        )
     prefix = secrets.token_hex(6)
     plain = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     row = ApiKey(
@@ -103,6 +124,7 @@ async def issue_key(
         enterprise_code=enterprise_code,
         label=label,
         created_at=utcnow(),
+        expires_at=expires_at,
     )
     session.add(row)
     await session.flush()
@@ -119,7 +141,7 @@ async def authenticate(
     if not key:
         raise Unauthenticated("Send an API key in the X-API-Key header")
     if admin_token is not None and hmac.compare_digest(key.encode(), admin_token.get_secret_value().encode()):
-        return Principal(kind="admin", key_id="bootstrap")
+        return Principal(kind="admin", key_id=BOOTSTRAP_KEY_ID)
     prefix = key_prefix(key)
     if prefix is not None:
         digest = hash_key(key)
@@ -129,6 +151,12 @@ async def authenticate(
         row = (await conn.execute(_KEY_AND_ENTERPRISE.where(ApiKey.prefix == prefix))).first()
         if row is not None and row.revoked_at is None and hmac.compare_digest(row.key_hash, digest):
             principal = _principal(row)
+            if principal.expired(utcnow()):
+                raise Unauthenticated(
+                    f"The API key expired at {row.expires_at:%Y-%m-%dT%H:%M:%SZ}; use its replacement or ask for "
+                    "a new one",
+                    code="KEY_EXPIRED",
+                )
             if cache is not None:
                 cache.put(prefix, digest, principal)
             return principal
@@ -139,18 +167,26 @@ _KEY_AND_ENTERPRISE = select(
     ApiKey.id,
     ApiKey.key_hash,
     ApiKey.revoked_at,
+    ApiKey.expires_at,
     ApiKey.principal_kind,
     ApiKey.enterprise_code,
     Enterprise.status,
+    Enterprise.rate_limit_intake,
+    Enterprise.rate_limit_queries,
 ).outerjoin(Enterprise, Enterprise.code == ApiKey.enterprise_code)
 
 
-def _principal(row: Row[uuid.UUID, str, datetime | None, str, str | None, str]) -> Principal:
+_KeyRow = Row[uuid.UUID, str, datetime | None, datetime | None, str, str | None, str, int | None, int | None]
+
+
+def _principal(row: _KeyRow) -> Principal:
     return Principal(
         kind=cast(PrincipalKind, row.principal_kind),
         key_id=str(row.id),
         enterprise_code=row.enterprise_code,
         enterprise_status=row.status,
+        key_expires_at=row.expires_at,
+        rate_limits={"intake": row.rate_limit_intake, "queries": row.rate_limit_queries},
     )
 
 
@@ -158,15 +194,57 @@ async def principal_of_key_id(conn: AsyncConnection, key_id: uuid.UUID) -> Princ
     """The principal of a stored key by its id, or None once the key is revoked (or gone): how a console
     session, which holds the key's id and never the key, is checked again on every request."""
     row = (await conn.execute(_KEY_AND_ENTERPRISE.where(ApiKey.id == key_id))).first()
-    return _principal(row) if row is not None and row.revoked_at is None else None
+    if row is None or row.revoked_at is not None:
+        return None
+    principal = _principal(row)
+    return None if principal.expired(utcnow()) else principal
 
 
-async def revoke_key(session: AsyncSession, key_id: uuid.UUID, enterprise_code: str) -> None:
+async def get_enterprise_key(session: AsyncSession, key_id: uuid.UUID, enterprise_code: str) -> ApiKey:
     row = await session.get(ApiKey, key_id)
     if row is None or row.enterprise_code != enterprise_code:
         raise NotFound(f"No key {key_id}", code="KEY_NOT_FOUND")
+    return row
+
+
+async def revoke_key(session: AsyncSession, key_id: uuid.UUID, enterprise_code: str) -> ApiKey:
+    row = await get_enterprise_key(session, key_id, enterprise_code)
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+    return row
+
+
+async def rotate_key(
+    session: AsyncSession,
+    key_id: uuid.UUID,
+    enterprise_code: str,
+    overlap: timedelta,
+    label: str | None,
+    expires_at: datetime | None,
+) -> tuple[ApiKey, str, ApiKey]:
+    """A new key for the enterprise, and the old one set to expire after ``overlap`` (never later than it
+    would have anyway): both work until then, so the sender can switch over without a gap."""
+    old = await get_enterprise_key(session, key_id, enterprise_code)
+    now = utcnow()
+    if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
+        raise Conflict(f"Key {key_id} is revoked or expired: issue a new key instead", code="KEY_NOT_ROTATABLE")
+    new, plain = await issue_key(
+        session, "enterprise", enterprise_code, label if label is not None else old.label, expires_at
+    )
+    ends = now + overlap
+    old.expires_at = ends if old.expires_at is None else min(old.expires_at, ends)
+    await session.flush()
+    return new, plain, old
+
+
+async def record_key_use(session: AsyncSession, key_id: uuid.UUID, now: datetime) -> None:
+    """Set the key's last use to ``now`` unless another process did within the last minute."""
+    recent = now - KEY_USE_INTERVAL
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < recent))
+        .values(last_used_at=now)
+    )
 
 
 async def list_keys(session: AsyncSession, enterprise_code: str) -> list[ApiKey]:

@@ -73,10 +73,16 @@ async def list_certificates(session: AsyncSession, code: str) -> list[Certificat
     return list(await session.scalars(query))
 
 
-async def revoke_certificate(session: AsyncSession, code: str, certificate_id: uuid.UUID) -> None:
+async def get_certificate(session: AsyncSession, code: str, certificate_id: uuid.UUID) -> Certificate:
     certificate = await session.get(Certificate, certificate_id)
     if certificate is None or certificate.enterprise_code != code:
         raise NotFound(f"No certificate {certificate_id}", code="CERTIFICATE_NOT_FOUND")
+    return certificate
+
+
+async def revoke_certificate(session: AsyncSession, code: str, certificate_id: uuid.UUID) -> Certificate:
+    certificate = await get_certificate(session, code, certificate_id)
     if certificate.revoked_at is None:
         certificate.revoked_at = utcnow()
         await session.flush()
+    return certificate

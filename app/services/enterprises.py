@@ -73,6 +73,11 @@ async def patch_enterprise(session: AsyncSession, code: str, patch: EnterprisePa
         enterprise.status = patch.status
     if patch.signaturePolicy is not None:
         enterprise.signature_policy = patch.signaturePolicy
+    # Here null means something (back to the default), so "given" is read from the fields set.
+    if "intakeRateLimit" in patch.model_fields_set:
+        enterprise.rate_limit_intake = patch.intakeRateLimit
+    if "queryRateLimit" in patch.model_fields_set:
+        enterprise.rate_limit_queries = patch.queryRateLimit
     enterprise.updated_at = utcnow()
     await session.flush()
     return enterprise
@@ -88,9 +93,7 @@ async def upsert_delegation(session: AsyncSession, principal_code: str, data: De
             code="ENTERPRISE_NOT_FILED",
             errors=[{"path": "agentCode", "code": data.agentCode, "message": "not filed"}],
         )
-    delegation = await session.scalar(
-        select(Delegation).where(Delegation.principal_code == principal_code, Delegation.agent_code == data.agentCode)
-    )
+    delegation = await find_delegation(session, principal_code, data.agentCode)
     now = utcnow()
     types = sorted(set(data.documentTypes))
     if delegation is None:
@@ -111,6 +114,11 @@ async def upsert_delegation(session: AsyncSession, principal_code: str, data: De
     return delegation
 
 
+async def find_delegation(session: AsyncSession, principal_code: str, agent_code: str) -> Delegation | None:
+    query = select(Delegation).where(Delegation.principal_code == principal_code, Delegation.agent_code == agent_code)
+    return await session.scalar(query)
+
+
 async def list_delegations(session: AsyncSession, code: str) -> list[Delegation]:
     """Delegations the enterprise granted, and those granted to it as agent."""
     query = (
@@ -121,9 +129,15 @@ async def list_delegations(session: AsyncSession, code: str) -> list[Delegation]
     return list(await session.scalars(query))
 
 
-async def revoke_delegation(session: AsyncSession, principal_code: str, delegation_id: uuid.UUID) -> None:
+async def get_delegation(session: AsyncSession, principal_code: str, delegation_id: uuid.UUID) -> Delegation:
     delegation = await session.get(Delegation, delegation_id)
     if delegation is None or delegation.principal_code != principal_code:
         raise NotFound(f"No delegation {delegation_id}", code="DELEGATION_NOT_FOUND")
+    return delegation
+
+
+async def revoke_delegation(session: AsyncSession, principal_code: str, delegation_id: uuid.UUID) -> Delegation:
+    delegation = await get_delegation(session, principal_code, delegation_id)
     if delegation.revoked_at is None:
         delegation.revoked_at = utcnow()
+    return delegation

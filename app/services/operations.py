@@ -62,10 +62,16 @@ async def requeue(session: AsyncSession, dispatch: Dispatch, actor: str) -> None
     await notify_dispatchers(session)
 
 
-async def retry_dispatch(session: AsyncSession, dispatch_id: uuid.UUID, actor: str) -> Dispatch:
+async def get_dispatch(session: AsyncSession, dispatch_id: uuid.UUID) -> Dispatch:
+    """The dispatch, locked for the rest of the transaction."""
     dispatch = await session.get(Dispatch, dispatch_id, with_for_update=True)
     if dispatch is None:
         raise NotFound(f"No dispatch {dispatch_id}", code="DISPATCH_NOT_FOUND")
+    return dispatch
+
+
+async def retry_dispatch(session: AsyncSession, dispatch_id: uuid.UUID, actor: str) -> Dispatch:
+    dispatch = await get_dispatch(session, dispatch_id)
     await requeue(session, dispatch, actor)
     return dispatch
 

@@ -20,11 +20,17 @@ async def list_submissions(session: AsyncSession, state: str | None, after: int 
     return list(await session.scalars(query))
 
 
-async def retry_submission(session: AsyncSession, seq: int, actor: str) -> Submission:
-    """A dead submission back in the match stage's queue, at its original place in the order."""
+async def get_submission(session: AsyncSession, seq: int) -> Submission:
+    """The submission, locked for the rest of the transaction."""
     row = await session.get(Submission, seq, with_for_update=True)
     if row is None:
         raise NotFound(f"No submission {seq}", code="SUBMISSION_NOT_FOUND")
+    return row
+
+
+async def retry_submission(session: AsyncSession, seq: int, actor: str) -> Submission:
+    """A dead submission back in the match stage's queue, at its original place in the order."""
+    row = await get_submission(session, seq)
     if row.state != "dead":
         raise Conflict(f"Submission {seq} is {row.state}; only dead ones are retried", code="SUBMISSION_NOT_DEAD")
     add_event(

@@ -437,3 +437,18 @@ async def test_the_router_mounts_under_the_main_app() -> None:
             await asyncio.sleep(0.01)
         assert [r["returnStatus"] for r in verify(receiver.requests[0], "single-window-dev-callback-secret")[
             "receipts"]] == ["800"]  # fmt: skip
+
+
+async def test_customs_signs_its_release_with_its_own_current_secret(agencies_client: AgencyClientFactory) -> None:
+    receiver = SingleWindow()
+    settings = {
+        "agency_callback_secret": SECRET,
+        "customs_callback_secrets": "customs-current-secret,customs-previous-secret",
+        "mock_inspection_delay_ms": 0,
+    }
+    async with agencies_client(httpx.MockTransport(receiver), **settings) as (http, agencies):
+        await declare(http, "customs", _held())
+        await agencies.wait_for_callbacks()
+        verify(receiver.requests[0], secret="customs-current-secret")
+        with pytest.raises(AssertionError, match="bad signature"):
+            verify(receiver.requests[0], secret=SECRET)

@@ -107,3 +107,30 @@ async def test_bad_input_is_a_clear_422(settings: Settings) -> None:
             answer = await http.post(BASE, json=body, headers=platform)
             assert answer.status_code == 422, (body, answer.text)
             assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_every_subscription_act_is_in_the_audit_trail(settings: Settings) -> None:
+    async with serving(settings, webhook_allow_private=True) as (_, http):
+        platform, _ = await file_two(http)
+        created = (await http.post(BASE, json=subscription(), headers=platform)).json()
+        await http.patch(f"{BASE}/{created['id']}", json={"status": "paused"}, headers=platform)
+        await http.post(f"{BASE}/{created['id']}/rotate-secret", headers=ADMIN)
+        await http.post(f"{BASE}/{created['id']}/replay", json={"after": "0.0"}, headers=platform)
+        await http.delete(f"{BASE}/{created['id']}", headers=platform)
+        trail = await http.get("/api/v1/audit", params={"targetKind": "subscription"}, headers=ADMIN)
+        assert trail.status_code == 200, trail.text
+        entries = list(reversed(trail.json()["items"]))
+    assert [e["action"] for e in entries] == [
+        "subscription.created",
+        "subscription.changed",
+        "subscription.secret_rotated",
+        "subscription.replayed",
+        "subscription.deleted",
+    ]
+    assert {e["targetId"] for e in entries} == {created["id"]}
+    assert entries[0]["actorId"] == PLATFORM
+    assert entries[1]["before"]["status"] == "active"
+    assert entries[1]["after"]["status"] == "paused"
+    assert entries[2]["actorKind"] == "admin"
+    assert entries[4]["before"]["url"] == URL
+    assert all("secret" not in (e["after"] or {}) for e in entries)
