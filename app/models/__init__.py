@@ -6,6 +6,7 @@ from app.models.declaration import AgencyReceipt, Declaration, Dispatch, Dispatc
 from app.models.document import Document, RawMessage
 from app.models.enterprise import ApiKey, Delegation, Enterprise
 from app.models.match_record import MatchRecord, RecordEvent
+from app.models.stats import StatsRollup
 from app.models.submission import Submission
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "MatchRecord",
     "RawMessage",
     "RecordEvent",
+    "StatsRollup",
     "Submission",
 ]
