@@ -38,6 +38,7 @@ from app.routers import (
     metrics,
     operations,
     records,
+    stats,
 )
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.schemas.problems import FieldError, Problem, problems
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(messages.router)
     app.include_router(records.router)
+    app.include_router(stats.router)
     app.include_router(operations.router)
     app.include_router(feed.router)
     app.include_router(callbacks.router)

@@ -104,6 +104,7 @@ async def test_rollups_kept_by_the_pipeline_equal_the_rebuild(world: tuple[FastA
     cleared_tax = sum((r.tax_total or Decimal(0) for r in records if r.status == "CLEARED"), Decimal(0))
     assert cleared_tax > 0
     assert from_e5(totals(kept, "purchases")["CLEARED"].amount_e5) == cleared_tax.quantize(Decimal("0.01"))
+    assert totals(kept, "tax")[""] == Amounts(4, totals(kept, "purchases")["CLEARED"].amount_e5)
 
     async with app.state.sessionmaker() as session, session.begin():
         await rebuild(session)

@@ -146,6 +146,7 @@ def contribution(facts: PurchaseFacts | None) -> Cells:
     for agency, state in facts.agency_states:
         add(facts.created_at, "agency", f"{agency}:{state}")
     if facts.status == "CLEARED" and facts.settled_at is not None:
+        add(facts.settled_at, "tax", "", tax)  # collected: the goods are released with their tax
         spans = {
             "t_match": (facts.documents_last_at, facts.matched_at),
             "t_customs": (facts.customs_accepted_at, facts.settled_at),
