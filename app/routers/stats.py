@@ -60,6 +60,7 @@ async def get_summary(request: Request, session: SessionDep, f: FilterDep) -> Re
     rows: list[list[Any]] = [[f"documents.{k}", v] for k, v in result.documents.items()]
     rows += [[f"purchases.{k}", v] for k, v in result.purchases.items()]
     for name in (
+        "documentsTotal",
         "purchasesTotal",
         "matched",
         "matchRate",

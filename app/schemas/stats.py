@@ -24,6 +24,7 @@ class Period(BaseModel):
 class StatsSummary(BaseModel):
     period: Period
     documents: dict[str, Count] = Field(description="Documents processed by the match stage, by `kind:outcome`")
+    documentsTotal: Count
     purchases: dict[str, Count] = Field(description="Purchases first seen in the period, by their status now")
     purchasesTotal: Count
     matched: Count = Field(description="Purchases that matched in the period")

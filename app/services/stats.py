@@ -124,6 +124,7 @@ async def summary(session: AsyncSession, f: StatsFilter) -> StatsSummary:
     return StatsSummary(
         period=f.period(),
         documents={code: suppress(n) for code, n in sorted(documents.items())},
+        documentsTotal=suppress(sum(documents.values())),
         purchases={code: suppress(n) for code, n in sorted(purchases.items())},
         purchasesTotal=suppress(sum(purchases.values())),
         matched=suppress(matched),
