@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -14,6 +15,8 @@ from fastapi import FastAPI
 from sqlalchemy import delete, select
 
 from app.config import Settings
+from app.db import run_in_transaction
+from app.matcher import Matcher
 from app.models import MatchRecord, StatsRollup
 from app.rules.rollups import Amounts, Cells, from_e5
 from app.services.rollups import rebuild, recompute, stored_cells
@@ -128,3 +131,34 @@ async def test_rebuild_restores_rollups_that_were_lost(world: tuple[FastAPI, htt
         assert await rebuild(session) == len(kept)
     async with app.state.sessionmaker() as session:
         assert await stored_cells(session) == kept
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_matchers_and_a_rebuild_keep_the_rollups_exact(settings: Settings) -> None:
+    """Two matchers in small batches share a backlog of purchases (some mismatched) while a rebuild runs: the
+    rollups end equal to the records, whatever the interleaving."""
+    paths = ("/api/v1/orders", "/api/v1/payments", "/api/v1/waybills")
+    async with serving(settings, wait=False, embedded_matcher=False) as (app, http):
+        parties = await file_parties(http)
+        senders = (parties.platform, parties.payment, parties.logistics)
+        triples = [purchase(own_buyer=True) for _ in range(30)]
+        triples += [purchase(own_buyer=True, payment={"amountPaid": "240.00"}) for _ in range(10)]
+        for position in range(3):
+            for triple in triples:
+                answer = await http.post(paths[position], json=triple[position], headers=senders[position])
+                assert answer.status_code == 202, answer.text
+        small = settings.model_copy(update={"match_batch_size": 7})
+        matchers = [Matcher(app.state.sessionmaker, small) for _ in range(2)]
+
+        async def rebuild_midway() -> None:
+            await asyncio.sleep(0.05)
+            await run_in_transaction(app.state.sessionmaker, rebuild)
+
+        await asyncio.gather(*(m.drain() for m in matchers), rebuild_midway())
+        async with app.state.sessionmaker() as session:
+            kept = await stored_cells(session)
+            assert kept == await recompute(session)
+        assert {code: a.n for code, a in totals(kept, "purchases").items() if a.n} == {
+            "DECLARED": 30,
+            "MISMATCHED": 10,
+        }
