@@ -126,6 +126,11 @@ async def test_filters_by_party_and_period(world: tuple[FastAPI, httpx.AsyncClie
     assert mine["purchasesTotal"] == 5
     other = (await client.get("/api/v1/stats/summary?ebpCode=9999999999", headers=ADMIN)).json()
     assert other["purchasesTotal"] == 0
+    # Whole days are read from the daily rollup, other periods from the hourly one: the same purchases.
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    for start in (today, today - timedelta(days=3), datetime.now(UTC) - timedelta(hours=1)):
+        since = await client.get("/api/v1/stats/summary", params={"from": start.isoformat()}, headers=ADMIN)
+        assert since.json()["purchasesTotal"] == 5, start
     later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
     future = await client.get("/api/v1/stats/summary", params={"from": later}, headers=ADMIN)
     assert future.json()["purchasesTotal"] == 0

@@ -17,8 +17,8 @@ from sqlalchemy import delete, select
 from app.config import Settings
 from app.db import run_in_transaction
 from app.matcher import Matcher
-from app.models import MatchRecord, StatsRollup
-from app.rules.rollups import Amounts, Cells, from_e5
+from app.models import MatchRecord, StatsRollup, StatsRollupDaily
+from app.rules.rollups import Amounts, Cells, daily, from_e5
 from app.services.rollups import rebuild, recompute, stored_cells
 from tests.conftest import serving
 from tests.factories import Parties, file_parties, post_triple, purchase
@@ -88,6 +88,8 @@ async def test_rollups_kept_by_the_pipeline_equal_the_rebuild(world: tuple[FastA
     async with app.state.sessionmaker() as session:
         kept = await stored_cells(session)
         assert kept == await recompute(session)
+        kept_daily = await stored_cells(session, StatsRollupDaily)
+        assert kept_daily == daily(kept)
         records = list(await session.scalars(select(MatchRecord)))
 
     purchases = {code: a.n for code, a in totals(kept, "purchases").items() if a.n}
@@ -113,6 +115,7 @@ async def test_rollups_kept_by_the_pipeline_equal_the_rebuild(world: tuple[FastA
         await rebuild(session)
     async with app.state.sessionmaker() as session:
         assert await stored_cells(session) == kept
+        assert await stored_cells(session, StatsRollupDaily) == kept_daily
 
 
 async def test_rebuild_restores_rollups_that_were_lost(world: tuple[FastAPI, httpx.AsyncClient]) -> None:
@@ -125,12 +128,14 @@ async def test_rebuild_restores_rollups_that_were_lost(world: tuple[FastAPI, htt
         kept = await stored_cells(session)
     async with app.state.sessionmaker() as session, session.begin():
         await session.execute(delete(StatsRollup))
+        await session.execute(delete(StatsRollupDaily))
     async with app.state.sessionmaker() as session:
         assert await stored_cells(session) == {}
     async with app.state.sessionmaker() as session, session.begin():
         assert await rebuild(session) == len(kept)
     async with app.state.sessionmaker() as session:
         assert await stored_cells(session) == kept
+        assert await stored_cells(session, StatsRollupDaily) == daily(kept)
 
 
 @pytest.mark.postgres_only
@@ -158,6 +163,7 @@ async def test_concurrent_matchers_and_a_rebuild_keep_the_rollups_exact(settings
         async with app.state.sessionmaker() as session:
             kept = await stored_cells(session)
             assert kept == await recompute(session)
+            assert await stored_cells(session, StatsRollupDaily) == daily(kept)
         assert {code: a.n for code, a in totals(kept, "purchases").items() if a.n} == {
             "DECLARED": 30,
             "MISMATCHED": 10,

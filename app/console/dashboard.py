@@ -8,7 +8,7 @@ of the live part, which /static/console/dashboard.js reads to draw the charts (a
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -19,7 +19,7 @@ from app.console.catalogue import translator
 from app.console.pages import SECURITY_HEADERS, Page, signed_in
 from app.db import utcnow
 from app.deps import SessionDep
-from app.rules.rollups import hour_of
+from app.rules.rollups import day_of, hour_of
 from app.services import stats as stats_service
 from app.services.stats import StatsFilter
 
@@ -40,7 +40,12 @@ class DashboardQuery(BaseModel):
 
     def stats_filter(self) -> StatsFilter:
         days = RANGES[self.range]
-        start = hour_of(utcnow()) - timedelta(days=days) + timedelta(hours=1) if days else None
+        now = utcnow()
+        # The last 24 hours by the hour; longer periods in whole UTC days (the daily rollup answers them).
+        if days == 1:
+            start: datetime | None = hour_of(now) - timedelta(hours=23)
+        else:
+            start = day_of(now) - timedelta(days=days - 1) if days else None
         return StatsFilter(start=start, ebp_code=self.ebpCode or None, ebc_code=self.ebcCode or None)
 
     def query_string(self) -> str:

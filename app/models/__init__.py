@@ -6,7 +6,7 @@ from app.models.declaration import AgencyReceipt, Declaration, Dispatch, Dispatc
 from app.models.document import Document, RawMessage
 from app.models.enterprise import ApiKey, Delegation, Enterprise
 from app.models.match_record import MatchRecord, RecordEvent
-from app.models.stats import StatsRollup
+from app.models.stats import StatsRollup, StatsRollupDaily
 from app.models.submission import Submission
 
 __all__ = [
@@ -25,5 +25,6 @@ __all__ = [
     "RawMessage",
     "RecordEvent",
     "StatsRollup",
+    "StatsRollupDaily",
     "Submission",
 ]

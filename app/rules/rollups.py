@@ -93,6 +93,19 @@ def hour_of(at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
 
+def day_of(at: datetime) -> datetime:
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def daily(cells: Mapping[CellKey, Amounts]) -> Cells:
+    """The cells of the daily rollup: by UTC day, without the seller (a handful per day and platform)."""
+    found: Cells = {}
+    for key, amounts in cells.items():
+        coarse = CellKey(day_of(key.hour), key.metric, key.code, key.ebp_code, "", key.trade_mode, key.port_code)
+        found[coarse] = found.get(coarse, Amounts(0)) + amounts
+    return {key: amounts for key, amounts in found.items() if amounts}
+
+
 def to_e5(amount: Decimal) -> int:
     return int((amount * AMOUNT_SCALE).to_integral_value())
 

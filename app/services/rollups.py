@@ -2,9 +2,10 @@
 
 A transaction that changes records takes a ``RollupTally``: it notes each record's contribution before the
 change (``before``) and after it (``after``), adds processed documents (``add``), and ``write`` sends the
-difference as one ``INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n`` per batch of distinct cells, in
-key order (concurrent writers take the cells' row locks in the same order and cannot deadlock). There is no
-read-modify-write: the database adds. ``rebuild`` truncates and recomputes every cell from the records and
+difference as one ``INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n`` per batch of distinct cells (to
+the hourly table, and the same by day without the seller to the daily one), in key order (concurrent writers
+take the cells' row locks in the same order and cannot deadlock). There is no read-modify-write: the
+database adds. ``rebuild`` truncates and recomputes every cell from the records and
 the submission log in one transaction; the contributions come from one pure function
 (``app.rules.rollups.contribution``), so rebuilt and incrementally kept figures agree.
 """
@@ -20,7 +21,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import MatchRecord, StatsRollup, Submission
+from app.models import MatchRecord, StatsRollup, StatsRollupDaily, Submission
+from app.models.stats import StatsRollupColumns
 from app.rules.rollups import (
     Amounts,
     CellKey,
@@ -29,6 +31,7 @@ from app.rules.rollups import (
     add_cells,
     agency_states,
     contribution,
+    daily,
     difference,
     discrepancy_codes,
     document_cells,
@@ -37,6 +40,7 @@ from app.rules.rollups import (
 # Rows per upsert statement: under SQLite's limit of bound parameters whatever the batch.
 UPSERT_CHUNK = 500
 SESSION_KEY = "stats_rollup_tally"
+KEY_COLUMNS = ("hour", "metric", "code", "ebp_code", "ebc_code", "trade_mode", "port_code")
 
 
 def purchase_facts(record: MatchRecord) -> PurchaseFacts:
@@ -133,19 +137,22 @@ def _row(key: CellKey, amounts: Amounts) -> dict[str, Any]:
 
 
 async def upsert_cells(session: AsyncSession, cells: Cells) -> None:
+    """Add ``cells`` to the hourly rollup and their days to the daily one (hourly first, then daily, each in
+    key order: every writer locks in the same order)."""
     if not cells:
         return
+    for model, found in ((StatsRollup, cells), (StatsRollupDaily, daily(cells))):
+        await _upsert(session, model, found)
+
+
+async def _upsert(session: AsyncSession, model: type[StatsRollupColumns], cells: Cells) -> None:
     rows = [_row(key, cells[key]) for key in sorted(cells)]
-    keys = ["hour", "metric", "code", "ebp_code", "ebc_code", "trade_mode", "port_code"]
     make = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     for start in range(0, len(rows), UPSERT_CHUNK):
-        statement = make(StatsRollup).values(rows[start : start + UPSERT_CHUNK])
+        statement = make(model).values(rows[start : start + UPSERT_CHUNK])
         statement = statement.on_conflict_do_update(
-            index_elements=keys,
-            set_={
-                "n": StatsRollup.n + statement.excluded.n,
-                "amount_e5": StatsRollup.amount_e5 + statement.excluded.amount_e5,
-            },
+            index_elements=list(KEY_COLUMNS),
+            set_={"n": model.n + statement.excluded.n, "amount_e5": model.amount_e5 + statement.excluded.amount_e5},
         )
         await session.execute(statement)
 
@@ -182,19 +189,21 @@ async def rebuild(session: AsyncSession) -> int:
     if session.get_bind().dialect.name == "postgresql":
         # A writer that changed records before the lock has its upsert waited for; one after it waits at its
         # upsert, and adds its difference on top of the rebuilt figures (which do not see its changes).
-        await session.execute(text("LOCK TABLE stats_rollup IN EXCLUSIVE MODE"))
+        await session.execute(text("LOCK TABLE stats_rollup, stats_rollup_daily IN EXCLUSIVE MODE"))
     await session.execute(delete(StatsRollup))
+    await session.execute(delete(StatsRollupDaily))
     cells = {key: amounts for key, amounts in (await recompute(session)).items() if amounts}
-    rows = [_row(key, cells[key]) for key in sorted(cells)]
-    for start in range(0, len(rows), UPSERT_CHUNK):
-        await session.execute(insert(StatsRollup), rows[start : start + UPSERT_CHUNK])
-    return len(rows)
+    for model, found in ((StatsRollup, cells), (StatsRollupDaily, daily(cells))):
+        rows = [_row(key, found[key]) for key in sorted(found)]
+        for start in range(0, len(rows), UPSERT_CHUNK):
+            await session.execute(insert(model), rows[start : start + UPSERT_CHUNK])
+    return len(cells)
 
 
-async def stored_cells(session: AsyncSession) -> Cells:
-    """The rollups as stored, without the cells that came back to zero."""
+async def stored_cells(session: AsyncSession, model: type[StatsRollupColumns] = StatsRollup) -> Cells:
+    """A rollup table as stored, without the cells that came back to zero."""
     cells: Cells = {}
-    for row in await session.scalars(select(StatsRollup)):
+    for row in await session.scalars(select(model)):
         amounts = Amounts(row.n, row.amount_e5)
         if amounts:
             key = CellKey(row.hour, row.metric, row.code, row.ebp_code, row.ebc_code, row.trade_mode, row.port_code)

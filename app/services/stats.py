@@ -1,6 +1,7 @@
 """The statistics officials read, from the rollups (never a scan of the records), each cell suppressed under
 ``MIN_CELL`` (app/rules/rollups.py). Periods are whole hours in UTC: a cell is in the period when its hour
-starts at or after ``from`` and before ``to``."""
+starts at or after ``from`` and before ``to``. A question the daily rollup can answer exactly (whole UTC days,
+no seller, not by hour) reads it: a few cells per day and platform instead of one per hour and seller."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.models import MatchRecord, StatsRollup
+from app.models import MatchRecord, StatsRollup, StatsRollupDaily
+from app.models.stats import StatsRollupColumns
 from app.rules.reason_codes import REASON_CODES
 from app.rules.rollups import (
     DURATIONS,
     LAST_BUCKET,
     OPEN_CLOCKS,
     bucket_bounds,
+    day_of,
     from_e5,
     hour_of,
     percentile,
@@ -75,17 +78,22 @@ class StatsFilter:
     def period(self) -> Period:
         return Period(start=self.start, end=self.end)
 
-    def clauses(self) -> list[ColumnElement[bool]]:
+    def table(self, hourly: bool = False) -> type[StatsRollupColumns]:
+        """The daily rollup when it gives the same answer: whole UTC days, no seller, not asked by hour."""
+        whole_days = all(at is None or hour_of(at) == day_of(at) for at in (self.start, self.end))
+        return StatsRollup if hourly or self.ebc_code is not None or not whole_days else StatsRollupDaily
+
+    def clauses(self, model: type[StatsRollupColumns] = StatsRollup) -> list[ColumnElement[bool]]:
         found: list[ColumnElement[bool]] = []
         if self.start is not None:
-            found.append(StatsRollup.hour >= hour_of(self.start))
+            found.append(model.hour >= hour_of(self.start))
         if self.end is not None:
-            found.append(StatsRollup.hour < self.end)
+            found.append(model.hour < self.end)
         for column, value in (
-            (StatsRollup.ebp_code, self.ebp_code),
-            (StatsRollup.ebc_code, self.ebc_code),
-            (StatsRollup.trade_mode, self.trade_mode),
-            (StatsRollup.port_code, self.port_code),
+            (model.ebp_code, self.ebp_code),
+            (model.ebc_code, self.ebc_code),
+            (model.trade_mode, self.trade_mode),
+            (model.port_code, self.port_code),
         ):
             if value is not None:
                 found.append(column == value)
@@ -96,10 +104,11 @@ async def _by_code(
     session: AsyncSession, f: StatsFilter, metrics: Sequence[str]
 ) -> dict[tuple[str, str], tuple[int, int]]:
     """(metric, code) → (n, amount_e5) summed over the filter."""
+    model = f.table()
     rows = await session.execute(
-        select(StatsRollup.metric, StatsRollup.code, func.sum(StatsRollup.n), func.sum(StatsRollup.amount_e5))
-        .where(StatsRollup.metric.in_(metrics), *f.clauses())
-        .group_by(StatsRollup.metric, StatsRollup.code)
+        select(model.metric, model.code, func.sum(model.n), func.sum(model.amount_e5))
+        .where(model.metric.in_(metrics), *f.clauses(model))
+        .group_by(model.metric, model.code)
     )
     return {(metric, code): (int(n or 0), int(amount or 0)) for metric, code, n, amount in rows}
 
@@ -138,13 +147,14 @@ async def summary(session: AsyncSession, f: StatsFilter) -> StatsSummary:
 
 async def timeseries(session: AsyncSession, f: StatsFilter, metric: SeriesMetric, bucket: str) -> TimeSeries:
     rollup_metric, code, amount = SERIES[metric]
-    query = select(StatsRollup.hour, func.sum(StatsRollup.n), func.sum(StatsRollup.amount_e5)).where(
-        StatsRollup.metric == rollup_metric, *f.clauses()
+    model = f.table(hourly=bucket == "hour")
+    query = select(model.hour, func.sum(model.n), func.sum(model.amount_e5)).where(
+        model.metric == rollup_metric, *f.clauses(model)
     )
     if code is not None:
-        query = query.where(StatsRollup.code == code)
+        query = query.where(model.code == code)
     sums: dict[datetime, tuple[int, int]] = {}
-    for hour, n, amount_e5 in await session.execute(query.group_by(StatsRollup.hour)):
+    for hour, n, amount_e5 in await session.execute(query.group_by(model.hour)):
         at = hour if bucket == "hour" else hour.replace(hour=0)
         previous = sums.get(at, (0, 0))
         sums[at] = (previous[0] + int(n or 0), previous[1] + int(amount_e5 or 0))

@@ -44,6 +44,7 @@ VIEWS = {
                accepted_at, processed_at
         FROM submission""",
 }
+ROLLUP_TABLES = ("stats_rollup", "stats_rollup_daily")
 READONLY_ROLE = "sw_readonly"
 # Roles belong to the whole cluster: created once (by whichever database migrates first; a concurrent twin
 # is tolerated), and only by a user allowed to create roles — otherwise the views are made without grants
@@ -74,9 +75,9 @@ END
 $$"""  # noqa: S608 - constants of this migration
 
 
-def upgrade() -> None:
+def _rollup_table(name: str) -> None:
     op.create_table(
-        "stats_rollup",
+        name,
         sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
         sa.Column("metric", sa.String(length=24), nullable=False),
         sa.Column("code", sa.String(length=64), nullable=False),
@@ -87,11 +88,16 @@ def upgrade() -> None:
         sa.Column("n", sa.BigInteger(), nullable=False),
         sa.Column("amount_e5", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "hour", "metric", "code", "ebp_code", "ebc_code", "trade_mode", "port_code", name=op.f("pk_stats_rollup")
+            "hour", "metric", "code", "ebp_code", "ebc_code", "trade_mode", "port_code", name=op.f(f"pk_{name}")
         ),
     )
-    with op.batch_alter_table("stats_rollup") as batch_op:
-        batch_op.create_index(batch_op.f("ix_stats_rollup_metric_hour"), ["metric", "hour"], unique=False)
+    with op.batch_alter_table(name) as batch_op:
+        batch_op.create_index(batch_op.f(f"ix_{name}_metric_hour"), ["metric", "hour"], unique=False)
+
+
+def upgrade() -> None:
+    for name in ROLLUP_TABLES:
+        _rollup_table(name)
     with op.batch_alter_table("match_record") as batch_op:
         for name, type_ in RECORD_COLUMNS:
             batch_op.add_column(sa.Column(name, type_, nullable=True))
@@ -109,6 +115,7 @@ def downgrade() -> None:
     with op.batch_alter_table("match_record") as batch_op:
         for name, _ in reversed(RECORD_COLUMNS):
             batch_op.drop_column(name)
-    with op.batch_alter_table("stats_rollup") as batch_op:
-        batch_op.drop_index(batch_op.f("ix_stats_rollup_metric_hour"))
-    op.drop_table("stats_rollup")
+    for name in reversed(ROLLUP_TABLES):
+        with op.batch_alter_table(name) as batch_op:
+            batch_op.drop_index(batch_op.f(f"ix_{name}_metric_hour"))
+        op.drop_table(name)
