@@ -95,14 +95,11 @@ class RollupTally:
         return {key: amounts for key, amounts in total.items() if amounts}
 
     async def write(self, session: AsyncSession) -> None:
-        """Add the changes to the rollups and start again (the records noted are noted afresh as they are)."""
+        """Add the changes to the rollups, once, at the end of the transaction's changes (the tally is spent)."""
         changes = self.changes()
-        records = list(self._records.values())
         self._before.clear()
         self._records.clear()
         self._added.clear()
-        for record in records:
-            self.before(record)
         await upsert_cells(session, changes)
 
 
