@@ -115,8 +115,11 @@ def from_e5(amount_e5: int) -> Decimal:
 
 
 def duration_bucket(seconds: float) -> int:
-    """>>> duration_bucket(0.4), duration_bucket(1), duration_bucket(3), duration_bucket(10**9)
-    (0, 1, 2, 23)"""
+    """The bucket of a duration in seconds.
+
+    >>> duration_bucket(0.4), duration_bucket(1), duration_bucket(3), duration_bucket(10**9)
+    (0, 1, 2, 23)
+    """
     if seconds < 1:
         return 0
     return min(LAST_BUCKET, math.floor(math.log2(seconds)) + 1)
