@@ -3,7 +3,7 @@ UV := ./scripts/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run admin-key test lint format typecheck migrate openapi docs check bench-xml bench bench-quick soak soak-quick mutations mutation
+.PHONY: run admin-key test lint format typecheck migrate openapi docs check bench-xml bench bench-quick bench-stats soak soak-quick mutations mutation
 
 run: ## start the service in embedded mode (SQLite file under var/, migrations applied)
 	$(UV) sync --frozen --no-dev
@@ -56,6 +56,9 @@ soak-quick: ## the same suites at reduced sizes (CI)
 bench: ## full benchmark (minutes): service vs bare baselines, dispatcher, latency, scale curve to 1 M stored, SQLite
 	$(UV) sync --frozen
 	PG_ADMIN_URL=$(PG_ADMIN_URL) $(UV) run --frozen python -m bench.run
+
+bench-stats: ## statistics: sw stats rebuild time and each stats endpoint's answer time (PURCHASES=20000, URL= for PostgreSQL)
+	$(UV) run --frozen python -m bench.stats --purchases $(or $(PURCHASES),20000) $(if $(URL),--url $(URL))
 
 bench-quick: ## the same shape, small (≈ 5 minutes); ends with one JSON line of the headline figures
 	$(UV) sync --frozen

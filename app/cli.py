@@ -1,5 +1,5 @@
-"""The ``sw`` command: serve, mock-agencies, worker, matcher, deliver, migrate, admin-key, keys, openapi, docs,
-import."""
+"""The ``sw`` command: serve, mock-agencies, worker, matcher, deliver, migrate, admin-key, keys, stats, openapi,
+docs, import."""
 
 from __future__ import annotations
 
@@ -164,6 +164,31 @@ def admin_key(
     key = asyncio.run(create())
     typer.echo(f"Admin key written to {settings.database_shown()} (shown once):", err=True)
     typer.echo(key)
+
+
+stats_cli = typer.Typer(help="Statistics (统计监测): the rollups (docs/statistics.md)", no_args_is_help=True)
+cli.add_typer(stats_cli, name="stats")
+
+
+@stats_cli.command("rebuild")
+def stats_rebuild() -> None:
+    """Recompute every statistics rollup from the records, in one transaction (safe while the service runs)."""
+    import time
+
+    from app.services.rollups import rebuild
+
+    settings = get_settings()
+
+    async def recompute() -> int:
+        engine = create_engine(settings)
+        try:
+            return await run_in_transaction(create_sessionmaker(engine), rebuild)
+        finally:
+            await engine.dispose()
+
+    started = time.perf_counter()
+    cells = asyncio.run(recompute())
+    typer.echo(f"rebuilt {cells} rollup cells of {settings.database_shown()} in {time.perf_counter() - started:.1f} s")
 
 
 keys_cli = typer.Typer(help="The service's signing key and certificate (docs/xml.md#signatures)", no_args_is_help=True)

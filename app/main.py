@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 from app.adapters.registry import build_adapters
 from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
+from app.console import dashboard as console_dashboard
 from app.console import pages as console
 from app.db import create_engine, create_sessionmaker
 from app.environment import check_environment
@@ -42,6 +43,7 @@ from app.routers import (
     metrics,
     operations,
     records,
+    stats,
     subscriptions,
 )
 from app.rules.rate_limits import route_class
@@ -162,12 +164,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(messages.router)
     app.include_router(records.router)
+    app.include_router(stats.router)
     app.include_router(operations.router)
     app.include_router(feed.router)
     app.include_router(subscriptions.router)
     app.include_router(callbacks.router)
     app.include_router(audit.router)
     console.install(app, settings)
+    app.include_router(console_dashboard.router)
     if settings.mount_mock_agencies:
         # Their later answers (signed callbacks) come back to this same app, in-process.
         app.state.mock_agencies = MockAgencies(settings, httpx.ASGITransport(app=app))

@@ -62,6 +62,8 @@ PUBLIC = {
     ("GET", "/console/records"),
     ("GET", "/console/records/{record_id}"),
     ("GET", "/console/records/{record_id}/live"),
+    ("GET", "/console/dashboard"),
+    ("GET", "/console/dashboard/live"),
 }
 SIGNED = {("POST", "/api/v1/agency-callbacks/{agency}")}  # Standard Webhooks signature instead of a key
 
@@ -335,6 +337,12 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("GET", "/console/records/{record_id}/live"): lambda w, r, t: Call(
         "GET", f"/console/records/{t.group.record_id}/live"
     ),
+    ("GET", "/console/dashboard"): lambda w, r, t: Call(
+        "GET", "/console/dashboard", params={"ebpCode": t.group.triple[0]["ebpCode"]}
+    ),
+    ("GET", "/console/dashboard/live"): lambda w, r, t: Call(
+        "GET", "/console/dashboard/live", params={"ebpCode": t.group.triple[0]["ebpCode"]}
+    ),
     ("GET", "/api/v1/enterprises"): lambda w, r, t: Call("GET", "/api/v1/enterprises"),
     ("POST", "/api/v1/enterprises"): lambda w, r, t: Call(
         "POST", "/api/v1/enterprises", json={"code": f"3120960B{w.next() % 100:02d}", "name": "新", "roles": ["seller"]}
@@ -411,6 +419,17 @@ OPERATIONS: dict[tuple[str, str], Build] = {
         "/api/v1/records",
         params={"orderNo": "NOSUCH0001" if t.missing else t.group.triple[0]["orderNo"]},
     ),
+    ("GET", "/api/v1/records/export"): lambda w, r, t: Call(
+        "GET",
+        "/api/v1/records/export",
+        params={"orderNo": "NOSUCH0001" if t.missing else t.group.triple[0]["orderNo"]},
+    ),
+    **{
+        ("GET", f"/api/v1/stats/{name}"): lambda w, r, t, name=name: Call(
+            "GET", f"/api/v1/stats/{name}", params={"ebpCode": t.group.triple[0]["ebpCode"]}
+        )
+        for name in ("summary", "timeseries", "mismatch-reasons", "rejections", "clearance-times", "backlog")
+    },
     ("GET", "/api/v1/records/{record_id}"): lambda w, r, t: Call("GET", f"/api/v1/records/{_record(t)}"),
     ("GET", "/api/v1/records/{record_id}/receipts/{kind}"): lambda w, r, t: Call(
         "GET", f"/api/v1/records/{_record(t)}/receipts/order"

@@ -9,6 +9,8 @@ from app.db import utcnow
 from app.lifecycle.status import Effect, RecordEvent, RecordStatus, transition
 from app.models import MatchRecord
 
+SETTLED = (RecordStatus.CLEARED, RecordStatus.REJECTED)
+
 # Writes one record event: (kind, record, detail). The matcher's workspace batches them; other callers add
 # them to their session. Both land in the feed in the same transaction as the change.
 EmitEvent = Callable[[str, MatchRecord, dict[str, Any]], None]
@@ -27,6 +29,8 @@ def apply_event(record: MatchRecord, event: RecordEvent, emit: EmitEvent, **deta
         now = utcnow()
         if outcome.status == RecordStatus.MATCHED:
             record.matched_at = now
+        if outcome.status in SETTLED:
+            record.settled_at = now
         record.status = outcome.status.value
         record.updated_at = now
     return outcome.effects

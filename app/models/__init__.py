@@ -7,6 +7,7 @@ from app.models.declaration import AgencyReceipt, Declaration, Dispatch, Dispatc
 from app.models.document import Document, RawMessage
 from app.models.enterprise import ApiKey, Delegation, Enterprise
 from app.models.match_record import MatchRecord, RecordEvent
+from app.models.stats import StatsRollup, StatsRollupDaily
 from app.models.submission import Submission
 from app.models.subscription import FeedCursor, Subscription, WebhookAttempt, WebhookDelivery
 
@@ -27,6 +28,8 @@ __all__ = [
     "MatchRecord",
     "RawMessage",
     "RecordEvent",
+    "StatsRollup",
+    "StatsRollupDaily",
     "Submission",
     "Subscription",
     "WebhookAttempt",

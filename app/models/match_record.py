@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import utcnow
+from app.db import ExactDecimal, utcnow
 from app.models.base import Base, TimestampMixin
 
 if TYPE_CHECKING:
@@ -40,6 +41,16 @@ class MatchRecord(TimestampMixin, Base):
     # Per agency: {status, returnStatus, returnInfo, updatedAt}, kept from the agency receipts.
     agencies: Mapped[dict[str, Any]] = mapped_column(default=dict)
     rejection: Mapped[dict[str, Any] | None]
+    # What the statistics read (app/rules/rollups.py): when the documents came (acceptance time of the first
+    # and of the latest), when customs accepted the inventory, when the record reached CLEARED or REJECTED,
+    # and the declaration's tax, trade mode and port.
+    documents_first_at: Mapped[datetime | None]
+    documents_last_at: Mapped[datetime | None]
+    customs_accepted_at: Mapped[datetime | None]
+    settled_at: Mapped[datetime | None]
+    tax_total: Mapped[Decimal | None] = mapped_column(ExactDecimal(19, 5))
+    trade_mode: Mapped[str | None] = mapped_column(String(8))
+    port_code: Mapped[str | None] = mapped_column(String(8))
 
 
 class RecordEvent(Base):

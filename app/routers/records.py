@@ -6,18 +6,20 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
-from app.deps import PrincipalDep, SessionDep, SettingsDep
+from app.deps import PrincipalDep, SessionDep, SessionmakerDep, SettingsDep
 from app.errors import Unprocessable
+from app.routers.csv_export import CSV_CONTENT, csv_stream, wants_csv
 from app.routers.messages import XML_RESPONSE, prefers_xml
 from app.schemas.problems import problems
 from app.schemas.records import DeclarationOut, RecordDetail, RecordPage, RecordStatusName
 from app.services import records as record_service
 from app.services.inventory_signing import rendered_inventory_message
 from app.services.records import RecordFilter
+from app.services.records_export import EXPORT_COLUMNS, export_pages
 
 router = APIRouter(prefix="/api/v1/records", tags=["Records (三单交换记录)"])
 
@@ -45,19 +47,7 @@ def _aware(name: str, value: datetime | None) -> datetime | None:
     return value
 
 
-@router.get(
-    "",
-    response_model=RecordPage,
-    summary="Find records by any key",
-    description="Filters combine with AND. Oldest change first; follow `nextCursor` for the next page. "
-    "An enterprise sees only records it is party to.",
-    responses=problems(401, 422, 503),
-    operation_id="list_records",
-)
-async def list_records(
-    session: SessionDep,
-    principal: PrincipalDep,
-    settings: SettingsDep,
+def record_filter(
     status: RecordStatusName | None = None,
     ebpCode: Annotated[str | None, Query(max_length=18)] = None,
     ebcCode: Annotated[str | None, Query(max_length=18)] = None,
@@ -68,10 +58,8 @@ async def list_records(
     createdFrom: Annotated[IsoDateTime | None, Query(description="Created at or after (ISO 8601 with zone)")] = None,
     createdTo: Annotated[IsoDateTime | None, Query(description="Created before (ISO 8601 with zone)")] = None,
     updatedSince: Annotated[IsoDateTime | None, Query(description="Changed at or after (ISO 8601 with zone)")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> RecordPage:
-    record_filter = RecordFilter(
+) -> RecordFilter:
+    return RecordFilter(
         status=status,
         ebp_code=ebpCode,
         ebc_code=ebcCode,
@@ -83,9 +71,53 @@ async def list_records(
         created_to=_aware("createdTo", createdTo),
         updated_since=_aware("updatedSince", updatedSince),
     )
-    return await record_service.list_records(
-        session, principal, record_filter, min(limit, settings.page_size_max), cursor
-    )
+
+
+RecordFilterDep = Annotated[RecordFilter, Depends(record_filter)]
+EXPORT_NOTE = (
+    "CSV (UTF-8 with BOM), streamed: every record the filters find that the caller may read, oldest change "
+    "first, whatever their number; buyer ID numbers masked as the JSON masks them."
+)
+
+
+@router.get(
+    "",
+    response_model=RecordPage,
+    summary="Find records by any key",
+    description="Filters combine with AND. Oldest change first; follow `nextCursor` for the next page. "
+    "An enterprise sees only records it is party to. With `Accept: text/csv`: " + EXPORT_NOTE,
+    responses=problems(401, 422, 503, also={200: {"description": "A page of records", "content": CSV_CONTENT}}),
+    operation_id="list_records",
+)
+async def list_records(
+    request: Request,
+    session: SessionDep,
+    sessionmaker: SessionmakerDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    found: RecordFilterDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response | RecordPage:
+    if wants_csv(request.headers.get("accept")):
+        return csv_stream(
+            EXPORT_COLUMNS, export_pages(sessionmaker, principal, found, settings.page_size_max), "records"
+        )
+    return await record_service.list_records(session, principal, found, min(limit, settings.page_size_max), cursor)
+
+
+@router.get(
+    "/export",
+    response_class=Response,
+    summary="Export a record search as CSV",
+    description=EXPORT_NOTE + " The same filters as `GET /api/v1/records`.",
+    responses=problems(401, 422, 503, also={200: {"description": "The records", "content": CSV_CONTENT}}),
+    operation_id="export_records",
+)
+async def export_records(
+    sessionmaker: SessionmakerDep, principal: PrincipalDep, settings: SettingsDep, found: RecordFilterDep
+) -> Response:
+    return csv_stream(EXPORT_COLUMNS, export_pages(sessionmaker, principal, found, settings.page_size_max), "records")
 
 
 @router.get(

@@ -20,6 +20,7 @@ from app.models import AgencyReceipt as AgencyReceiptRow
 from app.models import Dispatch, MatchRecord
 from app.services.declaration import enabled_agencies
 from app.services.receipts import apply_receipts
+from app.services.rollups import write_session_tally
 from app.webhooks import sign
 
 TOLERANCE_S = 300
@@ -92,6 +93,7 @@ async def receive_callback(
             dispatch_id=dispatch.id,
             callback_id=webhook_id,
         )
+        await write_session_tally(session)
         return {"status": "accepted", "webhookId": webhook_id, "recordStatus": record.status}
 
     try:

@@ -157,6 +157,8 @@ async def declare_matched(ws: Workspace) -> None:
             }
         )
         record.rejection = rejection
+        record.tax_total = assessment.tax_total
+        record.trade_mode, record.port_code = settings.trade_mode, settings.port_code
         # The seam of the declare stage: tax and limits have spoken; a risk and credit decision (inspect or
         # release, and why) joins here, before the record is declared and the outbox is written.
         if refusals:

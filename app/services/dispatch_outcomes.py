@@ -22,6 +22,7 @@ from app.db import utcnow
 from app.models import Dispatch, DispatchAttempt, MatchRecord
 from app.rules.backoff import backoff_delay
 from app.services.receipts import apply_receipts, mark_dispatch_state
+from app.services.rollups import write_session_tally
 from app.services.timeline import add_event
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ async def record_outcomes(
         if outcome == "dead":
             detail = {"agency": claim.agency, "dispatchId": str(claim.id), "error": error}
             add_event(session, "dispatch_dead", WORKER_ACTOR, record_id=record.id, detail=detail)
+    await write_session_tally(session)
     return outcomes
 
 

@@ -36,6 +36,7 @@ from app.models import Document, Submission
 from app.schemas.documents import OrderIn, key_dict, natural_key
 from app.services.declaration import declare_matched
 from app.services.intake import Accepted, DocType, ItemResult, Sender, apply_submission, settle_receipt
+from app.services.rollups import submission_cells
 from app.services.workspace import PAYLOAD_MODELS, Workspace
 
 log = logging.getLogger(__name__)
@@ -102,14 +103,14 @@ async def process(session: AsyncSession, settings: Settings, rows: Sequence[Clai
     await ws.load_goods(document for _, document in parsed if isinstance(document, OrderIn))
     results: list[tuple[Claimed, ItemResult]] = []
     for row, document in parsed:
-        ws.actor = row.actor
+        ws.actor, ws.accepted_at = row.actor, row.accepted_at
         sender = Sender(_doc_type(row.doc_type), row.sender_code, row.raw_message_id)
         try:
             result = apply_submission(ws, sender, row.item_index, Accepted(document, row.content_sha256, row.payload))
         except (Conflict, NotFound) as error:
             result = ItemResult(row.item_index, error.status, error=error)
         results.append((row, result))
-    ws.actor = MATCHER_ACTOR
+    ws.actor, ws.accepted_at = MATCHER_ACTOR, None
     await declare_matched(ws)
     now = utcnow()
     outcomes: list[tuple[Claimed, ItemResult, Document | None]] = []
@@ -117,6 +118,9 @@ async def process(session: AsyncSession, settings: Settings, rows: Sequence[Clai
         result = settle_receipt(ws, result)
         doc = ws.document(row.doc_type, row.owner_code, row.business_no) if result.error is None else None
         outcomes.append((row, result, doc))
+        ws.tally.add(
+            submission_cells(row.accepted_at, row.doc_type, row.owner_code, _outcome(result), _problem(result))
+        )
         ws.event(
             "document_receipt",
             record_id=result.receipt.recordId if result.receipt is not None else None,
@@ -133,11 +137,24 @@ async def process(session: AsyncSession, settings: Settings, rows: Sequence[Clai
         else:
             assert result.receipt is not None
             assert doc is not None
-            outcome = "replayed" if result.receipt.replayed else "stored"
-            done |= {"outcome": outcome, "result": result.receipt.model_dump(mode="json"), "document_id": doc.id}
+            done |= {
+                "outcome": _outcome(result),
+                "result": result.receipt.model_dump(mode="json"),
+                "document_id": doc.id,
+            }
         updates.append(done)
     if updates:
         await session.execute(update(Submission), updates)
+
+
+def _outcome(result: ItemResult) -> str:
+    if result.error is not None:
+        return "rejected"
+    return "replayed" if result.receipt is not None and result.receipt.replayed else "stored"
+
+
+def _problem(result: ItemResult) -> dict[str, Any] | None:
+    return result.error.problem() if result.error is not None else None
 
 
 def _receipt_event(row: Claimed, result: ItemResult) -> dict[str, Any]:

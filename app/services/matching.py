@@ -177,6 +177,11 @@ def evaluate_record(ws: Workspace, record: MatchRecord) -> None:
     status = RecordStatus(outcome.status)
     if docs and not active and all(d.state == "cancelled" for d in docs):
         status = RecordStatus.CANCELLED
+    arrived = ws.accepted_at or utcnow()
+    if record.documents_first_at is None or arrived < record.documents_first_at:
+        record.documents_first_at = arrived
+    if record.documents_last_at is None or arrived > record.documents_last_at:
+        record.documents_last_at = arrived
     if order_rows:
         record.ebc_code = order_rows[0].payload["ebcCode"]
         record.buyer_id_number = order_rows[0].payload["buyerIdNumber"]

@@ -1,4 +1,7 @@
-"""Agency answers (回执) back on the record: stored, on the timeline, and moving the record's status."""
+"""Agency answers (回执) back on the record: stored, on the timeline, and moving the record's status.
+
+The statistics rollups note the record before the answers change it (``session_tally``); the caller writes
+them (``write_session_tally``) before its transaction commits."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from app.lifecycle.status import Effect, RecordEvent
 from app.models import AgencyReceipt as AgencyReceiptRow
 from app.models import Declaration, MatchRecord
 from app.rules.agency_status import agency_state, is_rejection, later_state, record_status_after
+from app.services.rollups import session_tally
 from app.services.timeline import add_event
 
 # The status ``record_status_after`` reads from the agencies' answers, as the lifecycle event it is.
@@ -36,6 +40,7 @@ async def apply_receipts(
     callback_id: str | None = None,
 ) -> None:
     now = utcnow()
+    session_tally(session).before(record)
     agencies = dict(record.agencies)
     for receipt in receipts:
         session.add(
@@ -67,6 +72,8 @@ async def apply_receipts(
         )
         previous = agencies.get(agency, {})
         state = agency_state(receipt.return_status)
+        if agency == "customs" and state != "rejected" and record.customs_accepted_at is None:
+            record.customs_accepted_at = now  # the clock of t_customs starts at customs' first acceptance
         if later_state(previous.get("state"), state) != state:
             continue  # an earlier stage arriving late (a reply after its callback) changes nothing
         agencies[agency] = {

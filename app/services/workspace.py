@@ -18,6 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -28,6 +29,7 @@ from app.config import Settings
 from app.db import ORDER_LOCKS, advisory_xact_locks, utcnow
 from app.models import Base, Declaration, Dispatch, Document, Goods, MatchRecord, RecordEvent
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
+from app.services.rollups import RollupTally
 
 DocKey = tuple[str, str, str]  # (doc_type, owner_code, business_no)
 PAYLOAD_MODELS: dict[str, type[OrderIn] | type[PaymentIn] | type[WaybillIn]] = {
@@ -53,6 +55,8 @@ class Workspace:
     session: AsyncSession
     settings: Settings
     actor: str
+    # When the submission being applied was accepted (the documents' arrival, for the statistics' clocks).
+    accepted_at: datetime | None = None
     order_nos: set[str] = field(default_factory=set)
     records: dict[uuid.UUID, MatchRecord] = field(default_factory=dict)
     documents: dict[uuid.UUID, Document] = field(default_factory=dict)
@@ -66,6 +70,8 @@ class Workspace:
     declarations: list[dict[str, Any]] = field(default_factory=list)
     dispatches: list[dict[str, Any]] = field(default_factory=list)
     _docs_by_order: dict[str, list[Document]] = field(default_factory=dict)
+    # The statistics rollups' share of this unit of work, written with the rest by ``write``.
+    tally: RollupTally = field(default_factory=RollupTally)
 
     async def load(self, doc_type: str, keys: Iterable[tuple[str, str]], order_nos: Iterable[str]) -> None:
         """Lock ``order_nos``, lock the stored documents with these natural keys, then lock the order numbers
@@ -91,6 +97,7 @@ class Workspace:
         if not wanted:
             return
         for record in await self.session.scalars(select(MatchRecord).where(MatchRecord.order_no.in_(wanted))):
+            self.tally.before(record)
             self._keep_record(record)
         for doc in await self.session.scalars(select(Document).where(Document.order_no.in_(wanted))):
             self._keep(doc)
@@ -179,8 +186,10 @@ class Workspace:
 
     async def write(self) -> None:
         """Send everything to the database: the ORM's records and documents first (they are referenced),
-        then the insert-only rows, each table in one multi-row statement, in the order they were made."""
+        the statistics rollups' changes, then the insert-only rows, each table in one multi-row statement, in
+        the order they were made."""
         await self.session.flush()
+        await self.tally.write(self.session)
         for model, rows in ((Declaration, self.declarations), (Dispatch, self.dispatches), (RecordEvent, self.events)):
             if rows:
                 await self.session.execute(insert(Base.metadata.tables[model.__tablename__]), rows)
@@ -188,6 +197,7 @@ class Workspace:
 
     def add_record(self, record: MatchRecord) -> None:
         self.session.add(record)
+        self.tally.track_new(record)
         self._keep_record(record)
 
     def moved(self, doc: Document, previous_order_no: str) -> None:
