@@ -177,7 +177,7 @@ def buyer_id_number(k: int) -> str:
     born = _BIRTH0 + timedelta(days=k % 12000)
     sequence = (k // 12000) % 1000
     body = f"{district}{born:%Y%m%d}{sequence:03d}"
-    return body + ric.calc_check_digit(body)
+    return body + ric.calc_check_digit(body + "0")  # the function reads the first 17 characters of 18
 
 
 def buyer(k: int) -> dict[str, str]:

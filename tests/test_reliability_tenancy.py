@@ -98,7 +98,7 @@ class World:
 
 def _triple(group: str, codes: dict[str, str], item_no: str) -> tuple[dict[str, Any], ...]:
     order, payment, waybill = purchase(order_no=f"{group}SECRET0001", own_buyer=True)
-    buyer = {"G": ("钱机密", "330106198512120011"), "U": ("赵秘密", "110101199003074518")}[group]
+    buyer = {"G": ("钱机密", "330106198512120011"), "U": ("赵秘密", "110101199003074514")}[group]
     names = {code: f"{group}企业{n}" for n, code in enumerate(sorted(set(codes.values())))}
     order |= {
         "ebpCode": codes["platform"],

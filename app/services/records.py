@@ -141,7 +141,7 @@ def sees_whole_purchase(principal: Principal, record: MatchRecord) -> bool:
 
 
 def mask_id(value: str | None) -> str | None:
-    """330106199001011234 → 330106********1234: enough to recognise, not to reuse."""
+    """33010619900101123X → 330106********123X: enough to recognise, not to reuse."""
     if value is None or len(value) <= 10:
         return value
     return value[:6] + "*" * (len(value) - 10) + value[-4:]

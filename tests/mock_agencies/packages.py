@@ -16,7 +16,7 @@ CALLBACK_URL = "http://single-window.test/api/v1/agency-callbacks/customs"
 
 
 def package(agency: str = "customs", record_id: str | None = None, **changes: Any) -> dict[str, Any]:
-    """One 200.00 cosmetic (VAT 13 %, consumption tax 15 %: tax 46.12) of buyer 330106199001011234.
+    """One 200.00 cosmetic (VAT 13 %, consumption tax 15 %: tax 46.12) of buyer 33010619900101123X.
 
     ``changes`` replace top-level parts; ``inventory=`` / ``order=`` … are merged into the part instead.
     """

@@ -153,7 +153,7 @@ async def test_twenty_concurrent_identical_calls_are_answered_once(agencies_clie
 # --- the tax agency's annual totals ------------------------------------------------------------------------
 
 
-def _purchase(total: str, buyer: str = "330106199001011234", year: str = "2026") -> dict[str, Any]:
+def _purchase(total: str, buyer: str = "33010619900101123X", year: str = "2026") -> dict[str, Any]:
     body = package("tax", inventory={"buyerIdNumber": buyer, "declTime": f"{year}0601"})
     body["inventory"]["inventoryList"][0].update(price=total, totalPrice=total)
     return body

@@ -192,7 +192,7 @@ def test_tax_bill_for_the_worked_example() -> None:
             "consumptionTax": "24.71",
         }
     ]
-    assert decision.quota_use == rules.QuotaUse("330106199001011234", 2026, Decimal("200.00"))
+    assert decision.quota_use == rules.QuotaUse("33010619900101123X", 2026, Decimal("200.00"))
 
 
 def test_tax_bill_per_line_with_freight_apportioned() -> None:
@@ -227,7 +227,7 @@ def test_tax_annual_quota_rejects_with_621018() -> None:
     assert statuses(over) == ["100"]
     assert "-621018" in info(over)
     assert "25800.01" in info(over)
-    assert "330106199001011234" not in info(over)  # the ID is masked
+    assert "33010619900101123X" not in info(over)  # the ID is masked
     assert over.tax_bill is None
     assert over.quota_use is None
 
@@ -246,7 +246,7 @@ def test_tax_limits_are_parameters() -> None:
 
 
 def test_tax_quota_year_comes_from_the_declaration_date() -> None:
-    assert rules.quota_key(package(), NOW) == ("330106199001011234", 2026)
+    assert rules.quota_key(package(), NOW) == ("33010619900101123X", 2026)
     assert rules.quota_key(package(inventory={"declTime": "20270101"}), NOW)[1] == 2027
     undated = package()
     del undated["inventory"]["declTime"], undated["inventory"]["appTime"]
@@ -308,11 +308,13 @@ def test_fx_rejects_a_package_without_payment() -> None:
 def test_fx_id_format_and_optional_check_digit() -> None:
     assert rules.valid_prc_id("11010519491231002X")  # a real-format ID with a valid check digit
     assert rules.valid_prc_id("11010519491231002X", check_digit=True)
-    assert rules.valid_prc_id("330106199001011234")  # the example: right format, wrong check digit
+    assert rules.valid_prc_id("330106199001011234")  # right format, wrong check digit
     assert not rules.valid_prc_id("330106199001011234", check_digit=True)
     lower_x = package(payment={"payerIdNumber": "11010519491231002x"})
     assert statuses(rules.fx_decision(lower_x, NOW, check_id_digit=True)) == ["120"]
-    assert statuses(rules.fx_decision(package(), NOW, check_id_digit=True)) == ["100"]
+    wrong_digit = package(payment={"payerIdNumber": "330106199001011234"})
+    assert statuses(rules.fx_decision(wrong_digit, NOW, check_id_digit=True)) == ["100"]
+    assert statuses(rules.fx_decision(package(), NOW, check_id_digit=True)) == ["120"]
 
 
 def test_fx_compares_amounts_as_numbers() -> None:
@@ -320,6 +322,6 @@ def test_fx_compares_amounts_as_numbers() -> None:
 
 
 def test_mask_and_return_time() -> None:
-    assert rules.mask_id("330106199001011234") == "330106********1234"
+    assert rules.mask_id("33010619900101123X") == "330106********123X"
     assert rules.mask_id("short") == "***"
     assert rules.return_time(NOW) == "20261123102000123"
