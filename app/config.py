@@ -136,6 +136,40 @@ class Settings(BaseSettings):
         "17 digits + digit or X, as the example IDs are not real)",
     )
 
+    # --- credit and risk (app/rules/credit.py, app/rules/risk.py, docs/risk.md) -------------------------
+    # Supervision profiles per customs credit level: the defaults until an official stores others.
+    supervision_rate_regular: Decimal = Field(
+        default=Decimal("0.0244"), ge=0, le=1, description="Inspection rate of regular enterprises (常规企业)"
+    )
+    supervision_certified_share: Decimal = Field(
+        default=Decimal("0.2"), ge=0, le=Decimal("0.2"), description="认证企业: share of the regular rate (≤ 0.2)"
+    )
+    supervision_advanced_share: Decimal = Field(
+        default=Decimal("0.1"), ge=0, le=Decimal("0.2"), description="高级认证企业: share of the regular rate (≤ 0.2)"
+    )
+    supervision_rate_dishonest: Decimal = Field(
+        default=Decimal("0.85"), ge=Decimal("0.8"), le=1, description="Inspection rate of 失信企业 (≥ 0.8)"
+    )
+    supervision_rate_seriously_dishonest: Decimal = Field(
+        default=Decimal("1"), ge=Decimal("0.8"), le=1, description="Inspection rate of 严重失信企业"
+    )
+    supervision_block_seriously_dishonest: bool = Field(
+        default=False, description="Refuse declarations naming a 严重失信 enterprise instead of inspecting them"
+    )
+    risk_seed: int = Field(default=0, description="Seed of the inspection sampling (reproducible per record)")
+    risk_id_secret: SecretStr = Field(
+        default=SecretStr("dev-risk-secret"),
+        description="HMAC key of buyer ID numbers in the risk counters. The default is a development value",
+    )
+    risk_window_days: int = Field(default=30, ge=1, le=366, description="Window of the R1–R3 counters")
+    risk_ids_per_address: int = Field(default=5, ge=2, description="R1: distinct buyer IDs per address")
+    risk_addresses_per_id: int = Field(default=4, ge=2, description="R2: distinct addresses per buyer ID")
+    risk_ids_per_phone: int = Field(default=3, ge=2, description="R3: distinct buyer IDs per consignee phone")
+    risk_orders_per_id_day: int = Field(default=5, ge=2, description="R4: orders per buyer ID in 24 h")
+    risk_platforms_per_id_day: int = Field(default=3, ge=2, description="R4: platforms per buyer ID in 24 h")
+    risk_quota_share: Decimal = Field(default=Decimal("0.8"), gt=0, le=1, description="R5: annual quota share used")
+    risk_inspect_on_warning: bool = Field(default=True, description="A declaration that raised a warning is inspected")
+
     # --- declaration (清单) -------------------------------------------------------------------------
     customs_code: str = Field(default="1501", pattern=r"^\d{4}$", description="Customs office receiving lists")
     port_code: str = Field(default="1501", pattern=r"^\d{4}$", description="Customs office of the port of entry")

@@ -13,7 +13,12 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "MALFORMED_URL": (400, "", "The path or query holds a NUL character, or a query parameter is given twice."),
     "UNAUTHENTICATED": (401, "", "No X-API-Key, or a key that is unknown or revoked."),
     "ADMIN_REQUIRED": (403, "", "Only an admin key may do this."),
-    "READ_ONLY_PRINCIPAL": (403, "", "Officials read everything but change nothing."),
+    "READ_ONLY_PRINCIPAL": (403, "", "Officials read everything but change nothing (except credit and risk)."),
+    "OFFICIAL_REQUIRED": (
+        403,
+        "",
+        "Credit levels, supervision profiles and warnings are handled by officials or admins.",
+    ),
     "ENTERPRISE_KEY_REQUIRED": (403, "", "Documents are transmitted with an enterprise's key."),
     "ENTERPRISE_SUSPENDED": (403, "", "The calling enterprise, or the document's enterprise, is suspended."),
     "NOT_AUTHORISED_FOR_ENTERPRISE": (
@@ -101,6 +106,11 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     ),
     "CERTIFICATE_EXPIRED": (422, "", "The certificate's notAfter is past (or before its notBefore)."),
     "INVALID_CURSOR": (422, "", "The pagination cursor was not issued by this service."),
+    "PROFILE_OUT_OF_BOUNDS": (
+        422,
+        "",
+        "Supervision profiles outside GACC's bounds: AEO ≤ 20 % of regular, 失信 ≥ 80 %, better never stricter.",
+    ),
     "OUTGOING_MESSAGE_INVALID": (
         500,
         "",

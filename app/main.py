@@ -29,6 +29,7 @@ from app.routers import (
     api_docs,
     callbacks,
     certificates,
+    credit,
     documents,
     enterprises,
     feed,
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(enterprises.router)
     app.include_router(certificates.router)
+    app.include_router(credit.router)
     app.include_router(goods.router)
     for router in documents.routers:
         app.include_router(router)

@@ -6,6 +6,7 @@ from app.models.declaration import AgencyReceipt, Declaration, Dispatch, Dispatc
 from app.models.document import Document, RawMessage
 from app.models.enterprise import ApiKey, Delegation, Enterprise
 from app.models.match_record import MatchRecord, RecordEvent
+from app.models.risk import CreditAssessment, RiskCount, RiskLink, RiskWarning, SupervisionProfileRow
 from app.models.submission import Submission
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "ApiKey",
     "Base",
     "Certificate",
+    "CreditAssessment",
     "Declaration",
     "Delegation",
     "Dispatch",
@@ -23,5 +25,9 @@ __all__ = [
     "MatchRecord",
     "RawMessage",
     "RecordEvent",
+    "RiskCount",
+    "RiskLink",
+    "RiskWarning",
     "Submission",
+    "SupervisionProfileRow",
 ]

@@ -22,6 +22,8 @@ class Enterprise(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     # What a missing ds:Signature on its CEB XML means: off | verify-if-present | required (app/rules/signatures.py)
     signature_policy: Mapped[str] = mapped_column(String(20), default="verify-if-present")
+    # The customs credit level now (app/rules/credit.py); its history is ``credit_assessment``.
+    credit_level: Mapped[str] = mapped_column(String(24), default="regular")
 
 
 class ApiKey(Base):

@@ -1,0 +1,46 @@
+"""Pure tests of the credit levels' supervision profiles (app/rules/credit.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from app.rules.credit import CreditLevel, default_profiles, profile_problems
+
+L = CreditLevel
+
+
+def test_defaults_follow_order_251() -> None:
+    profiles = default_profiles()
+    regular = profiles[L.REGULAR].inspection_rate
+    assert regular == Decimal("0.0244")
+    assert profiles[L.ADVANCED_CERTIFIED].inspection_rate <= regular * Decimal("0.2")
+    assert profiles[L.CERTIFIED].inspection_rate <= regular * Decimal("0.2")
+    assert profiles[L.DISHONEST].inspection_rate >= Decimal("0.8")
+    assert not any(p.block for p in profiles.values())
+    assert profile_problems(profiles) == []
+
+
+def test_bounds_are_checked() -> None:
+    profiles = default_profiles()
+    aeo_too_high = profiles | {L.CERTIFIED: replace(profiles[L.CERTIFIED], inspection_rate=Decimal("0.005"))}
+    assert profile_problems(aeo_too_high) == ["certified: an AEO level's rate must be at most 20 % of the regular rate"]
+    lenient = profiles | {L.DISHONEST: replace(profiles[L.DISHONEST], inspection_rate=Decimal("0.79"))}
+    assert profile_problems(lenient) == ["dishonest: a 失信 level's rate must be at least 0.8"]
+    inverted = profiles | {L.DISHONEST: replace(profiles[L.DISHONEST], inspection_rate=Decimal("1"))}
+    inverted |= {L.SERIOUSLY_DISHONEST: replace(profiles[L.SERIOUSLY_DISHONEST], inspection_rate=Decimal("0.9"))}
+    assert profile_problems(inverted) == ["dishonest is inspected more than seriously_dishonest"]
+    blocked_regular = profiles | {L.REGULAR: replace(profiles[L.REGULAR], block=True)}
+    assert profile_problems(blocked_regular) == ["regular: only 失信 levels may be blocked"]
+    missing = {k: v for k, v in profiles.items() if k != L.REGULAR}
+    assert profile_problems(missing) == ["no profile for regular"]
+    over_one = profiles | {
+        L.SERIOUSLY_DISHONEST: replace(profiles[L.SERIOUSLY_DISHONEST], inspection_rate=Decimal("1.1"))
+    }
+    assert profile_problems(over_one) == ["seriously_dishonest: inspection rate must be within 0 and 1"]
+
+
+def test_block_may_be_configured_for_seriously_dishonest() -> None:
+    profiles = default_profiles(block_seriously_dishonest=True)
+    assert profiles[L.SERIOUSLY_DISHONEST].block
+    assert profile_problems(profiles) == []
