@@ -103,16 +103,7 @@ class Settings(BaseSettings):
     )
 
     # Mock agencies (app/mock_agencies): their rules and fault injection, for tests and benchmarks.
-    mock_seed: int = Field(default=0, description="Seed of the mock agencies' sampling and fault injection")
-    mock_inspection_rate_advanced: float = Field(
-        default=0.01, ge=0, le=1, description="Share of declarations inspected, seller credit grade advanced"
-    )
-    mock_inspection_rate_general: float = Field(
-        default=0.05, ge=0, le=1, description="Share of declarations inspected, seller credit grade general"
-    )
-    mock_inspection_rate_low: float = Field(
-        default=0.5, ge=0, le=1, description="Share of declarations inspected, seller credit grade low"
-    )
+    mock_seed: int = Field(default=0, description="Seed of the mock agencies' fault injection")
     mock_inspection_delay_ms: int = Field(
         default=1500, ge=0, description="Mock customs: delay before the release callback after an inspection"
     )

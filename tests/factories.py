@@ -72,10 +72,15 @@ def purchase(
     order_no = order_no or f"T{n:010d}"
     order = copy.deepcopy(examples.ORDER) | {"orderNo": order_no, "payTransactionId": f"PAY{order_no}"}
     payment = copy.deepcopy(examples.PAYMENT) | {"orderNo": order_no, "payTransactionId": f"PAY{order_no}"}
-    if own_buyer:
-        # A buyer of their own, for tests of many purchases that must not reach the annual quota (26,000 CNY).
-        order["buyerIdNumber"] = payment["payerIdNumber"] = resident_id(n)
     waybill = copy.deepcopy(examples.WAYBILL) | {"orderNo": order_no, "logisticsNo": f"WB{order_no}"}
+    if own_buyer:
+        # A buyer of their own, for tests of many purchases that must not reach the annual quota (26,000 CNY),
+        # living at an address and telephone of their own (many buyers at one address is risk rule R1).
+        order["buyerIdNumber"] = payment["payerIdNumber"] = resident_id(n)
+        phone = f"139{n:08d}"
+        address = f"浙江省杭州市西湖区文三路{n}号"
+        order |= {"buyerTelephone": phone, "consigneeTelephone": phone, "consigneeAddress": address}
+        waybill |= {"consigneeTelephone": phone, "consigneeAddress": address}
     order.update(changes.get("order", {}))
     payment.update(changes.get("payment", {}))
     waybill.update(changes.get("waybill", {}))

@@ -40,8 +40,6 @@ class MatchRecord(TimestampMixin, Base):
     # Per agency: {status, returnStatus, returnInfo, updatedAt}, kept from the agency receipts.
     agencies: Mapped[dict[str, Any]] = mapped_column(default=dict)
     rejection: Mapped[dict[str, Any] | None]
-    # The declare stage's risk and credit decision: {decision: release|inspect, reasons, levels, rate, draw}.
-    risk: Mapped[dict[str, Any] | None]
 
 
 class RecordEvent(Base):

@@ -7,6 +7,7 @@ Officials and admins set levels and profiles; both are audited on the feed (``cr
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,12 +66,13 @@ async def credit_history(session: AsyncSession, code: str) -> list[CreditAssessm
 
 
 def configured_profiles(settings: Settings) -> dict[CreditLevel, SupervisionProfile]:
+    # Decimal(str(...)): settings copied with model_copy(update=…) (tests, tools) are not validated again.
     return default_profiles(
-        regular=settings.supervision_rate_regular,
-        certified_share=settings.supervision_certified_share,
-        advanced_share=settings.supervision_advanced_share,
-        dishonest=settings.supervision_rate_dishonest,
-        seriously_dishonest=settings.supervision_rate_seriously_dishonest,
+        regular=Decimal(str(settings.supervision_rate_regular)),
+        certified_share=Decimal(str(settings.supervision_certified_share)),
+        advanced_share=Decimal(str(settings.supervision_advanced_share)),
+        dishonest=Decimal(str(settings.supervision_rate_dishonest)),
+        seriously_dishonest=Decimal(str(settings.supervision_rate_seriously_dishonest)),
         block_seriously_dishonest=settings.supervision_block_seriously_dishonest,
     )
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db import ORDER_LOCKS, advisory_xact_locks, utcnow
-from app.models import Base, Declaration, Dispatch, Document, Goods, MatchRecord, RecordEvent
+from app.models import Base, Declaration, Dispatch, Document, Goods, MatchRecord, RecordEvent, RiskWarning
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 
 DocKey = tuple[str, str, str]  # (doc_type, owner_code, business_no)
@@ -65,6 +65,7 @@ class Workspace:
     events: list[dict[str, Any]] = field(default_factory=list)
     declarations: list[dict[str, Any]] = field(default_factory=list)
     dispatches: list[dict[str, Any]] = field(default_factory=list)
+    risk_warnings: list[dict[str, Any]] = field(default_factory=list)
     _docs_by_order: dict[str, list[Document]] = field(default_factory=dict)
 
     async def load(self, doc_type: str, keys: Iterable[tuple[str, str]], order_nos: Iterable[str]) -> None:
@@ -181,7 +182,12 @@ class Workspace:
         """Send everything to the database: the ORM's records and documents first (they are referenced),
         then the insert-only rows, each table in one multi-row statement, in the order they were made."""
         await self.session.flush()
-        for model, rows in ((Declaration, self.declarations), (Dispatch, self.dispatches), (RecordEvent, self.events)):
+        for model, rows in (
+            (Declaration, self.declarations),
+            (Dispatch, self.dispatches),
+            (RecordEvent, self.events),
+            (RiskWarning, self.risk_warnings),
+        ):
             if rows:
                 await self.session.execute(insert(Base.metadata.tables[model.__tablename__]), rows)
                 rows.clear()

@@ -1,4 +1,4 @@
-"""Credit levels and their history, supervision profiles, risk counters, warnings, the record's decision.
+"""Credit levels and their history, supervision profiles, risk counters, warnings, the declaration's decision.
 
 Revision ID: 0008_risk_credit
 Revises: 0005_certificates
@@ -19,7 +19,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("enterprise") as batch_op:
         batch_op.add_column(sa.Column("credit_level", sa.String(length=24), server_default="regular", nullable=False))
-    with op.batch_alter_table("match_record") as batch_op:
+    with op.batch_alter_table("declaration") as batch_op:
         batch_op.add_column(sa.Column("risk", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True))
     op.create_table(
         "credit_assessment",
@@ -96,7 +96,7 @@ def downgrade() -> None:
     op.drop_table("supervision_profile")
     op.drop_index("ix_credit_assessment_enterprise", table_name="credit_assessment")
     op.drop_table("credit_assessment")
-    with op.batch_alter_table("match_record") as batch_op:
+    with op.batch_alter_table("declaration") as batch_op:
         batch_op.drop_column("risk")
     with op.batch_alter_table("enterprise") as batch_op:
         batch_op.drop_column("credit_level")

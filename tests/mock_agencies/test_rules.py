@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 from app.mock_agencies import rules
-from tests.mock_agencies.packages import package, record_with_draw, two_line_package
+from tests.mock_agencies.packages import INSPECT, package, two_line_package
 
 NOW = datetime(2026, 11, 23, 2, 20, 0, 123000, tzinfo=UTC)  # 10:20:00.123 in China
-RATES = rules.InspectionRates()
 
 
 def statuses(decision: rules.AgencyDecision) -> list[str]:
@@ -108,61 +107,36 @@ def test_customs_lists_every_problem_at_once() -> None:
 # --- inspection ----------------------------------------------------------------------------------------
 
 
-def test_sampling_is_deterministic_per_seed_and_record() -> None:
-    assert rules.sampling_draw(0, "r-1") == rules.sampling_draw(0, "r-1")
-    assert rules.sampling_draw(0, "r-1") != rules.sampling_draw(1, "r-1")
-    draws = [rules.sampling_draw(7, f"record-{n}") for n in range(4000)]
-    assert all(0 <= d < 1 for d in draws)
-    assert 0.45 < sum(d < 0.5 for d in draws) / len(draws) < 0.55  # uniform enough for rates to mean shares
+def test_the_agency_obeys_the_single_windows_decision() -> None:
+    assert rules.selected_for_inspection(package(riskDecision=INSPECT))
+    assert not rules.selected_for_inspection(package())
+    assert not rules.selected_for_inspection(package(riskDecision=None))  # no decision: released
+    assert not rules.selected_for_inspection({"recordId": "r-1", "riskDecision": "inspect"})  # malformed
 
 
-@pytest.mark.parametrize(
-    ("grade", "rate"), [("advanced", 0.01), ("general", 0.05), ("low", 0.5), ("unknown", 0.05), ("", 0.05)]
-)
-def test_sampling_rate_follows_the_credit_grade(grade: str, rate: float) -> None:
-    inside = record_with_draw(0, below=rate)
-    outside = record_with_draw(0, above=rate)
-    seller = {"code": "3120960A02", "creditGrade": grade}
-    assert rules.selected_for_inspection(package(record_id=inside, seller=seller), 0, RATES)
-    assert not rules.selected_for_inspection(package(record_id=outside, seller=seller), 0, RATES)
+def test_inspection_accepts_with_120_or_holds_with_500_and_the_reasons() -> None:
+    assert statuses(rules.inspection_decision(package())) == ["120"]
+    held = rules.inspection_decision(package(riskDecision=INSPECT))
+    assert statuses(held) == ["500"]
+    assert "CREDIT_SAMPLED" in info(held)
 
 
-def test_sampling_shares_by_grade_over_many_records() -> None:
-    for grade, low, high in (("advanced", 0.0, 0.03), ("general", 0.03, 0.08), ("low", 0.45, 0.55)):
-        seller = {"code": "X", "creditGrade": grade}
-        picked = sum(
-            rules.selected_for_inspection({"recordId": f"rec-{n}", "seller": seller}, 0, RATES) for n in range(3000)
-        )
-        assert low <= picked / 3000 <= high, (grade, picked)
-
-
-def test_inspection_accepts_with_120_or_samples_with_500() -> None:
-    passed = rules.inspection_decision(package(record_id=record_with_draw(0, above=0.05)), 0, RATES)
-    assert statuses(passed) == ["120"]
-    sampled = rules.inspection_decision(package(record_id=record_with_draw(0, below=0.05)), 0, RATES)
-    assert statuses(sampled) == ["500"]
-    assert "general" in info(sampled)
-
-
-def test_inspection_rates_are_settings() -> None:
-    record = record_with_draw(0, above=0.05, below=0.2)
-    body = package(record_id=record)
-    assert statuses(rules.inspection_decision(body, 0, RATES)) == ["120"]
-    assert statuses(rules.inspection_decision(body, 0, rules.InspectionRates(general=0.2))) == ["500"]
+def test_no_sampling_of_its_own_whatever_the_record() -> None:
+    assert all(statuses(rules.inspection_decision(package(record_id=f"rec-{n}"))) == ["120"] for n in range(500))
 
 
 @pytest.mark.parametrize("flag", [False, "false", None])
 def test_inspection_rejects_goods_off_the_positive_list_naming_the_item(flag: Any) -> None:
-    body = two_line_package(record_id=record_with_draw(0, below=0.05))
+    body = two_line_package(riskDecision=INSPECT)
     body["goods"][1]["positiveList"] = flag
-    decision = rules.inspection_decision(body, 0, RATES)
+    decision = rules.inspection_decision(body)
     assert statuses(decision) == ["100"]
     assert "JP-TEA-01" in info(decision)
     assert "JP-SSD-50" not in info(decision)
 
 
 def test_inspection_rejects_a_package_without_goods() -> None:
-    assert statuses(rules.inspection_decision(package(goods=[]), 0, RATES)) == ["100"]
+    assert statuses(rules.inspection_decision(package(goods=[]))) == ["100"]
 
 
 # --- tax -----------------------------------------------------------------------------------------------
