@@ -51,6 +51,12 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "KEY_NOT_FOUND": (404, "", "No such API key for this enterprise."),
     "DELEGATION_NOT_FOUND": (404, "", "No such delegation granted by this enterprise."),
     "CERTIFICATE_NOT_FOUND": (404, "", "No such certificate filed for this enterprise."),
+    "WARNING_NOT_FOUND": (404, "", "No such risk warning."),
+    "WARNING_ALREADY_HANDLED": (
+        409,
+        "",
+        "The warning was dismissed or escalated already (final), or acknowledged twice.",
+    ),
     "GOODS_NOT_FOUND": (404, "", "No goods record (ebcCode, itemNo), or not visible to this key."),
     "METHOD_NOT_ALLOWED": (405, "", "The route does not take this method."),
     "ENTERPRISE_EXISTS": (409, "", "The enterprise code is already filed."),

@@ -39,6 +39,7 @@ from app.routers import (
     metrics,
     operations,
     records,
+    risk,
 )
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.schemas.problems import FieldError, Problem, problems
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(enterprises.router)
     app.include_router(certificates.router)
     app.include_router(credit.router)
+    app.include_router(risk.router)
     app.include_router(goods.router)
     for router in documents.routers:
         app.include_router(router)

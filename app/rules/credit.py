@@ -106,3 +106,43 @@ def default_profiles(
             CreditLevel.SERIOUSLY_DISHONEST, seriously_dishonest, block=block_seriously_dishonest
         ),
     }
+
+
+@dataclass(frozen=True)
+class EnterpriseRecord:
+    """An enterprise's own record over a period, and its peers' medians, for the local score."""
+
+    records: int
+    mismatch_rate: float
+    rejection_rate: float
+    peer_mismatch_median: float
+    peer_rejection_median: float
+    complaints_upheld: int = 0
+    penalties: int = 0
+
+
+WATCH_BELOW = 60  # a local score under this puts the enterprise on the officials' watch list
+
+
+def local_score(record: EnterpriseRecord) -> int:
+    """0–100 from the enterprise's own record: its mismatch and rejection rates against its peers' medians
+    (each worth up to 30 points), upheld complaints (10 each, up to 20) and penalties (10 each, up to 20).
+    It may put the enterprise on a watch list; it never changes the customs level.
+
+    >>> local_score(EnterpriseRecord(100, 0.01, 0.01, 0.01, 0.01))
+    100
+    >>> local_score(EnterpriseRecord(100, 0.04, 0.01, 0.01, 0.01, complaints_upheld=1))
+    60
+    """
+
+    def against_peers(rate: float, median: float) -> float:
+        if rate <= median:
+            return 0.0
+        # 30 points lost at 4× the peers' median (or at 10 % when the peers have none).
+        worst = 4 * median if median > 0 else 0.1
+        return min(30.0, 30.0 * (rate - median) / max(worst - median, 1e-9))
+
+    lost = against_peers(record.mismatch_rate, record.peer_mismatch_median)
+    lost += against_peers(record.rejection_rate, record.peer_rejection_median)
+    lost += min(20, 10 * record.complaints_upheld) + min(20, 10 * record.penalties)
+    return max(0, round(100 - lost))

@@ -141,7 +141,7 @@ def sees_whole_purchase(principal: Principal, record: MatchRecord) -> bool:
 
 
 # Timeline events only officials and admins read: which declarations are inspected, and why, is customs' own.
-OFFICIALS_ONLY = frozenset({"risk_decision"})
+OFFICIALS_ONLY = frozenset({"risk_decision", "risk_warning_handled"})
 
 
 def mask_id(value: str | None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from app.rules.credit import CreditLevel, default_profiles, profile_problems
+from app.rules.credit import CreditLevel, EnterpriseRecord, default_profiles, local_score, profile_problems
 
 L = CreditLevel
 
@@ -44,3 +44,13 @@ def test_block_may_be_configured_for_seriously_dishonest() -> None:
     profiles = default_profiles(block_seriously_dishonest=True)
     assert profiles[L.SERIOUSLY_DISHONEST].block
     assert profile_problems(profiles) == []
+
+
+def test_local_score_against_peers() -> None:
+    clean = EnterpriseRecord(200, 0.01, 0.0, 0.02, 0.01)
+    assert local_score(clean) == 100
+    assert local_score(EnterpriseRecord(200, 0.08, 0.0, 0.02, 0.01)) == 70  # 4× the peers' mismatch median
+    worst = EnterpriseRecord(200, 1.0, 1.0, 0.02, 0.01, complaints_upheld=5, penalties=5)
+    assert local_score(worst) == 0
+    no_peers = EnterpriseRecord(10, 0.05, 0.0, 0.0, 0.0)
+    assert local_score(no_peers) == 85  # half of the 10 % that loses 30 points when peers have none
