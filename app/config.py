@@ -161,6 +161,12 @@ class Settings(BaseSettings):
     risk_quota_share: Decimal = Field(default=Decimal("0.8"), gt=0, le=1, description="R5: annual quota share used")
     risk_inspect_on_warning: bool = Field(default=True, description="A declaration that raised a warning is inspected")
 
+    # Public endpoints (no key): in-process limits per client address (and per ID number for quota checks).
+    public_complaints_per_hour: int = Field(default=5, ge=1, description="Complaints one client may file per hour")
+    public_quota_checks_per_hour: int = Field(default=10, ge=1, description="Quota checks per client per hour")
+    public_quota_checks_per_id_day: int = Field(default=5, ge=1, description="Quota checks per ID number per day")
+    public_min_buyers: int = Field(default=5, ge=1, description="Credit disclosure: no cell of fewer buyers")
+
     # --- declaration (清单) -------------------------------------------------------------------------
     customs_code: str = Field(default="1501", pattern=r"^\d{4}$", description="Customs office receiving lists")
     port_code: str = Field(default="1501", pattern=r"^\d{4}$", description="Customs office of the port of entry")

@@ -51,6 +51,8 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "KEY_NOT_FOUND": (404, "", "No such API key for this enterprise."),
     "DELEGATION_NOT_FOUND": (404, "", "No such delegation granted by this enterprise."),
     "CERTIFICATE_NOT_FOUND": (404, "", "No such certificate filed for this enterprise."),
+    "COMPLAINT_NOT_FOUND": (404, "", "No such complaint."),
+    "RATE_LIMITED": (429, "", "Public endpoints: too many requests from this client, or about this ID number."),
     "WARNING_NOT_FOUND": (404, "", "No such risk warning."),
     "WARNING_ALREADY_HANDLED": (
         409,

@@ -82,6 +82,10 @@ class Unprocessable(DomainError):
     status, code, title = 422, "VALIDATION_FAILED", "The document is not valid"
 
 
+class TooManyRequests(DomainError):
+    status, code, title = 429, "RATE_LIMITED", "Too many requests"
+
+
 class ServiceUnavailable(DomainError):
     status, code, title = 503, "DATABASE_UNAVAILABLE", "The database is not reachable; retry later"
 
@@ -135,6 +139,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "X-API-Key"} if exc.status == 401 else None
+        if exc.status == 429:
+            headers = {"Retry-After": str(exc.extra.get("retryAfter", 60))}
         return problem_response(exc, request, headers)
 
     @app.exception_handler(RequestValidationError)

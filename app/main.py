@@ -38,6 +38,7 @@ from app.routers import (
     messages,
     metrics,
     operations,
+    public,
     records,
     risk,
 )
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(certificates.router)
     app.include_router(credit.router)
     app.include_router(risk.router)
+    app.include_router(public.router)
     app.include_router(goods.router)
     for router in documents.routers:
         app.include_router(router)

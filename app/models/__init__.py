@@ -6,7 +6,7 @@ from app.models.declaration import AgencyReceipt, Declaration, Dispatch, Dispatc
 from app.models.document import Document, RawMessage
 from app.models.enterprise import ApiKey, Delegation, Enterprise
 from app.models.match_record import MatchRecord, RecordEvent
-from app.models.risk import CreditAssessment, RiskCount, RiskLink, RiskWarning, SupervisionProfileRow
+from app.models.risk import Complaint, CreditAssessment, RiskCount, RiskLink, RiskWarning, SupervisionProfileRow
 from app.models.submission import Submission
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "ApiKey",
     "Base",
     "Certificate",
+    "Complaint",
     "CreditAssessment",
     "Declaration",
     "Delegation",

@@ -89,3 +89,22 @@ class RiskWarning(Base):
     handled_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Complaint(Base):
+    """投诉举报: anyone's report (a stolen identity, goods, an enterprise), triaged by officials."""
+
+    __tablename__ = "complaint"
+    __table_args__ = (Index("ix_complaint_status", "status", "id"), Index("ix_complaint_enterprise", "enterprise_code"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    enterprise_code: Mapped[str | None] = mapped_column(String(18))
+    # What the person reported, as sent (officials read it; nothing of it is published).
+    report: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    record_ids: Mapped[list[Any]]
+    note: Mapped[str | None] = mapped_column(Text)
+    handled_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -37,6 +37,7 @@ _DESCRIPTIONS = {
     413: "Body larger than the limit — `PAYLOAD_TOO_LARGE`",
     415: "Content type not accepted — `UNSUPPORTED_MEDIA_TYPE`",
     422: "Validation failed; `errors` lists each bad field by path — `VALIDATION_FAILED`, `ENTERPRISE_NOT_FILED`",
+    429: "Too many requests from this client (or about this ID number); retry after Retry-After — `RATE_LIMITED`",
     503: "Database unreachable; nothing was stored; retry — `DATABASE_UNAVAILABLE`",
 }
 

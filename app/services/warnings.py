@@ -14,6 +14,7 @@ from app.errors import Conflict, NotFound, Unprocessable
 from app.models import Enterprise, MatchRecord, RiskWarning
 from app.rules.credit import WATCH_BELOW, EnterpriseRecord, local_score
 from app.services.enterprises import get_enterprise
+from app.services.public import upheld_complaints
 from app.services.timeline import add_event
 
 # open → acknowledged → dismissed | escalated; open → dismissed | escalated. Dismissed and escalated are final.
@@ -121,6 +122,7 @@ async def enterprise_risk(
         rejection_rate=mine[2],
         peer_mismatch_median=statistics.median([p[1] for p in peers]) if peers else 0.0,
         peer_rejection_median=statistics.median([p[2] for p in peers]) if peers else 0.0,
+        complaints_upheld=await upheld_complaints(session, code),
     )
     about = WarningFilter(enterprise_code=code)
     open_by_rule = dict(

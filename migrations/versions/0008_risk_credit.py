@@ -83,6 +83,22 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_risk_warning")),
     )
+    op.create_table(
+        "complaint",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("kind", sa.String(length=24), nullable=False),
+        sa.Column("enterprise_code", sa.String(length=18), nullable=True),
+        sa.Column("report", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("record_ids", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("handled_by", sa.String(length=64), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_complaint")),
+    )
+    op.create_index("ix_complaint_status", "complaint", ["status", "id"])
+    op.create_index("ix_complaint_enterprise", "complaint", ["enterprise_code"])
     op.create_index("ix_risk_warning_status", "risk_warning", ["status", "id"])
     op.create_index("ix_risk_warning_record", "risk_warning", ["record_id"])
     op.create_index("ix_risk_warning_ebc", "risk_warning", ["ebc_code", "id"])
@@ -90,6 +106,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("complaint")
     op.drop_table("risk_warning")
     op.drop_table("risk_count")
     op.drop_table("risk_link")
