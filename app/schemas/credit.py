@@ -32,7 +32,7 @@ class CreditSet(BaseModel):
         "seriously_dishonest 严重失信企业 (GACC Order No. 282)"
     )
     basis: Basis = Field(description="What the level rests on: the decision, its document number")
-    effectiveDate: date
+    effectiveDate: date = Field(strict=True, description="YYYY-MM-DD")
 
 
 class CreditAssessmentOut(BaseModel):

@@ -60,7 +60,7 @@ class ComplaintIn(BaseModel):
     orderNos: list[Short] = Field(default_factory=list, max_length=50)
     logisticsNos: list[Short] = Field(default_factory=list, max_length=50)
     inventoryNos: list[Short] = Field(default_factory=list, max_length=50)
-    happenedOn: date | None = None
+    happenedOn: date | None = Field(default=None, strict=True, description="YYYY-MM-DD")
     portCode: Annotated[str, StringConstraints(max_length=4)] | None = None
     platformCode: Annotated[str, StringConstraints(max_length=18)] | None = None
 
