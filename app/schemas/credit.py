@@ -6,10 +6,19 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from app.rules.credit import CreditLevel
 
+
+def _iso_text(value: object) -> object:
+    """A date is written YYYY-MM-DD: a number (read by pydantic as a Unix time) is refused."""
+    if not isinstance(value, str | date):
+        raise ValueError("a date is a string YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_text), Field(description="YYYY-MM-DD")]
 Basis = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
@@ -32,7 +41,7 @@ class CreditSet(BaseModel):
         "seriously_dishonest 严重失信企业 (GACC Order No. 282)"
     )
     basis: Basis = Field(description="What the level rests on: the decision, its document number")
-    effectiveDate: date = Field(strict=True, description="YYYY-MM-DD")
+    effectiveDate: IsoDate
 
 
 class CreditAssessmentOut(BaseModel):

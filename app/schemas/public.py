@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.schemas.credit import IsoDate
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -60,7 +62,7 @@ class ComplaintIn(BaseModel):
     orderNos: list[Short] = Field(default_factory=list, max_length=50)
     logisticsNos: list[Short] = Field(default_factory=list, max_length=50)
     inventoryNos: list[Short] = Field(default_factory=list, max_length=50)
-    happenedOn: date | None = Field(default=None, strict=True, description="YYYY-MM-DD")
+    happenedOn: IsoDate | None = None
     portCode: Annotated[str, StringConstraints(max_length=4)] | None = None
     platformCode: Annotated[str, StringConstraints(max_length=18)] | None = None
 
