@@ -159,6 +159,8 @@ class Settings(BaseSettings):
     risk_orders_per_id_day: int = Field(default=5, ge=2, description="R4: orders per buyer ID in 24 h")
     risk_platforms_per_id_day: int = Field(default=3, ge=2, description="R4: platforms per buyer ID in 24 h")
     risk_quota_share: Decimal = Field(default=Decimal("0.8"), gt=0, le=1, description="R5: annual quota share used")
+    risk_price_share: float = Field(default=0.5, gt=0, le=1, description="R6: unit price below this share of median")
+    risk_price_min_samples: int = Field(default=20, ge=1, description="R6: declarations of an item before it counts")
     risk_inspect_on_warning: bool = Field(default=True, description="A declaration that raised a warning is inspected")
 
     # Public endpoints (no key): in-process limits per client address (and per ID number for quota checks).

@@ -16,9 +16,18 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from app.rules.identity import normalise_phone
-from app.rules.risk import RULES, PurchaseSignals, Thresholds, normalise_address, warnings_for
+from app.rules.risk import (
+    RULES,
+    PurchaseSignals,
+    Thresholds,
+    median_price,
+    normalise_address,
+    price_bucket,
+    warnings_for,
+)
 from bench.workload import FRAUD_KINDS, TARGET_RULE, LabelledPurchase, labelled_purchases
 
 ANNUAL_LIMIT = Decimal("26000")
@@ -34,8 +43,9 @@ class Counters:
     platforms_of_id: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     orders_of_id: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     quota_used: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    prices: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
 
-    def add(self, order: dict[str, object]) -> PurchaseSignals:
+    def add(self, order: dict[str, Any]) -> PurchaseSignals:
         buyer = str(order["buyerIdNumber"]).upper()
         address = normalise_address(str(order["consigneeAddress"]))
         phone = normalise_phone(str(order["consigneeTelephone"]))
@@ -45,6 +55,11 @@ class Counters:
         self.platforms_of_id[buyer].add(str(order["ebpCode"]))
         self.orders_of_id[buyer] += 1
         self.quota_used[buyer] += Decimal(str(order["goodsValue"]))
+        lines = [(f"{order['ebcCode']}/{line['itemNo']}", Decimal(line["price"])) for line in order["orderList"]]
+        for item, price in lines:
+            self.prices[item][price_bucket(price)] += 1
+        medians = {item: median_price(self.prices[item], 20) for item, _ in lines}
+        ratios = [float(price) / m for item, price in lines if (m := medians[item])]
         return PurchaseSignals(
             len(self.ids_at_address[address]),
             len(self.addresses_of_id[buyer]),
@@ -53,6 +68,7 @@ class Counters:
             len(self.platforms_of_id[buyer]),
             self.quota_used[buyer],
             ANNUAL_LIMIT,
+            min(ratios) if ratios else None,
         )
 
 

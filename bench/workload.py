@@ -514,7 +514,7 @@ async def file_everything(client: httpx.AsyncClient, admin_key: str) -> dict[str
 
 FraudKind = Literal["ring", "bought_ids", "burst", "underpriced"]
 FRAUD_KINDS: tuple[FraudKind, ...] = ("ring", "bought_ids", "burst", "underpriced")
-# The rule meant to catch each kind (R6, under-priced goods, is not built yet: its recall shows 0).
+# The rule meant to catch each kind.
 TARGET_RULE = {"ring": "R1", "bought_ids": "R2", "burst": "R4", "underpriced": "R6"}
 RING_SIZE = 8  # 刷单: forged triples with bought IDs, goods funnelled to one address
 BOUGHT_ID_USES = 6  # one bought ID shipped to this many addresses

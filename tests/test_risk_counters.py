@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from fastapi import FastAPI
@@ -55,3 +56,15 @@ async def test_concurrent_writers_lose_no_count(app: FastAPI) -> None:
     assert after.orders_of_id_day == writers + 1
     assert after.addresses_of_id == writers
     assert after.ids_at_phone == 1
+
+
+async def test_price_ratio_against_the_goods_records_median(app: FastAPI) -> None:
+    usual = [seen(f"b-{k}") for k in range(20)]
+    priced = [Observation(o.buyer, o.address, o.phone, o.platform, (("item-1", Decimal("100")),)) for o in usual]
+    counted = await count(app, priced)
+    assert counted[0].price_ratio is not None  # 20 declarations in this batch: the median is known
+    [cheap] = await count(app, [Observation("b-x", "a-x", "p-x", "P1", (("item-1", Decimal("30")),))])
+    assert cheap.price_ratio is not None
+    assert 0.25 < cheap.price_ratio < 0.35
+    [unknown] = await count(app, [Observation("b-y", "a-y", "p-y", "P1", (("item-2", Decimal("30")),))])
+    assert unknown.price_ratio is None

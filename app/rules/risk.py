@@ -12,14 +12,18 @@ Rules (thresholds in Settings, defaults from the customs review system's one-to-
 - R3 distinct buyer IDs per consignee telephone in the window ≥ 3
 - R4 orders per buyer ID in 24 h ≥ 5, or on ≥ 3 platforms (bursts)
 - R5 the buyer's annual quota used ≥ 80 % with this purchase (quota theft shows here first)
+- R6 a line's declared unit price below 50 % of that goods record's median price (under-declaring), once the
+  goods record has been declared at least 20 times (a median of a log-scale price histogram, kept by upsert)
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -70,6 +74,8 @@ class Thresholds:
     orders_per_id_day: int = 5
     platforms_per_id_day: int = 3
     quota_share: Decimal = Decimal("0.8")
+    price_share: float = 0.5
+    price_min_samples: int = 20
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,8 @@ class PurchaseSignals:
     platforms_of_id_day: int
     quota_used: Decimal  # the buyer's dutiable value declared this year, this purchase included
     annual_limit: Decimal
+    # The lowest (unit price / its goods record's median) over the order's lines; None: no median known yet.
+    price_ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,37 @@ RULES = {
         "One buyer ID orders too often, or on too many platforms, in 24 h",
     ),
     "R5": ("订购人年度额度使用已达预警比例", "The buyer has used most of the annual quota"),
+    "R6": ("申报单价明显低于该备案商品的中位价格", "A declared unit price is far below the goods record's median"),
 }
+PRICE_STEP = 1.1  # price histogram buckets are 10 % wide
+
+
+def price_bucket(price: Decimal) -> int:
+    """The histogram bucket of a unit price (log scale, 10 % wide; prices under 0.01 share bucket of 0.01).
+
+    >>> price_bucket(Decimal("100")), price_bucket(Decimal("105")), price_bucket(Decimal("111"))
+    (48, 48, 49)
+    """
+    return math.floor(math.log(max(float(price), 0.01)) / math.log(PRICE_STEP))
+
+
+def median_price(histogram: Mapping[int, int], min_samples: int) -> float | None:
+    """The median of a price histogram (its bucket's geometric middle), or None with fewer samples.
+
+    >>> round(median_price({48: 30, 60: 1}, 20))
+    102
+    >>> median_price({48: 5}, 20) is None
+    True
+    """
+    total = sum(histogram.values())
+    if total < min_samples:
+        return None
+    seen = 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if 2 * seen >= total:
+            return float(PRICE_STEP ** (bucket + 0.5))
+    return None  # unreachable: the loop reaches the total
 
 
 def _warning(rule: str, value: object, threshold: object) -> Warning:
@@ -135,4 +173,6 @@ def warnings_for(signals: PurchaseSignals, limits: Thresholds) -> list[Warning]:
     share = signals.quota_used / signals.annual_limit if signals.annual_limit else Decimal("0")
     if share >= limits.quota_share:
         found.append(_warning("R5", f"{share:.2f}", limits.quota_share))
+    if signals.price_ratio is not None and signals.price_ratio < limits.price_share:
+        found.append(_warning("R6", f"{signals.price_ratio:.2f}", limits.price_share))
     return found

@@ -27,7 +27,16 @@ from app.config import Settings
 from app.models import Enterprise, RiskCount, RiskLink
 from app.rules.credit import CreditLevel, Profiles
 from app.rules.identity import normalise_phone
-from app.rules.risk import PurchaseSignals, Thresholds, Warning, normalise_address, subject_key, warnings_for
+from app.rules.risk import (
+    PurchaseSignals,
+    Thresholds,
+    Warning,
+    median_price,
+    normalise_address,
+    price_bucket,
+    subject_key,
+    warnings_for,
+)
 from app.rules.supervision import Decision, decide
 from app.schemas.documents import OrderIn
 from app.services.credit import current_profiles
@@ -41,6 +50,7 @@ LINK_KINDS = {
     "id_platform": ("buyer", "platform", HOUR_S),  # R4 (platforms in 24 h)
 }
 ORDERS_OF_ID = "id_orders"  # R4 (orders in 24 h), hourly buckets
+PRICES = "item_price"  # R6: a price histogram per goods record (bucket: price_bucket, no time window)
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,7 @@ class Observation:
     address: str
     phone: str
     platform: str
+    prices: tuple[tuple[str, Decimal], ...] = ()  # (goods record key, unit price) per order line
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,7 @@ class Counts:
     ids_at_phone: int
     orders_of_id_day: int
     platforms_of_id_day: int
+    price_ratio: float | None = None
 
 
 def thresholds(settings: Settings) -> Thresholds:
@@ -70,6 +82,8 @@ def thresholds(settings: Settings) -> Thresholds:
         orders_per_id_day=settings.risk_orders_per_id_day,
         platforms_per_id_day=settings.risk_platforms_per_id_day,
         quota_share=settings.risk_quota_share,
+        price_share=settings.risk_price_share,
+        price_min_samples=settings.risk_price_min_samples,
     )
 
 
@@ -79,6 +93,11 @@ def observe(order: OrderIn, secret: bytes) -> Observation:
         address=subject_key(secret, "address", normalise_address(order.consigneeAddress)),
         phone=subject_key(secret, "phone", normalise_phone(order.consigneeTelephone)),
         platform=order.ebpCode,
+        prices=tuple(
+            (subject_key(secret, "goods", f"{order.ebcCode}/{line.itemNo}"), line.price)
+            for line in order.orderList
+            if line.itemNo
+        ),
     )
 
 
@@ -87,7 +106,11 @@ def _insert(session: AsyncSession) -> Any:
 
 
 async def count_purchases(
-    session: AsyncSession, observations: Sequence[Observation], now: datetime, window_days: int
+    session: AsyncSession,
+    observations: Sequence[Observation],
+    now: datetime,
+    window_days: int,
+    min_price_samples: int = 20,
 ) -> list[Counts]:
     """Add the purchases to the counters and read each one's counts (this batch included)."""
     if not observations:
@@ -116,6 +139,7 @@ async def count_purchases(
             index_elements=["kind", "subject", "bucket"], set_={"count": RiskCount.count + statement.excluded.count}
         )
     )
+    ratios = await _price_ratios(session, observations, min_price_samples)
     distinct = await _distinct_counts(session, observations, epoch, window_days)
     day_orders = dict(
         (
@@ -137,9 +161,43 @@ async def count_purchases(
             ids_at_phone=distinct.get(("phone_id", o.phone), 0),
             orders_of_id_day=int(day_orders.get(o.buyer, 0)),
             platforms_of_id_day=distinct.get(("id_platform", o.buyer), 0),
+            price_ratio=ratio,
         )
-        for o in observations
+        for o, ratio in zip(observations, ratios, strict=True)
     ]
+
+
+async def _price_ratios(
+    session: AsyncSession, observations: Sequence[Observation], min_samples: int
+) -> list[float | None]:
+    """Add the batch's unit prices to their goods records' histograms, read those histograms back (one query)
+    and give each purchase its lowest price / median ratio."""
+    seen = Counter((item, price_bucket(price)) for o in observations for item, price in o.prices)
+    if not seen:
+        return [None] * len(observations)
+    insert = _insert(session)
+    statement = insert(RiskCount).values(
+        [{"kind": PRICES, "subject": item, "bucket": b, "count": n} for (item, b), n in sorted(seen.items())]
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["kind", "subject", "bucket"], set_={"count": RiskCount.count + statement.excluded.count}
+        )
+    )
+    histograms: dict[str, dict[int, int]] = {}
+    rows = await session.execute(
+        select(RiskCount.subject, RiskCount.bucket, RiskCount.count).where(
+            RiskCount.kind == PRICES, RiskCount.subject.in_(sorted({item for item, _ in seen}))
+        )
+    )
+    for item, bucket, n in rows:
+        histograms.setdefault(item, {})[bucket] = n
+    medians = {item: median_price(h, min_samples) for item, h in histograms.items()}
+    ratios: list[float | None] = []
+    for o in observations:
+        known = [float(price) / m for item, price in o.prices if (m := medians.get(item))]
+        ratios.append(min(known) if known else None)
+    return ratios
 
 
 async def _distinct_counts(
@@ -194,6 +252,7 @@ class Supervisor:
             c.platforms_of_id_day,
             quota_used,
             self.settings.annual_limit,
+            c.price_ratio,
         )
         warnings = warnings_for(signals, thresholds(self.settings))
         parties = {"platform": order.ebpCode, "seller": order.ebcCode, "carrier": carrier}
@@ -209,7 +268,8 @@ async def supervisor(
 ) -> Supervisor:
     """Count the batch's purchases ((order, carrier code) each) and load what deciding them needs."""
     secret = settings.risk_id_secret.get_secret_value().encode()
-    counts = await count_purchases(session, [observe(o, secret) for o, _ in purchases], now, settings.risk_window_days)
+    observed = [observe(o, secret) for o, _ in purchases]
+    counts = await count_purchases(session, observed, now, settings.risk_window_days, settings.risk_price_min_samples)
     codes = [code for o, carrier in purchases for code in (o.ebpCode, o.ebcCode, carrier)]
     return Supervisor(settings, await credit_levels(session, codes), await current_profiles(session, settings), counts)
 

@@ -7,7 +7,15 @@ from decimal import Decimal
 
 import pytest
 
-from app.rules.risk import PurchaseSignals, Thresholds, normalise_address, subject_key, warnings_for
+from app.rules.risk import (
+    PurchaseSignals,
+    Thresholds,
+    median_price,
+    normalise_address,
+    price_bucket,
+    subject_key,
+    warnings_for,
+)
 
 QUIET = PurchaseSignals(1, 1, 1, 1, 1, Decimal("200"), Decimal("26000"))
 
@@ -82,3 +90,20 @@ def test_a_warning_says_what_and_how_much() -> None:
     assert (warning.value, warning.threshold) == ("7", "5")
     assert warning.zh
     assert warning.en
+
+
+def test_r6_fires_below_half_the_median_price() -> None:
+    assert [w.rule for w in warnings_for(replace(QUIET, price_ratio=0.49), Thresholds())] == ["R6"]
+    assert warnings_for(replace(QUIET, price_ratio=0.5), Thresholds()) == []
+    assert warnings_for(replace(QUIET, price_ratio=None), Thresholds()) == []  # no median yet
+
+
+def test_median_of_a_price_histogram() -> None:
+    prices = [Decimal("100")] * 15 + [Decimal("30")] * 3 + [Decimal("500")] * 2
+    histogram: dict[int, int] = {}
+    for price in prices:
+        histogram[price_bucket(price)] = histogram.get(price_bucket(price), 0) + 1
+    median = median_price(histogram, 20)
+    assert median is not None
+    assert 95 < median < 110  # within the 10 % bucket of 100
+    assert median_price(histogram, 21) is None  # too few declarations to trust
