@@ -45,7 +45,6 @@ async def set_credit(session: AsyncSession, principal: Principal, code: str, dat
         )
     )
     enterprise.credit_level = data.level.value
-    enterprise.updated_at = now
     add_event(
         session,
         "credit_level_set",
