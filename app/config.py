@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     supervision_block_seriously_dishonest: bool = Field(
         default=False, description="Refuse declarations naming a 严重失信 enterprise instead of inspecting them"
     )
+    risk_enabled: bool = Field(
+        default=True, description="Decide each declaration (risk and credit); off: every declaration is released"
+    )
     risk_seed: int = Field(default=0, description="Seed of the inspection sampling (reproducible per record)")
     risk_id_secret: SecretStr = Field(
         default=SecretStr("dev-risk-secret"),

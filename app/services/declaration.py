@@ -102,7 +102,11 @@ async def declare_matched(ws: Workspace) -> None:
         await advisory_xact_locks(session, [f"buyer:{b}" for b in buyers], BUYER_LOCKS)
         used = await used_quotas(session, buyers, china_now.year)
         agent_names = await _agent_names(session, [m.order for m in ws.matched], settings)
-        supervision = await supervisor(session, settings, [(m.order, m.waybill.logisticsCode) for m in ws.matched], now)
+        supervision = (
+            await supervisor(session, settings, [(m.order, m.waybill.logisticsCode) for m in ws.matched], now)
+            if settings.risk_enabled
+            else None
+        )
     agencies = enabled_agencies(settings)
     dispatched = False
     for index, matched in enumerate(ws.matched):
@@ -147,7 +151,7 @@ async def declare_matched(ws: Workspace) -> None:
         else:
             used[buyer] += assessment.dutiable_value
         risk = None
-        if rejection is None:
+        if rejection is None and supervision is not None:
             # The seam of the declare stage: tax and limits have spoken; the risk and credit decision follows.
             carrier = matched.waybill.logisticsCode
             decision, warnings = supervision.decide(index, str(record.id), order, carrier, used[buyer])

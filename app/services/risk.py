@@ -105,6 +105,14 @@ def _insert(session: AsyncSession) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
+def _add_counts(session: AsyncSession) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE SET count = count + excluded.count: an increment without a read."""
+    statement = _insert(session)(RiskCount)
+    return statement.on_conflict_do_update(
+        index_elements=["kind", "subject", "bucket"], set_={"count": RiskCount.count + statement.excluded.count}
+    )
+
+
 async def count_purchases(
     session: AsyncSession,
     observations: Sequence[Observation],
@@ -124,20 +132,17 @@ async def count_purchases(
             for kind, (subject, other, size) in LINK_KINDS.items()
         }
     )
+    # executemany of one cached statement (SQLAlchemy batches it into multi-row INSERTs): compiling a fresh
+    # multi-VALUES statement per batch cost more than the database work.
     await session.execute(
-        insert(RiskLink)
-        .values([{"kind": k, "subject": s, "bucket": b, "other": x} for k, s, b, x in links])
-        .on_conflict_do_nothing()
+        insert(RiskLink).on_conflict_do_nothing(),
+        [{"kind": k, "subject": s, "bucket": b, "other": x} for k, s, b, x in links],
     )
     hour = epoch // HOUR_S
     orders = Counter(o.buyer for o in observations)
-    statement = insert(RiskCount).values(
-        [{"kind": ORDERS_OF_ID, "subject": s, "bucket": hour, "count": n} for s, n in sorted(orders.items())]
-    )
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["kind", "subject", "bucket"], set_={"count": RiskCount.count + statement.excluded.count}
-        )
+        _add_counts(session),
+        [{"kind": ORDERS_OF_ID, "subject": s, "bucket": hour, "count": n} for s, n in sorted(orders.items())],
     )
     ratios = await _price_ratios(session, observations, min_price_samples)
     distinct = await _distinct_counts(session, observations, epoch, window_days)
@@ -175,14 +180,9 @@ async def _price_ratios(
     seen = Counter((item, price_bucket(price)) for o in observations for item, price in o.prices)
     if not seen:
         return [None] * len(observations)
-    insert = _insert(session)
-    statement = insert(RiskCount).values(
-        [{"kind": PRICES, "subject": item, "bucket": b, "count": n} for (item, b), n in sorted(seen.items())]
-    )
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["kind", "subject", "bucket"], set_={"count": RiskCount.count + statement.excluded.count}
-        )
+        _add_counts(session),
+        [{"kind": PRICES, "subject": item, "bucket": b, "count": n} for (item, b), n in sorted(seen.items())],
     )
     histograms: dict[str, dict[int, int]] = {}
     rows = await session.execute(
