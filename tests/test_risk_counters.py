@@ -68,3 +68,10 @@ async def test_price_ratio_against_the_goods_records_median(app: FastAPI) -> Non
     assert 0.25 < cheap.price_ratio < 0.35
     [unknown] = await count(app, [Observation("b-y", "a-y", "p-y", "P1", (("item-2", Decimal("30")),))])
     assert unknown.price_ratio is None
+
+
+async def test_one_buyer_on_several_days_is_one_buyer(app: FastAPI) -> None:
+    for days_ago in (3, 2, 1):
+        await count(app, [seen("b-1")], NOW - timedelta(days=days_ago))
+    [mine] = await count(app, [seen("b-2")])
+    assert mine.ids_at_address == 2  # b-1 (three days) and b-2
