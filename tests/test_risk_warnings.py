@@ -97,5 +97,6 @@ async def test_enterprise_view_shows_level_score_and_warnings(client: httpx.Asyn
     view = response.json()
     assert (view["creditLevel"], view["records"], view["openWarnings"]) == ("certified", 3, {"R3": 2})
     assert (view["localScore"], view["watchList"]) == (100, False)
+    assert (view["recentRejectionRate"], view["r8RejectionOutlier"]) == (0.0, False)  # no peers to compare with
     assert len(view["recentWarnings"]) == 2
     assert (await client.get(f"/api/v1/enterprises/{SELLER}/risk", headers=parties.seller)).status_code == 403

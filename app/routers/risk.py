@@ -89,17 +89,21 @@ async def handle_warning(
 )
 async def enterprise_risk(code: str, session: SessionDep, principal: PrincipalDep) -> EnterpriseRisk:
     require_supervisor(principal)
-    enterprise, record, score, open_by_rule, recent = await service.enterprise_risk(session, code)
+    view = await service.enterprise_risk(session, code)
+    record = view.record
     return EnterpriseRisk(
-        enterpriseCode=enterprise.code,
-        creditLevel=CreditLevel(enterprise.credit_level),
-        localScore=score,
-        watchList=score < WATCH_BELOW,
+        enterpriseCode=view.enterprise.code,
+        creditLevel=CreditLevel(view.enterprise.credit_level),
+        localScore=view.score,
+        watchList=view.score < WATCH_BELOW or view.rejection_outlier,
         records=record.records,
         mismatchRate=round(record.mismatch_rate, 4),
         rejectionRate=round(record.rejection_rate, 4),
         peerMismatchMedian=round(record.peer_mismatch_median, 4),
         peerRejectionMedian=round(record.peer_rejection_median, 4),
-        openWarnings=open_by_rule,
-        recentWarnings=[warning_out(w) for w in recent],
+        recentRejectionRate=round(view.recent_rejection_rate, 4),
+        peerRecentRejectionMedian=round(view.peer_recent_rejection_median, 4),
+        r8RejectionOutlier=view.rejection_outlier,
+        openWarnings=view.open_by_rule,
+        recentWarnings=[warning_out(w) for w in view.recent],
     )

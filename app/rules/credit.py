@@ -146,3 +146,16 @@ def local_score(record: EnterpriseRecord) -> int:
     lost += against_peers(record.rejection_rate, record.peer_rejection_median)
     lost += min(20, 10 * record.complaints_upheld) + min(20, 10 * record.penalties)
     return max(0, round(100 - lost))
+
+
+R8_FACTOR = 2.0  # R8: a rejection rate over this many times the peers' median
+
+
+def rejection_outlier(rate: float, peer_median: float, has_peers: bool, factor: float = R8_FACTOR) -> bool:
+    """R8: the enterprise's rejection rate over the last 7 days is above ``factor`` × its peers' median (with
+    peers to compare with; when their median is 0, any rejection is above it).
+
+    >>> rejection_outlier(0.05, 0.02, True), rejection_outlier(0.03, 0.02, True), rejection_outlier(0.5, 0, False)
+    (True, False, False)
+    """
+    return has_peers and rate > factor * peer_median

@@ -47,11 +47,14 @@ class EnterpriseRisk(BaseModel):
     enterpriseCode: str
     creditLevel: CreditLevel = Field(description="The customs level: the local score never overrides it")
     localScore: int = Field(ge=0, le=100, description="0–100 from the enterprise's own record against its peers")
-    watchList: bool = Field(description="The local score is under the watch threshold (60)")
+    watchList: bool = Field(description="The local score is under the watch threshold (60), or R8 fires")
     records: int = Field(description="Purchase records naming it (as seller, or as platform)")
     mismatchRate: float
     rejectionRate: float
     peerMismatchMedian: float
     peerRejectionMedian: float
+    recentRejectionRate: float = Field(description="The last 7 days")
+    peerRecentRejectionMedian: float = Field(description="The peers' median over the last 7 days")
+    r8RejectionOutlier: bool = Field(description="R8: the last 7 days' rejection rate is over 2 × the peers' median")
     openWarnings: dict[str, int] = Field(description="Open warnings by rule")
     recentWarnings: list[WarningOut] = Field(description="The 20 newest warnings naming the enterprise")

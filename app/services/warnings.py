@@ -5,6 +5,8 @@ from __future__ import annotations
 import statistics
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import Enterprise, MatchRecord, RiskWarning
-from app.rules.credit import WATCH_BELOW, EnterpriseRecord, local_score
+from app.rules.credit import WATCH_BELOW, EnterpriseRecord, local_score, rejection_outlier
 from app.services.enterprises import get_enterprise
 from app.services.public import upheld_complaints
 from app.services.timeline import add_event
@@ -96,14 +98,24 @@ async def handle_warning(session: AsyncSession, actor: str, warning_id: int, act
     return warning
 
 
-async def enterprise_risk(
-    session: AsyncSession, code: str
-) -> tuple[Enterprise, EnterpriseRecord, int, dict[str, int], list[RiskWarning]]:
-    """The enterprise's level, its own record against its peers (sellers against sellers, else platforms
-    against platforms), its local score, open warnings by rule and the newest warnings."""
-    enterprise = await get_enterprise(session, code)
-    column = MatchRecord.ebc_code if "seller" in enterprise.roles else MatchRecord.ebp_code
-    rows = await session.execute(
+@dataclass(frozen=True)
+class EnterpriseRiskView:
+    enterprise: Enterprise
+    record: EnterpriseRecord
+    score: int
+    recent_rejection_rate: float  # the last 7 days (R8)
+    peer_recent_rejection_median: float
+    rejection_outlier: bool  # R8
+    open_by_rule: dict[str, int]
+    recent: list[RiskWarning]
+
+
+Rates = dict[str, tuple[int, float, float]]  # party → (records, mismatch rate, rejection rate)
+
+
+async def _rates(session: AsyncSession, column: Any, since: datetime | None) -> Rates:
+    """Each party's records, mismatch and rejection rates (one grouped query)."""
+    query = (
         select(
             column,
             func.count(),
@@ -113,17 +125,34 @@ async def enterprise_risk(
         .where(column.is_not(None))
         .group_by(column)
     )
-    rates = {party: (int(n), int(m or 0) / n, int(r or 0) / n) for party, n, m, r in rows if n}
+    if since is not None:
+        query = query.where(MatchRecord.created_at >= since)
+    return {party: (int(n), int(m or 0) / n, int(r or 0) / n) for party, n, m, r in await session.execute(query) if n}
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+async def enterprise_risk(session: AsyncSession, code: str) -> EnterpriseRiskView:
+    """The enterprise's level, its own record against its peers (sellers against sellers, else platforms
+    against platforms), its local score, R8 over the last 7 days, open warnings by rule and the newest ones."""
+    enterprise = await get_enterprise(session, code)
+    column = MatchRecord.ebc_code if "seller" in enterprise.roles else MatchRecord.ebp_code
+    rates = await _rates(session, column, None)
     mine = rates.pop(code, (0, 0.0, 0.0))
     peers = list(rates.values())
     record = EnterpriseRecord(
         records=mine[0],
         mismatch_rate=mine[1],
         rejection_rate=mine[2],
-        peer_mismatch_median=statistics.median([p[1] for p in peers]) if peers else 0.0,
-        peer_rejection_median=statistics.median([p[2] for p in peers]) if peers else 0.0,
+        peer_mismatch_median=_median([p[1] for p in peers]),
+        peer_rejection_median=_median([p[2] for p in peers]),
         complaints_upheld=await upheld_complaints(session, code),
     )
+    week = await _rates(session, column, utcnow() - timedelta(days=7))
+    recent_mine = week.pop(code, (0, 0.0, 0.0))
+    peer_recent = _median([p[2] for p in week.values()])
     about = WarningFilter(enterprise_code=code)
     open_by_rule = dict(
         (
@@ -136,7 +165,16 @@ async def enterprise_risk(
         ).all()
     )
     recent = list(await session.scalars(_filtered(about).order_by(RiskWarning.id.desc()).limit(20)))
-    return enterprise, record, local_score(record), {k: int(v) for k, v in open_by_rule.items()}, recent
+    return EnterpriseRiskView(
+        enterprise,
+        record,
+        local_score(record),
+        recent_mine[2],
+        peer_recent,
+        rejection_outlier(recent_mine[2], peer_recent, bool(week)),
+        {k: int(v) for k, v in open_by_rule.items()},
+        recent,
+    )
 
 
 __all__ = ["WATCH_BELOW", "WarningFilter", "enterprise_risk", "handle_warning", "list_warnings"]

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from app.rules.credit import CreditLevel, EnterpriseRecord, default_profiles, local_score, profile_problems
+from app.rules.credit import (
+    CreditLevel,
+    EnterpriseRecord,
+    default_profiles,
+    local_score,
+    profile_problems,
+    rejection_outlier,
+)
 
 L = CreditLevel
 
@@ -54,3 +61,11 @@ def test_local_score_against_peers() -> None:
     assert local_score(worst) == 0
     no_peers = EnterpriseRecord(10, 0.05, 0.0, 0.0, 0.0)
     assert local_score(no_peers) == 85  # half of the 10 % that loses 30 points when peers have none
+
+
+def test_r8_rejection_rate_against_peers() -> None:
+    assert rejection_outlier(0.05, 0.02, has_peers=True)
+    assert not rejection_outlier(0.04, 0.02, has_peers=True)  # exactly 2× is not above
+    assert rejection_outlier(0.01, 0.0, has_peers=True)  # peers reject nothing
+    assert not rejection_outlier(0.0, 0.0, has_peers=True)
+    assert not rejection_outlier(0.9, 0.0, has_peers=False)
