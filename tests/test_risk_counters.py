@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from fastapi import FastAPI
 
-from app.services.risk import Counts, Observation, count_purchases
+from app.services.risk import Counts, Observation, count_purchases, prune_counters
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -75,3 +75,16 @@ async def test_one_buyer_on_several_days_is_one_buyer(app: FastAPI) -> None:
         await count(app, [seen("b-1")], NOW - timedelta(days=days_ago))
     [mine] = await count(app, [seen("b-2")])
     assert mine.ids_at_address == 2  # b-1 (three days) and b-2
+
+
+async def test_pruning_deletes_only_what_no_window_reads(app: FastAPI) -> None:
+    await count(app, [seen("b-old", platform="P1")], NOW - timedelta(days=40))
+    await count(app, [seen("b-1")], NOW - timedelta(days=2))
+    async with app.state.sessionmaker() as session, session.begin():
+        deleted = await prune_counters(session, NOW, window_days=30)
+    # b-old: its three day links, its hour link and its order count; b-1: its hour link and its order count.
+    assert deleted == 7
+    [after] = await count(app, [seen("b-2")])
+    assert after.ids_at_address == 2  # b-1 two days ago still counts; b-old was gone from the window anyway
+    async with app.state.sessionmaker() as session, session.begin():
+        assert await prune_counters(session, NOW, window_days=30) == 0  # nothing more to delete

@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -294,3 +294,20 @@ def warning_rows(
         }
         for w in warnings
     ]
+
+
+async def prune_counters(session: AsyncSession, now: datetime, window_days: int) -> int:
+    """Delete the counter rows no window reads any more: day links older than the window, hour links and
+    hourly order counts older than a day (price histograms have no window and stay). Returns the rows deleted."""
+    epoch = int(now.timestamp())
+    deleted = 0
+    for kind, (_subject, _other, size) in LINK_KINDS.items():
+        window_s = window_days * DAY_S if size == DAY_S else DAY_S
+        result = await session.execute(
+            delete(RiskLink).where(RiskLink.kind == kind, RiskLink.bucket <= (epoch - window_s) // size)
+        )
+        deleted += result.rowcount or 0  # type: ignore[attr-defined]
+    result = await session.execute(
+        delete(RiskCount).where(RiskCount.kind == ORDERS_OF_ID, RiskCount.bucket <= (epoch - DAY_S) // HOUR_S)
+    )
+    return deleted + (result.rowcount or 0)  # type: ignore[attr-defined]
