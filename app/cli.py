@@ -191,6 +191,27 @@ def stats_rebuild() -> None:
     typer.echo(f"rebuilt {cells} rollup cells of {settings.database_shown()} in {time.perf_counter() - started:.1f} s")
 
 
+@cli.command("risk-prune")
+def risk_prune() -> None:
+    """Delete risk counter rows older than every rule's window (run it daily, e.g. from cron)."""
+    from app.db import utcnow
+    from app.services.risk import prune_counters
+
+    settings = get_settings()
+
+    async def prune() -> int:
+        engine = create_engine(settings)
+        try:
+            return await run_in_transaction(
+                create_sessionmaker(engine),
+                lambda session: prune_counters(session, utcnow(), settings.risk_window_days),
+            )
+        finally:
+            await engine.dispose()
+
+    typer.echo(f"deleted {asyncio.run(prune())} risk counter rows")
+
+
 keys_cli = typer.Typer(help="The service's signing key and certificate (docs/xml.md#signatures)", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
 

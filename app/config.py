@@ -141,16 +141,7 @@ class Settings(BaseSettings):
     )
 
     # Mock agencies (app/mock_agencies): their rules and fault injection, for tests and benchmarks.
-    mock_seed: int = Field(default=0, description="Seed of the mock agencies' sampling and fault injection")
-    mock_inspection_rate_advanced: float = Field(
-        default=0.01, ge=0, le=1, description="Share of declarations inspected, seller credit grade advanced"
-    )
-    mock_inspection_rate_general: float = Field(
-        default=0.05, ge=0, le=1, description="Share of declarations inspected, seller credit grade general"
-    )
-    mock_inspection_rate_low: float = Field(
-        default=0.5, ge=0, le=1, description="Share of declarations inspected, seller credit grade low"
-    )
+    mock_seed: int = Field(default=0, description="Seed of the mock agencies' fault injection")
     mock_inspection_delay_ms: int = Field(
         default=1500, ge=0, description="Mock customs: delay before the release callback after an inspection"
     )
@@ -173,6 +164,51 @@ class Settings(BaseSettings):
         description="Mock FX: also check the payer ID's GB 11643 check digit (off: format only, "
         "17 digits + digit or X, as the example IDs are not real)",
     )
+
+    # --- credit and risk (app/rules/credit.py, app/rules/risk.py, docs/risk.md) -------------------------
+    # Supervision profiles per customs credit level: the defaults until an official stores others.
+    supervision_rate_regular: Decimal = Field(
+        default=Decimal("0.0244"), ge=0, le=1, description="Inspection rate of regular enterprises (常规企业)"
+    )
+    supervision_certified_share: Decimal = Field(
+        default=Decimal("0.2"), ge=0, le=Decimal("0.2"), description="认证企业: share of the regular rate (≤ 0.2)"
+    )
+    supervision_advanced_share: Decimal = Field(
+        default=Decimal("0.1"), ge=0, le=Decimal("0.2"), description="高级认证企业: share of the regular rate (≤ 0.2)"
+    )
+    supervision_rate_dishonest: Decimal = Field(
+        default=Decimal("0.85"), ge=Decimal("0.8"), le=1, description="Inspection rate of 失信企业 (≥ 0.8)"
+    )
+    supervision_rate_seriously_dishonest: Decimal = Field(
+        default=Decimal("1"), ge=Decimal("0.8"), le=1, description="Inspection rate of 严重失信企业"
+    )
+    supervision_block_seriously_dishonest: bool = Field(
+        default=False, description="Refuse declarations naming a 严重失信 enterprise instead of inspecting them"
+    )
+    risk_enabled: bool = Field(
+        default=True, description="Decide each declaration (risk and credit); off: every declaration is released"
+    )
+    risk_seed: int = Field(default=0, description="Seed of the inspection sampling (reproducible per record)")
+    risk_id_secret: SecretStr = Field(
+        default=SecretStr("dev-risk-secret"),
+        description="HMAC key of buyer ID numbers in the risk counters. The default is a development value",
+    )
+    risk_window_days: int = Field(default=30, ge=1, le=366, description="Window of the R1–R3 counters")
+    risk_ids_per_address: int = Field(default=5, ge=2, description="R1: distinct buyer IDs per address")
+    risk_addresses_per_id: int = Field(default=4, ge=2, description="R2: distinct addresses per buyer ID")
+    risk_ids_per_phone: int = Field(default=3, ge=2, description="R3: distinct buyer IDs per consignee phone")
+    risk_orders_per_id_day: int = Field(default=5, ge=2, description="R4: orders per buyer ID in 24 h")
+    risk_platforms_per_id_day: int = Field(default=3, ge=2, description="R4: platforms per buyer ID in 24 h")
+    risk_quota_share: Decimal = Field(default=Decimal("0.8"), gt=0, le=1, description="R5: annual quota share used")
+    risk_price_share: float = Field(default=0.5, gt=0, le=1, description="R6: unit price below this share of median")
+    risk_price_min_samples: int = Field(default=20, ge=1, description="R6: declarations of an item before it counts")
+    risk_inspect_on_warning: bool = Field(default=True, description="A declaration that raised a warning is inspected")
+
+    # Public endpoints (no key): in-process limits per client address (and per ID number for quota checks).
+    public_complaints_per_hour: int = Field(default=5, ge=1, description="Complaints one client may file per hour")
+    public_quota_checks_per_hour: int = Field(default=10, ge=1, description="Quota checks per client per hour")
+    public_quota_checks_per_id_day: int = Field(default=5, ge=1, description="Quota checks per ID number per day")
+    public_min_buyers: int = Field(default=5, ge=1, description="Credit disclosure: no cell of fewer buyers")
 
     # --- declaration (清单) -------------------------------------------------------------------------
     customs_code: str = Field(default="1501", pattern=r"^\d{4}$", description="Customs office receiving lists")

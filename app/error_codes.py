@@ -14,7 +14,12 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "UNAUTHENTICATED": (401, "", "No X-API-Key, or a key that is unknown or revoked."),
     "KEY_EXPIRED": (401, "", "The API key's expiry (expiresAt, or the end of a rotation's overlap) has passed."),
     "ADMIN_REQUIRED": (403, "", "Only an admin key may do this."),
-    "READ_ONLY_PRINCIPAL": (403, "", "Officials read everything but change nothing."),
+    "READ_ONLY_PRINCIPAL": (403, "", "Officials read everything but change nothing (except credit and risk)."),
+    "OFFICIAL_REQUIRED": (
+        403,
+        "",
+        "Credit levels, supervision profiles and warnings are handled by officials or admins.",
+    ),
     "ENTERPRISE_KEY_REQUIRED": (403, "", "Documents are transmitted with an enterprise's key."),
     "ENTERPRISE_SUSPENDED": (403, "", "The calling enterprise, or the document's enterprise, is suspended."),
     "NOT_AUTHORISED_FOR_ENTERPRISE": (
@@ -43,8 +48,9 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "RATE_LIMITED": (
         429,
         "",
-        "The enterprise sent more requests of this class (intake or queries) in the window than its limit; "
-        "retry after Retry-After seconds. Nothing of the refused request was stored.",
+        "The enterprise sent more requests of this class (intake or queries) in the window than its limit, or "
+        "(public routes, no key) this client or this ID number did; retry after Retry-After seconds. Nothing "
+        "of the refused request was stored.",
     ),
     "SIGNATURE_INVALID": (401, "", "An agency callback without a valid webhook signature."),
     "SIGNATURE_STALE": (401, "", "An agency callback whose webhook-timestamp is more than 300 s off."),
@@ -54,6 +60,13 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     "DELEGATION_NOT_FOUND": (404, "", "No such delegation granted by this enterprise."),
     "CERTIFICATE_NOT_FOUND": (404, "", "No such certificate filed for this enterprise."),
     "RAW_MESSAGE_NOT_FOUND": (404, "", "No raw message with this id."),
+    "COMPLAINT_NOT_FOUND": (404, "", "No such complaint."),
+    "WARNING_NOT_FOUND": (404, "", "No such risk warning."),
+    "WARNING_ALREADY_HANDLED": (
+        409,
+        "",
+        "The warning was dismissed or escalated already (final), or acknowledged twice.",
+    ),
     "GOODS_NOT_FOUND": (404, "", "No goods record (ebcCode, itemNo), or not visible to this key."),
     "SUBSCRIPTION_NOT_FOUND": (404, "", "No such subscription of this enterprise."),
     "DELIVERY_NOT_FOUND": (404, "", "No such delivery of this subscription."),
@@ -124,6 +137,11 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     ),
     "CERTIFICATE_EXPIRED": (422, "", "The certificate's notAfter is past (or before its notBefore)."),
     "INVALID_CURSOR": (422, "", "The pagination cursor was not issued by this service."),
+    "PROFILE_OUT_OF_BOUNDS": (
+        422,
+        "",
+        "Supervision profiles outside GACC's bounds: AEO ≤ 20 % of regular, 失信 ≥ 80 %, better never stricter.",
+    ),
     "OUTGOING_MESSAGE_INVALID": (
         500,
         "",

@@ -34,6 +34,7 @@ from app.routers import (
     audit,
     callbacks,
     certificates,
+    credit,
     documents,
     enterprises,
     feed,
@@ -42,7 +43,9 @@ from app.routers import (
     messages,
     metrics,
     operations,
+    public,
     records,
+    risk,
     stats,
     subscriptions,
 )
@@ -159,6 +162,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(enterprises.router)
     app.include_router(certificates.router)
+    app.include_router(credit.router)
+    app.include_router(risk.router)
+    app.include_router(public.router)
     app.include_router(goods.router)
     for router in documents.routers:
         app.include_router(router)

@@ -317,11 +317,11 @@ class Harness:
             "SW_DB_POOL_SIZE": "10",
             "SW_DB_MAX_OVERFLOW": "0",
             "SW_MOCK_LATENCY_MS": "20",
-            # Inspection sampling holds a declaration for a simulated inspection (a person, 1.5 s by default)
-            # before customs releases it; the latency figure is about the pipeline, so nothing is sampled.
-            "SW_MOCK_INSPECTION_RATE_ADVANCED": "0",
-            "SW_MOCK_INSPECTION_RATE_GENERAL": "0",
-            "SW_MOCK_INSPECTION_RATE_LOW": "0",
+            # An inspection holds a declaration for a simulated inspection (a person, 1.5 s by default) before
+            # customs releases it; the latency figure is about the pipeline, so nothing is inspected. The risk
+            # counters and the decision still run (their cost is part of the matcher's).
+            "SW_SUPERVISION_RATE_REGULAR": "0",
+            "SW_RISK_INSPECT_ON_WARNING": "false",
             "SW_MOCK_SEED": "0",
         }
 

@@ -177,7 +177,7 @@ def buyer_id_number(k: int) -> str:
     born = _BIRTH0 + timedelta(days=k % 12000)
     sequence = (k // 12000) % 1000
     body = f"{district}{born:%Y%m%d}{sequence:03d}"
-    return body + ric.calc_check_digit(body)
+    return body + ric.calc_check_digit(body + "0")  # the function reads the first 17 characters of 18
 
 
 def buyer(k: int) -> dict[str, str]:
@@ -220,8 +220,16 @@ def order_number(prefix: str, index: int) -> str:
     return f"{prefix}{index:012d}"
 
 
-def make_purchase(prefix: str, index: int, rng: random.Random, *, mismatch_rate: float = MISMATCH_RATE) -> Purchase:
-    """One purchase; its buyer is shared with one other purchase of the stream (the annual quota is read)."""
+def make_purchase(
+    prefix: str,
+    index: int,
+    rng: random.Random,
+    *,
+    mismatch_rate: float = MISMATCH_RATE,
+    price_factor: Decimal = Decimal("1"),
+) -> Purchase:
+    """One purchase; its buyer is shared with one other purchase of the stream (the annual quota is read).
+    ``price_factor`` declares the goods at a share of their price (an under-priced purchase, consistent)."""
     order_no = order_number(prefix, index)
     platform = PLATFORMS[rng.randrange(len(PLATFORMS))]
     seller = SELLERS[rng.randrange(len(SELLERS))]
@@ -233,6 +241,7 @@ def make_purchase(prefix: str, index: int, rng: random.Random, *, mismatch_rate:
     lines: list[dict[str, Any]] = []
     for gnum, item in enumerate(items, start=1):
         qty = 1 if item.price > 500 else rng.choice((1, 1, 2, 3))
+        price = (item.price * price_factor).quantize(Decimal("0.01"))
         lines.append(
             {
                 "gnum": gnum,
@@ -241,8 +250,8 @@ def make_purchase(prefix: str, index: int, rng: random.Random, *, mismatch_rate:
                 "gmodel": item.gmodel,
                 "unit": item.unit,
                 "qty": str(qty),
-                "price": _money(item.price),
-                "totalPrice": _money(item.price * qty),
+                "price": _money(price),
+                "totalPrice": _money(price * qty),
                 "currency": "142",
                 "country": item.country,
             }
@@ -499,3 +508,94 @@ async def file_everything(client: httpx.AsyncClient, admin_key: str) -> dict[str
             if response.status_code != 201:
                 raise RuntimeError(f"goods {item.item_no}: {response.status_code} {response.text[:300]}")
     return keys
+
+
+# --- fraud mixed into the workload (docs/risk.md) ------------------------------------------------------------
+
+FraudKind = Literal["ring", "bought_ids", "burst", "underpriced"]
+FRAUD_KINDS: tuple[FraudKind, ...] = ("ring", "bought_ids", "burst", "underpriced")
+# The rule meant to catch each kind.
+TARGET_RULE = {"ring": "R1", "bought_ids": "R2", "burst": "R4", "underpriced": "R6"}
+RING_SIZE = 8  # 刷单: forged triples with bought IDs, goods funnelled to one address
+BOUGHT_ID_USES = 6  # one bought ID shipped to this many addresses
+BURST_SIZE = 7  # one ID buying this many times in a day, over both platforms
+
+
+@dataclass
+class LabelledPurchase:
+    purchase: Purchase
+    fraud: FraudKind | None
+    group: int | None = None  # purchases of one scheme share a group
+
+
+def _as_buyer(purchase: Purchase, person: dict[str, str], address: str | None = None) -> None:
+    """Give the purchase another buyer (and consignee), consistently across its three documents."""
+    address = address or person["address"]
+    purchase.order |= {
+        "buyerName": person["name"],
+        "buyerIdNumber": person["id"],
+        "buyerTelephone": person["telephone"],
+        "buyerRegNo": person["regNo"],
+        "consignee": person["name"],
+        "consigneeTelephone": person["telephone"],
+        "consigneeAddress": address,
+    }
+    purchase.payment |= {"payerIdNumber": person["id"], "payerName": person["name"], "telephone": person["telephone"]}
+    purchase.waybill |= {
+        "consignee": person["name"],
+        "consigneeTelephone": person["telephone"],
+        "consigneeAddress": address,
+    }
+
+
+def _scheme(kind: FraudKind, prefix: str, group: int, start: int, rng: random.Random) -> list[LabelledPurchase]:
+    """One fraud scheme as the purchases it makes (each one matching, as a careful fraudster's would)."""
+    base = 3_000_000 + group * 100  # buyers no normal purchase of any stream uses
+    made: list[LabelledPurchase] = []
+    if kind == "ring":
+        drop = f"广东省深圳市南山区科技园南路{group % 97 + 1}号集运仓{group}室"
+        collector = buyer(base + 99)["telephone"]  # the ring's goods go to one address and one telephone
+        for k in range(RING_SIZE):
+            purchase = make_purchase(prefix, start + k, rng, mismatch_rate=0)
+            _as_buyer(purchase, buyer(base + k), address=drop)
+            purchase.order["consigneeTelephone"] = purchase.waybill["consigneeTelephone"] = collector
+            made.append(LabelledPurchase(purchase, kind, group))
+    elif kind == "bought_ids":
+        person = buyer(base)
+        for k in range(BOUGHT_ID_USES):
+            purchase = make_purchase(prefix, start + k, rng, mismatch_rate=0)
+            _as_buyer(purchase, person, address=buyer(base + 50 + k)["address"])
+            made.append(LabelledPurchase(purchase, kind, group))
+    elif kind == "burst":
+        person = buyer(base)
+        for k in range(BURST_SIZE):
+            purchase = make_purchase(prefix, start + k, rng, mismatch_rate=0)
+            _as_buyer(purchase, person)
+            platform = PLATFORMS[k % len(PLATFORMS)]
+            purchase.order |= {"ebpCode": platform["code"], "ebpName": platform["name"]}
+            purchase.payment |= {"ebpCode": platform["code"], "ebpName": platform["name"]}
+            made.append(LabelledPurchase(purchase, kind, group))
+    else:  # under-priced: the goods declared at 30 % of their price (tax evasion)
+        purchase = make_purchase(prefix, start, rng, mismatch_rate=0, price_factor=Decimal("0.3"))
+        _as_buyer(purchase, buyer(base))
+        made.append(LabelledPurchase(purchase, kind, group))
+    return made
+
+
+def labelled_purchases(
+    prefix: str, count: int, seed: int = 0, schemes_per_thousand: int = 4
+) -> Iterator[LabelledPurchase]:
+    """``count`` normal purchases with fraud schemes mixed in (about ``schemes_per_thousand`` per 1,000, the
+    four kinds in turn), each labelled with the scheme it belongs to. Deterministic from (seed, prefix)."""
+    rng = _rng(seed, prefix, 0)
+    index, group = 0, 0
+    every = max(1, 1000 // max(schemes_per_thousand, 1))
+    for n in range(count):
+        yield LabelledPurchase(make_purchase(prefix, index, rng, mismatch_rate=0), None)
+        index += 1
+        if n % every == every - 1:
+            kind = FRAUD_KINDS[group % len(FRAUD_KINDS)]
+            scheme = _scheme(kind, prefix, group, index, rng)
+            index += len(scheme)
+            group += 1
+            yield from scheme

@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import itertools
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
+from stdnum.cn import ric
 
 from app.schemas import examples
 from app.schemas.goods import EXAMPLE_GOODS
@@ -70,14 +72,26 @@ def purchase(
     order_no = order_no or f"T{n:010d}"
     order = copy.deepcopy(examples.ORDER) | {"orderNo": order_no, "payTransactionId": f"PAY{order_no}"}
     payment = copy.deepcopy(examples.PAYMENT) | {"orderNo": order_no, "payTransactionId": f"PAY{order_no}"}
-    if own_buyer:
-        # A buyer of their own, for tests of many purchases that must not reach the annual quota (26,000 CNY).
-        order["buyerIdNumber"] = payment["payerIdNumber"] = f"3301061990{n:08d}"
     waybill = copy.deepcopy(examples.WAYBILL) | {"orderNo": order_no, "logisticsNo": f"WB{order_no}"}
+    if own_buyer:
+        # A buyer of their own, for tests of many purchases that must not reach the annual quota (26,000 CNY),
+        # living at an address and telephone of their own (many buyers at one address is risk rule R1).
+        order["buyerIdNumber"] = payment["payerIdNumber"] = resident_id(n)
+        phone = f"139{n:08d}"
+        address = f"浙江省杭州市西湖区文三路{n}号"
+        order |= {"buyerTelephone": phone, "consigneeTelephone": phone, "consigneeAddress": address}
+        waybill |= {"consigneeTelephone": phone, "consigneeAddress": address}
     order.update(changes.get("order", {}))
     payment.update(changes.get("payment", {}))
     waybill.update(changes.get("waybill", {}))
     return order, payment, waybill
+
+
+def resident_id(n: int) -> str:
+    """The n-th distinct resident ID with a valid GB 11643 check digit (matching refuses a wrong one)."""
+    born = date(1990, 1, 1) + timedelta(days=n // 1000)
+    body = f"330106{born:%Y%m%d}{n % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")  # the function reads the first 17 characters of 18
 
 
 async def post_triple(

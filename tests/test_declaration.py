@@ -15,7 +15,7 @@ from tests.conftest import ADMIN
 from tests.factories import file_parties, post_triple, purchase
 
 
-def priced(amount: str, buyer: str = "330106199001011234", **extra: Any) -> tuple[dict[str, Any], ...]:
+def priced(amount: str, buyer: str = "33010619900101123X", **extra: Any) -> tuple[dict[str, Any], ...]:
     """A consistent purchase of one line at ``amount`` (taxTotal 0: only a TAX_TOTAL_MISMATCH warning)."""
     line = {"price": amount, "totalPrice": amount, "qty": "1"}
     order, payment, waybill = purchase(
@@ -158,7 +158,7 @@ async def test_over_the_single_limit_is_rejected_and_dispatches_nothing(client: 
 
 async def test_annual_quota_counts_the_buyers_declared_purchases(client: httpx.AsyncClient) -> None:
     parties = await file_parties(client)
-    buyer = "33010619900101777X"
+    buyer = "33010619900101705X"
     for _ in range(5):
         receipt = (await post_triple(client, parties, priced("5000.00", buyer)))[-1].json()
         assert receipt["recordStatus"] == "DECLARED"
@@ -171,7 +171,7 @@ async def test_annual_quota_counts_the_buyers_declared_purchases(client: httpx.A
     # The ID number's check letter counts case-insensitively, and the rejected purchase used no quota.
     exact = (await post_triple(client, parties, priced("1000.00", buyer.lower())))[-1].json()
     assert exact["recordStatus"] == "DECLARED"
-    other = (await post_triple(client, parties, priced("1000.00", "330106199202022222")))[-1].json()
+    other = (await post_triple(client, parties, priced("1000.00", "330106199202022226")))[-1].json()
     assert other["recordStatus"] == "DECLARED"
 
 

@@ -39,7 +39,7 @@ async def world(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncC
     """Fast agencies: no inspection sampling unless asked, quick callbacks, tiny backoff."""
     async with _app(
         settings,
-        mock_inspection_rate_general=0.0,
+        supervision_rate_regular=0.0,
         mock_inspection_delay_ms=10,
         dispatch_backoff_base_s=0.001,
         dispatch_backoff_cap_s=0.01,
@@ -145,7 +145,7 @@ async def test_declared_purchase_is_cleared_with_every_agency_receipt(world: tup
 
 
 async def test_inspection_holds_then_customs_releases_by_signed_callback(settings: Settings) -> None:
-    async with _app(settings, mock_inspection_rate_general=1.0, mock_inspection_delay_ms=300) as (app, client):
+    async with _app(settings, supervision_rate_regular=1.0, mock_inspection_delay_ms=300) as (app, client):
         parties = await file_parties(client)
         receipt = (await post_triple(client, parties, purchase()))[-1].json()
         worker = dispatcher(app)
@@ -185,7 +185,7 @@ async def test_a_third_of_agency_calls_failing_every_record_still_ends(settings:
         mock_failure_rate=0.33,
         mock_hang_s=0.3,
         agency_timeout_s=0.1,
-        mock_inspection_rate_general=0.0,
+        supervision_rate_regular=0.0,
         dispatch_backoff_base_s=0.001,
         dispatch_backoff_cap_s=0.01,
         dispatch_max_attempts=30,
@@ -206,7 +206,7 @@ async def test_a_third_of_agency_calls_failing_every_record_still_ends(settings:
 
 async def test_permanent_4xx_goes_dead_after_one_attempt_then_redispatch_delivers(settings: Settings) -> None:
     broken = {"fx": "http://embedded/mock/nowhere"}  # 404: a permanent answer
-    async with _app(settings, agency_urls=broken, mock_inspection_rate_general=0.0) as (app, client):
+    async with _app(settings, agency_urls=broken, supervision_rate_regular=0.0) as (app, client):
         # The configured URL is "remote": point that client at this app too (the edge is still HTTP).
         app.state.adapters["fx"].client = app.state.adapters["customs"].client
         parties = await file_parties(client)
@@ -234,7 +234,7 @@ async def test_permanent_4xx_goes_dead_after_one_attempt_then_redispatch_deliver
 
 
 async def test_worker_crash_after_send_before_record_redelivers_and_agency_counts_once(settings: Settings) -> None:
-    async with _app(settings, dispatch_lease_s=0.05, mock_inspection_rate_general=0.0) as (app, client):
+    async with _app(settings, dispatch_lease_s=0.05, supervision_rate_regular=0.0) as (app, client):
         parties = await file_parties(client)
         receipt = (await post_triple(client, parties, purchase()))[-1].json()
         claims = await claim_due(app.state.sessionmaker, app.state.settings)
@@ -369,7 +369,7 @@ async def test_dispatcher_wakes_on_notify_not_on_its_poll(settings: Settings) ->
     """With the poll a minute away, only the declaring transaction's NOTIFY can start the round that delivers
     the declaration: the worker is idle and listening before the purchase is sent (its first round is over),
     it is woken (counted), and the record clears well inside the minute."""
-    async with _app(settings, dispatch_poll_s=60.0, mock_inspection_rate_general=0.0) as (app, client):
+    async with _app(settings, dispatch_poll_s=60.0, supervision_rate_regular=0.0) as (app, client):
         parties = await file_parties(client)
         worker = dispatcher(app)
         rounds: list[int] = []
@@ -500,20 +500,20 @@ async def test_a_carrier_party_to_a_purchase_does_not_see_the_buyers_id(
 ) -> None:
     _, client = world
     parties = await file_parties(client)
-    receipt = (await post_triple(client, parties, purchase(payment={"payerIdNumber": "330106198805054321"})))[-1]
+    receipt = (await post_triple(client, parties, purchase(payment={"payerIdNumber": "330106198805054329"})))[-1]
     record_id = receipt.json()["recordId"]
     as_carrier = await client.get(f"/api/v1/records/{record_id}", headers=parties.logistics)
     body = as_carrier.json()
-    assert body["buyerIdNumber"] == "330106********1234"
+    assert body["buyerIdNumber"] == "330106********123X"
     assert body["declaration"] is None
     [payer] = [d for d in body["discrepancies"] if d["field"] == "payment.payerIdNumber"]
-    assert (payer["expected"], payer["actual"]) == ("330106********1234", "330106********4321")
+    assert (payer["expected"], payer["actual"]) == ("330106********123X", "330106********4329")
     listed = (await client.get("/api/v1/records", headers=parties.payment)).json()["items"]
-    assert [r["buyerIdNumber"] for r in listed] == ["330106********1234"]
+    assert [r["buyerIdNumber"] for r in listed] == ["330106********123X"]
     declaration = await client.get(f"/api/v1/records/{record_id}/declaration", headers=parties.logistics)
     assert declaration.status_code == 404
     as_platform = (await client.get(f"/api/v1/records/{record_id}", headers=parties.platform)).json()
-    assert as_platform["buyerIdNumber"] == "330106199001011234"
+    assert as_platform["buyerIdNumber"] == "33010619900101123X"
     declared = (await post_triple(client, parties, purchase()))[-1].json()["recordId"]
     assert (await client.get(f"/api/v1/records/{declared}", headers=parties.logistics)).json()["declaration"] is None
     assert (await client.get(f"/api/v1/records/{declared}", headers=parties.seller)).json()["declaration"] is not None

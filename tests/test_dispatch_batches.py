@@ -27,7 +27,7 @@ from tests.test_dispatch import AGENCIES, detail, dispatcher, drain, stats
 async def world(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     async with serving(
         settings,
-        mock_inspection_rate_general=0.0,
+        supervision_rate_regular=0.0,
         dispatch_backoff_base_s=0.001,
         dispatch_backoff_cap_s=0.01,
     ) as pair:
@@ -124,7 +124,7 @@ async def test_a_batch_is_one_call_per_agency_and_each_declaration_gets_its_outc
 
 
 async def test_batches_hold_at_most_the_configured_size(settings: Settings) -> None:
-    async with serving(settings, mock_inspection_rate_general=0.0, dispatch_batch_size=4) as (app, client):
+    async with serving(settings, supervision_rate_regular=0.0, dispatch_batch_size=4) as (app, client):
         parties = await file_parties(client)
         await declare(client, parties, 6)
         # Only fx is due: the round (4 per agency = 16) claims its 6, which must go in two calls.

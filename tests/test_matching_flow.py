@@ -163,7 +163,7 @@ async def test_discrepancy_found_early_is_listed_while_awaiting(client: httpx.As
 
 async def test_mismatched_triple_names_each_code_documents_and_field(client: httpx.AsyncClient) -> None:
     parties = await file_parties(client)
-    triple = purchase(payment={"payerName": "李四", "payerIdNumber": "330106198805054321", "amountPaid": "240.00"})
+    triple = purchase(payment={"payerName": "李四", "payerIdNumber": "330106198805054329", "amountPaid": "240.00"})
     order, payment, _waybill = triple
     responses = await post_triple(client, parties, triple)
     assert [r.status_code for r in responses] == [201, 201, 201]

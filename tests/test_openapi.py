@@ -56,6 +56,9 @@ async def test_served_document_has_security_examples_and_errors(client: httpx.As
             if path.startswith("/api/v1/agency-callbacks/"):
                 # Agencies authenticate by an HMAC signature over the body, not by an API key.
                 assert "webhook-signature" in operation["description"], where
+            elif path.startswith("/api/v1/public/"):
+                # Public services (credit disclosure, complaints, a buyer's own check) take no key.
+                assert "security" not in operation, where
             elif path.startswith("/api/"):
                 assert operation.get("security") == [{"ApiKey": []}], where
                 assert "401" in operation["responses"], where

@@ -247,7 +247,7 @@ async def test_receipts_over_time_as_ceb_messages(settings: Settings) -> None:
     from app.ceb import safe_xml
 
     ns = {"c": "http://www.chinaport.gov.cn/ceb"}
-    async with serving(settings, embedded_dispatcher=True, mock_inspection_rate_general=0.0, dispatch_poll_s=0.05) as (
+    async with serving(settings, embedded_dispatcher=True, supervision_rate_regular=0.0, dispatch_poll_s=0.05) as (
         _,
         http,
     ):

@@ -29,7 +29,7 @@ from tests.factories import Parties, file_parties
 from tests.races import OverlapBarrier
 from tests.test_declaration import priced
 
-BUYER = "330106199303033333"
+BUYER = "330106199303033338"
 
 
 async def _post(

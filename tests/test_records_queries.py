@@ -78,8 +78,8 @@ async def dataset(client: httpx.AsyncClient) -> Dataset:
     matched = purchase()
     mismatched = purchase(payment={"amountPaid": "240.00"})
     order_only = purchase(
-        order={"buyerIdNumber": "110101199003070000", "buyerName": "赵六"},
-        payment={"payerIdNumber": "110101199003070000", "payerName": "赵六"},
+        order={"buyerIdNumber": "110101199003070003", "buyerName": "赵六"},
+        payment={"payerIdNumber": "110101199003070003", "payerName": "赵六"},
     )
     other_seller = purchase(order={"ebcCode": SELLER2, "ebcName": "第二电商企业"})
     other_platform = purchase(order={"ebpCode": PLATFORM2, "ebpName": "第二平台"})

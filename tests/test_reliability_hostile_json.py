@@ -131,6 +131,38 @@ ROUTES = [
         lambda: {"after": "0.0"},
         ("after",),
     ),
+    Route(
+        "PUT",
+        f"/api/v1/enterprises/{SELLER}/credit",
+        lambda: {"level": "certified", "basis": "AEO", "effectiveDate": "2026-11-01"},
+        ("basis",),
+    ),
+    Route(
+        "PUT",
+        "/api/v1/risk/profiles",
+        lambda: {"profiles": [{"level": "regular", "inspectionRate": "0.03"}]},
+        ("profiles", 0, "level"),
+        ("profiles", 0, "inspectionRate"),
+    ),
+    Route("POST", f"/api/v1/risk/warnings/{uuid.UUID(int=3)}/acknowledge", lambda: {"note": "已核查"}, ("note",)),
+    Route(
+        "POST",
+        f"/api/v1/complaints/{uuid.UUID(int=4)}/triage",
+        lambda: {"status": "investigating", "note": "已受理"},
+        ("note",),
+    ),
+    Route(
+        "POST",
+        "/api/v1/public/complaints",
+        lambda: {"kind": "other", "name": "王小明", "what": "hostile"},
+        ("name",),
+    ),
+    Route(
+        "POST",
+        "/api/v1/public/quota-check",
+        lambda: {"idNumber": "33010619900101123X", "name": "王小明", "telephone": "13800138000"},
+        ("name",),
+    ),
     Route("POST", "/api/v1/goods", lambda: goods_record(itemNo="HOSTILE-1"), ("gname",), ("vatRate",)),
     Route("PATCH", f"/api/v1/goods/{SELLER}/JP-SSD-50", lambda: {"vatRate": "0.13"}, ("gname",), ("vatRate",)),
     Route(
@@ -380,7 +412,9 @@ def test_every_json_route_is_in_the_corpus(app: FastAPI) -> None:
             .replace(PLATFORM, "{code}")
             .replace("customs", "{agency}")
             .replace(str(uuid.UUID(int=1)), "{key_id}")
-            .replace(str(uuid.UUID(int=2)), "{subscription_id}"),
+            .replace(str(uuid.UUID(int=2)), "{subscription_id}")
+            .replace(f"{uuid.UUID(int=3)}/acknowledge", "{warning_id}/{action}")
+            .replace(str(uuid.UUID(int=4)), "{complaint_id}"),
         )
         for r in ROUTES
     }

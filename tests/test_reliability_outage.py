@@ -311,7 +311,7 @@ async def _backend_waiting_on_lock(
 @pytest.fixture
 async def world(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app with its mock agencies, fast callbacks and a tiny backoff (as in tests/test_dispatch.py)."""
-    async with _app(settings, mock_inspection_rate_general=0.0, mock_inspection_delay_ms=10) as pair:
+    async with _app(settings, supervision_rate_regular=0.0, mock_inspection_delay_ms=10) as pair:
         yield pair
 
 
@@ -551,7 +551,7 @@ async def _listener_pid(admin: asyncpg.Connection, other_than: int | None = None
 
 @pytest.mark.postgres_only
 async def test_dispatcher_listens_again_after_its_connection_is_terminated(settings: Settings) -> None:
-    async with _app(settings, dispatch_poll_s=60.0, mock_inspection_rate_general=0.0) as (app, client):
+    async with _app(settings, dispatch_poll_s=60.0, supervision_rate_regular=0.0) as (app, client):
         parties = await file_parties(client)
         worker = dispatcher(app)
         running = asyncio.create_task(worker.run())

@@ -64,6 +64,11 @@ PUBLIC = {
     ("GET", "/console/records/{record_id}/live"),
     ("GET", "/console/dashboard"),
     ("GET", "/console/dashboard/live"),
+    # Public services: credit disclosure (of an enterprise no group's markers name), complaints, a buyer's own
+    # check (which answers only with the buyer's own purchases, masked).
+    ("GET", "/api/v1/public/enterprises/{code}"),
+    ("POST", "/api/v1/public/complaints"),
+    ("POST", "/api/v1/public/quota-check"),
 }
 SIGNED = {("POST", "/api/v1/agency-callbacks/{agency}")}  # Standard Webhooks signature instead of a key
 
@@ -103,7 +108,7 @@ class World:
 
 def _triple(group: str, codes: dict[str, str], item_no: str) -> tuple[dict[str, Any], ...]:
     order, payment, waybill = purchase(order_no=f"{group}SECRET0001", own_buyer=True)
-    buyer = {"G": ("钱机密", "330106198512120011"), "U": ("赵秘密", "110101199003074518")}[group]
+    buyer = {"G": ("钱机密", "330106198512120011"), "U": ("赵秘密", "110101199003074514")}[group]
     names = {code: f"{group}企业{n}" for n, code in enumerate(sorted(set(codes.values())))}
     order |= {
         "ebpCode": codes["platform"],
@@ -491,6 +496,58 @@ OPERATIONS: dict[tuple[str, str], Build] = {
         "POST",
         "/api/v1/agency-callbacks/customs",
         json={"recordId": _record(t), "receipts": [{"returnStatus": "800", "returnInfo": "放行"}]},
+    ),
+    ("GET", "/api/v1/enterprises/{code}/credit"): lambda w, r, t: Call(
+        "GET", f"/api/v1/enterprises/{_code(w, r, t)}/credit"
+    ),
+    ("PUT", "/api/v1/enterprises/{code}/credit"): lambda w, r, t: Call(
+        "PUT",
+        f"/api/v1/enterprises/{_code(w, r, t)}/credit",
+        json={"level": "regular", "basis": "复核", "effectiveDate": "2026-12-01"},
+    ),
+    ("GET", "/api/v1/enterprises/{code}/risk"): lambda w, r, t: Call(
+        "GET", f"/api/v1/enterprises/{_code(w, r, t)}/risk"
+    ),
+    ("GET", "/api/v1/risk/profiles"): lambda w, r, t: Call("GET", "/api/v1/risk/profiles"),
+    ("PUT", "/api/v1/risk/profiles"): lambda w, r, t: Call(
+        "PUT",
+        "/api/v1/risk/profiles",
+        json={
+            "profiles": [
+                {"level": "advanced_certified", "inspectionRate": "0.002"},
+                {"level": "certified", "inspectionRate": "0.004"},
+                {"level": "regular", "inspectionRate": "0.0244"},
+                {"level": "dishonest", "inspectionRate": "0.85"},
+                {"level": "seriously_dishonest", "inspectionRate": "1"},
+            ]
+        },
+    ),
+    ("GET", "/api/v1/risk/warnings"): lambda w, r, t: Call(
+        "GET", "/api/v1/risk/warnings", params={"recordId": _record(t)}
+    ),
+    ("POST", "/api/v1/risk/warnings/{warning_id}/{action}"): lambda w, r, t: Call(
+        "POST", "/api/v1/risk/warnings/999999/acknowledge", json={"note": "核查"}
+    ),
+    ("GET", "/api/v1/complaints"): lambda w, r, t: Call("GET", "/api/v1/complaints"),
+    ("POST", "/api/v1/complaints/{complaint_id}/triage"): lambda w, r, t: Call(
+        "POST",
+        "/api/v1/complaints/999999/triage",
+        json={"status": "investigating", "recordIds": [_record(t)], "note": "核查"},
+    ),
+    ("GET", "/api/v1/public/enterprises/{code}"): lambda w, r, t: Call("GET", f"/api/v1/public/enterprises/{G_SELLER}"),
+    ("POST", "/api/v1/public/complaints"): lambda w, r, t: Call(
+        "POST", "/api/v1/public/complaints", json={"kind": "other", "what": "商品与描述不符"}
+    ),
+    # Whoever knows a buyer's ID number, name and telephone is answered with that buyer's purchases (masked), by
+    # design: asked about group G, whose platform's name is no marker, the answer must show nothing else.
+    ("POST", "/api/v1/public/quota-check"): lambda w, r, t: Call(
+        "POST",
+        "/api/v1/public/quota-check",
+        json={
+            "idNumber": w.groups["G"].triple[0]["buyerIdNumber"],
+            "name": w.groups["G"].triple[0]["buyerName"],
+            "telephone": w.groups["G"].triple[0]["buyerTelephone"],
+        },
     ),
 }
 MOCK_AGENCIES = "/mock/"  # the mock agencies mounted in embedded mode: development only, no key (see docs)

@@ -21,5 +21,6 @@ class CustomsAdapter(HttpAgencyAdapter):
             "payment",
             "waybill",
             "tax",
+            "riskDecision",  # customs holds the goods for inspection when the single window decided so
         )
         return {k: package[k] for k in keep if k in package}

@@ -1,4 +1,5 @@
-"""Inspection and quarantine (检验检疫): the goods, their positive-list flags and the seller's credit grade."""
+"""Inspection and quarantine (检验检疫): the goods, their positive-list flags, the seller's credit level and the
+single window's decision (inspect or release, with the reasons' codes)."""
 
 from __future__ import annotations
 
@@ -9,5 +10,5 @@ from app.adapters.base import HttpAgencyAdapter
 
 class InspectionAdapter(HttpAgencyAdapter):
     def payload(self, package: dict[str, Any]) -> dict[str, Any]:
-        keep = ("dispatchId", "recordId", "agency", "callbackUrl", "inventory", "goods", "seller")
+        keep = ("dispatchId", "recordId", "agency", "callbackUrl", "inventory", "goods", "seller", "riskDecision")
         return {k: package[k] for k in keep if k in package}

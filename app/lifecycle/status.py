@@ -30,6 +30,7 @@ class RecordEvent(StrEnum):
     DECLARATION_ACCEPTED = "declaration_accepted"  # tax and limits passed: the inventory goes out
     LIMITS_BREACHED = "limits_breached"  # single or annual limit exceeded (-621005 / -621018)
     INVENTORY_REFUSED = "inventory_refused"  # the inventory cannot be declared as the schema wants it (rules.inventory)
+    DECLARATION_BLOCKED = "declaration_blocked"  # a party's credit level is configured to block (rules.supervision)
     AGENCY_HELD = "agency_held"  # customs holds the goods (500 inspection, 50x)
     AGENCY_RELEASED = "agency_released"  # customs released (800) and every agency answered without refusal
     AGENCY_REJECTED = "agency_rejected"  # an agency refused (100 or a negative code)
@@ -68,6 +69,7 @@ TABLE: dict[tuple[RecordStatus, RecordEvent], Transition] = {
     (S.MATCHED, E.DECLARATION_ACCEPTED): Transition(S.DECLARED, (Effect.DISPATCH,)),
     (S.MATCHED, E.LIMITS_BREACHED): Transition(S.REJECTED),
     (S.MATCHED, E.INVENTORY_REFUSED): Transition(S.REJECTED),
+    (S.MATCHED, E.DECLARATION_BLOCKED): Transition(S.REJECTED),
     (S.DECLARED, E.AGENCY_HELD): Transition(S.INSPECTION),
     (S.DECLARED, E.AGENCY_RELEASED): Transition(S.CLEARED),
     (S.INSPECTION, E.AGENCY_RELEASED): Transition(S.CLEARED),

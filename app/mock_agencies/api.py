@@ -26,7 +26,7 @@ TAG = "Mock agencies"
 _WHAT = {
     "customs": "checks the inventory (清单) → `120` `399` `800`, or `120` `500` and a signed `800` callback after "
     "an inspection; `100` with the reasons",
-    "inspection": "goods off the positive list → `100`; sampled by the seller's credit grade → `500`; else `120`",
+    "inspection": "goods off the positive list → `100`; `riskDecision.decision` `inspect` → `500`; else `120`",
     "tax": "recomputes the tax → `120` with a CEB816-like `taxBill`; over the single or annual limit → `100` "
     "(`-621005` / `-621018` in returnInfo)",
     "fx": "checks currency, amount and the payer's ID → `120` with a `settlement`; else `100`",
@@ -47,7 +47,12 @@ _PACKAGE_SCHEMA: dict[str, Any] = {
         "payment": {"type": "object", "description": "CEB411 payment"},
         "waybill": {"type": "object", "description": "CEB511 waybill"},
         "goods": {"type": "array", "items": {"type": "object"}, "description": "Filed goods with rates"},
-        "seller": {"type": "object", "properties": {"code": {"type": "string"}, "creditGrade": {"type": "string"}}},
+        "seller": {"type": "object", "properties": {"code": {"type": "string"}, "creditLevel": {"type": "string"}}},
+        "riskDecision": {
+            "type": "object",
+            "description": "The single window's decision: `decision` inspect | release, `reasons` (codes)",
+            "properties": {"decision": {"type": "string"}, "reasons": {"type": "array", "items": {"type": "string"}}},
+        },
     },
 }
 

@@ -69,11 +69,6 @@ class MockAgencies:
         self.settings = settings
         self.store = MockAgencyStore()
         self.rng = random.Random(settings.mock_seed)  # noqa: S311 - reproducible fault injection, not crypto
-        self.rates = rules.InspectionRates(
-            advanced=settings.mock_inspection_rate_advanced,
-            general=settings.mock_inspection_rate_general,
-            low=settings.mock_inspection_rate_low,
-        )
         self.callbacks = CallbackSender(
             {agency: secrets[0] for agency in AGENCIES if (secrets := settings.callback_secrets(agency))},
             attempts=settings.mock_callback_attempts,
@@ -215,12 +210,11 @@ class MockAgencies:
         return StoredAnswer(body, request_sha256, callback, record_id=rules.record_id(package))
 
     def _rule(self, agency: str, package: Mapping[str, Any], now: datetime) -> rules.AgencyDecision:
-        seed = self.settings.mock_seed
         if agency == "customs":
-            inspect = rules.selected_for_inspection(package, seed, self.rates)
+            inspect = rules.selected_for_inspection(package)
             return rules.customs_decision(package, inspect, self.service_certificate())
         if agency == "inspection":
-            return rules.inspection_decision(package, seed, self.rates)
+            return rules.inspection_decision(package)
         if agency == "tax":
             buyer, year = rules.quota_key(package, now)
             used = self.store.annual_total(buyer, year)

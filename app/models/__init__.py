@@ -7,6 +7,7 @@ from app.models.declaration import AgencyReceipt, Declaration, Dispatch, Dispatc
 from app.models.document import Document, RawMessage
 from app.models.enterprise import ApiKey, Delegation, Enterprise
 from app.models.match_record import MatchRecord, RecordEvent
+from app.models.risk import Complaint, CreditAssessment, RiskCount, RiskLink, RiskWarning, SupervisionProfileRow
 from app.models.stats import StatsRollup, StatsRollupDaily
 from app.models.submission import Submission
 from app.models.subscription import FeedCursor, Subscription, WebhookAttempt, WebhookDelivery
@@ -17,6 +18,8 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Certificate",
+    "Complaint",
+    "CreditAssessment",
     "Declaration",
     "Delegation",
     "Dispatch",
@@ -28,10 +31,14 @@ __all__ = [
     "MatchRecord",
     "RawMessage",
     "RecordEvent",
+    "RiskCount",
+    "RiskLink",
+    "RiskWarning",
     "StatsRollup",
     "StatsRollupDaily",
     "Submission",
     "Subscription",
+    "SupervisionProfileRow",
     "WebhookAttempt",
     "WebhookDelivery",
 ]

@@ -48,6 +48,8 @@ class Declaration(Base):
     decl_year: Mapped[int] = mapped_column(Integer)
     counts_to_quota: Mapped[bool] = mapped_column(Boolean)
     rejection: Mapped[dict[str, Any] | None]
+    # The risk and credit decision (app/rules/supervision.py): {decision: release|inspect|block, reasons, …}.
+    risk: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     # Declared only so that the unit of work inserts the referenced rows first; never loaded.

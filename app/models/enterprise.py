@@ -25,6 +25,8 @@ class Enterprise(TimestampMixin, Base):
     # Requests per rate-limit window; None: the defaults of the settings (SW_RATE_LIMIT_*), 0: no limit.
     rate_limit_intake: Mapped[int | None]
     rate_limit_queries: Mapped[int | None]
+    # The customs credit level now (app/rules/credit.py); its history is ``credit_assessment``.
+    credit_level: Mapped[str] = mapped_column(String(24), default="regular")
 
 
 class ApiKey(Base):

@@ -13,6 +13,7 @@ from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict
 
+from app.rules.identity import valid_phone, valid_resident_id
 from app.rules.reason_codes import REASON_CODES
 from app.rules.tax import TaxableLine, TaxAssessment, assess, cents
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
@@ -147,6 +148,20 @@ def check_order(order: OrderIn, tolerance: Decimal) -> list[Discrepancy]:
                 _issue("ORDER_LINE_NUMBERING", [order], f"order.orderList[{index}].gnum", index + 1, line.gnum)
             )
     issues.extend(_currency_issues(order, "order", [order.currency] + [line.currency for line in order.orderList]))
+    issues.extend(check_identity(order))
+    return issues
+
+
+def check_identity(order: OrderIn) -> list[Discrepancy]:
+    """The buyer's ID number (buyerIdType 1: resident ID) and both telephones are well-formed."""
+    issues: list[Discrepancy] = []
+    if not valid_resident_id(order.buyerIdNumber):
+        # Stored as sent, like PAYER_NOT_BUYER: records.py masks *IdNumber fields for readers not party to it.
+        issues.append(_issue("BUYER_ID_INVALID", [order], "order.buyerIdNumber", None, order.buyerIdNumber))
+    for name in ("buyerTelephone", "consigneeTelephone"):
+        phone = getattr(order, name)
+        if not valid_phone(phone):
+            issues.append(_issue("TELEPHONE_INVALID", [order], f"order.{name}", "a telephone number", phone))
     return issues
 
 

@@ -148,6 +148,23 @@ REASON_CODES: dict[str, ReasonCode] = {
             "The order line's item has no goods record (商品备案) under the seller (ebcCode, itemNo)",
         ),
         ReasonCode(
+            "BUYER_ID_INVALID",
+            "error",
+            ("order",),
+            "buyerIdNumber",
+            "订购人身份证件号码不符合GB 11643(校验码或出生日期错误)",
+            "The buyer's resident ID number fails GB 11643 (check digit or birth date)",
+            "GB 11643-1999",
+        ),
+        ReasonCode(
+            "TELEPHONE_INVALID",
+            "error",
+            ("order",),
+            "buyerTelephone | consigneeTelephone",
+            "电话号码不是有效的手机号码或带区号的固定电话",
+            "The telephone is neither a mainland mobile number nor a landline with its area code",
+        ),
+        ReasonCode(
             "TAX_TOTAL_MISMATCH",
             "warning",
             ("order",),

@@ -36,7 +36,7 @@ ORDER: dict[str, Any] = {
     "buyerName": "王小明",
     "buyerTelephone": "13800138000",
     "buyerIdType": "1",
-    "buyerIdNumber": "330106199001011234",
+    "buyerIdNumber": "33010619900101123X",
     "payCode": "3120960P01",
     "payName": "易付宝支付有限公司",
     "payTransactionId": "PAY202611230001",
@@ -69,7 +69,7 @@ PAYMENT: dict[str, Any] = {
     "ebpCode": "3120960A01",
     "ebpName": "环球购跨境电商平台",
     "payerIdType": "1",
-    "payerIdNumber": "330106199001011234",
+    "payerIdNumber": "33010619900101123X",
     "payerName": "王小明",
     "telephone": "13800138000",
     "amountPaid": "246.12",
@@ -101,7 +101,7 @@ MISMATCHED_PAYMENT = {
     "orderNo": "GW20261123000102",
     "payTransactionId": "PAY202611230002",
     "payerName": "李四",
-    "payerIdNumber": "330106198805054321",
+    "payerIdNumber": "330106198805054329",
     "amountPaid": "240.00",
 }
 MISMATCHED_WAYBILL = {**WAYBILL, "orderNo": "GW20261123000102", "logisticsNo": "SD7700012346CN"}

@@ -37,8 +37,8 @@ _DESCRIPTIONS = {
     413: "Body larger than the limit — `PAYLOAD_TOO_LARGE`",
     415: "Content type not accepted — `UNSUPPORTED_MEDIA_TYPE`",
     422: "Validation failed; `errors` lists each bad field by path — `VALIDATION_FAILED`, `ENTERPRISE_NOT_FILED`",
-    429: "Too many requests of this class from the enterprise in the window; retry after `Retry-After` "
-    "seconds — `RATE_LIMITED`",
+    429: "Too many requests: of this class from the enterprise in the window, or (public routes) from this client or "
+    "about this ID number; retry after `Retry-After` seconds — `RATE_LIMITED`",
     503: "Database unreachable; nothing was stored; retry — `DATABASE_UNAVAILABLE`",
 }
 

@@ -131,6 +131,11 @@ class TaxView(BaseModel):
 class DeclarationOut(BaseModel):
     inventory: dict[str, Any] = Field(description="CEB621 InventoryHead fields with inventoryList")
     tax: TaxView
+    risk: dict[str, Any] | None = Field(
+        default=None,
+        description="Officials and admins only: the risk and credit decision (release, inspect or block), the "
+        "parties' credit levels, the sampling rate and draw, and the reasons (docs/risk.md)",
+    )
     createdAt: datetime
 
 

@@ -24,9 +24,11 @@ from app.rules.inventory import (
     compose_inventory,
 )
 from app.rules.matching import GoodsFacts, assess_order
+from app.rules.supervision import Decision
 from app.rules.tax import TaxAssessment, cents, check_limits
 from app.schemas.ceb_types import CHINA_TZ
 from app.schemas.documents import OrderIn
+from app.services.risk import supervisor, warning_rows
 from app.services.workspace import Workspace
 
 DISPATCH_CHANNEL = "sw_dispatch"  # PostgreSQL NOTIFY channel the dispatchers LISTEN on
@@ -100,9 +102,14 @@ async def declare_matched(ws: Workspace) -> None:
         await advisory_xact_locks(session, [f"buyer:{b}" for b in buyers], BUYER_LOCKS)
         used = await used_quotas(session, buyers, china_now.year)
         agent_names = await _agent_names(session, [m.order for m in ws.matched], settings)
+        supervision = (
+            await supervisor(session, settings, [(m.order, m.waybill.logisticsCode) for m in ws.matched], now)
+            if settings.risk_enabled
+            else None
+        )
     agencies = enabled_agencies(settings)
     dispatched = False
-    for matched in ws.matched:
+    for index, matched in enumerate(ws.matched):
         record, order = matched.record, matched.order
         buyer = buyer_key(order.buyerIdNumber)
         assessment = assess_order(order, goods_facts(matched.goods), matched.waybill)
@@ -143,6 +150,17 @@ async def declare_matched(ws: Workspace) -> None:
             }
         else:
             used[buyer] += assessment.dutiable_value
+        risk = None
+        if rejection is None and supervision is not None:
+            # The seam of the declare stage: tax and limits have spoken; the risk and credit decision follows.
+            carrier = matched.waybill.logisticsCode
+            decision, warnings = supervision.decide(index, str(record.id), order, carrier, used[buyer])
+            risk = decision.view()
+            ws.event("risk_decision", record_id=record.id, detail=risk)
+            ws.risk_warnings.extend(warning_rows(record.id, order, carrier, warnings, now))
+            if decision.action == "block":
+                rejection = _blocked(decision)
+                used[buyer] -= assessment.dutiable_value
         ws.declarations.append(
             {
                 "record_id": record.id,
@@ -153,18 +171,21 @@ async def declare_matched(ws: Workspace) -> None:
                 "decl_year": china_now.year,
                 "counts_to_quota": not rejection,
                 "rejection": rejection,
+                "risk": risk,
                 "created_at": now,
             }
         )
         record.rejection = rejection
         record.tax_total = assessment.tax_total
         record.trade_mode, record.port_code = settings.trade_mode, settings.port_code
-        # The seam of the declare stage: tax and limits have spoken; a risk and credit decision (inspect or
-        # release, and why) joins here, before the record is declared and the outbox is written.
         if refusals:
             event = RecordEvent.INVENTORY_REFUSED
+        elif breaches:
+            event = RecordEvent.LIMITS_BREACHED
+        elif rejection:
+            event = RecordEvent.DECLARATION_BLOCKED
         else:
-            event = RecordEvent.LIMITS_BREACHED if breaches else RecordEvent.DECLARATION_ACCEPTED
+            event = RecordEvent.DECLARATION_ACCEPTED
         effects = apply_event(record, event, lambda kind, rec, detail: ws.event(kind, record_id=rec.id, detail=detail))
         if rejection:
             ws.event("declaration_rejected", record_id=record.id, detail=rejection)
@@ -255,6 +276,18 @@ def _refusal(refusals: list[InventoryRefusal]) -> dict[str, Any]:
         "cebReturnStatus": first.ceb_return_status,
         "returnInfo": f"{code.zh} / {code.en}: " + "; ".join(r.detail for r in refusals),
         "refusals": [{"code": r.code, "cebReturnStatus": r.ceb_return_status, "detail": r.detail} for r in refusals],
+    }
+
+
+def _blocked(decision: Decision) -> dict[str, Any]:
+    """The record's rejection when a party's credit level is configured to block (``supervision_profile``)."""
+    parties = ", ".join(f"{r['party']} ({r['level']})" for r in decision.reasons)
+    return {
+        "agency": "single-window",
+        "code": "CREDIT_BLOCKED",
+        "cebReturnStatus": None,
+        "returnInfo": f"严重失信企业参与的申报不予放行 / a party's credit level blocks the declaration: {parties}",
+        "reasons": decision.reasons,
     }
 
 

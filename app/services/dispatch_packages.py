@@ -117,6 +117,14 @@ def _package(
             for g in goods.get(ebc_code, [])
             if g.item_no in items
         ],
-        # Filing keeps no credit grade (yet): every seller is "general" to the agencies' rules.
-        "seller": {"code": ebc_code, "creditGrade": "general"},
+        "seller": {"code": ebc_code, "creditLevel": (declaration.risk or {}).get("levels", {}).get("seller")},
+        # The service decides which declarations are inspected (app/rules/supervision.py); agencies obey it.
+        "riskDecision": _risk_decision(declaration.risk),
     }
+
+
+def _risk_decision(risk: dict[str, Any] | None) -> dict[str, Any]:
+    """What the agencies are told: inspect or release, and the reasons' codes (not the draw or the rates)."""
+    if risk is None:  # declared before the decision existed
+        return {"decision": "release", "reasons": []}
+    return {"decision": risk["decision"], "reasons": [r["code"] for r in risk.get("reasons", [])]}

@@ -140,8 +140,12 @@ def sees_whole_purchase(principal: Principal, record: MatchRecord) -> bool:
     return principal.reads_everything or principal.enterprise_code in (record.ebp_code, record.ebc_code)
 
 
+# Timeline events only officials and admins read: which declarations are inspected, and why, is customs' own.
+OFFICIALS_ONLY = frozenset({"risk_decision", "risk_warning_handled"})
+
+
 def mask_id(value: str | None) -> str | None:
-    """330106199001011234 → 330106********1234: enough to recognise, not to reuse."""
+    """33010619900101123X → 330106********123X: enough to recognise, not to reuse."""
     if value is None or len(value) <= 10:
         return value
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
@@ -225,6 +229,7 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: uui
             DeclarationOut(
                 inventory=declaration.inventory,
                 tax=TaxView.model_validate(declaration.tax),
+                risk=declaration.risk if principal.reads_everything else None,
                 createdAt=declaration.created_at,
             )
             if declaration is not None
@@ -245,7 +250,8 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: uui
         timeline=[
             TimelineEvent(at=e.at, kind=e.kind, actor=e.actor, detail=e.detail)
             for e in events
-            if sees_all or (e.kind != "declaration_rejected" and (e.document_id is None or e.document_id in doc_ids))
+            if (principal.reads_everything or e.kind not in OFFICIALS_ONLY)
+            and (sees_all or (e.kind != "declaration_rejected" and (e.document_id is None or e.document_id in doc_ids)))
         ],
     )
 
@@ -259,6 +265,7 @@ async def get_declaration(session: AsyncSession, principal: Principal, record_id
     return DeclarationOut(
         inventory=declaration.inventory,
         tax=TaxView.model_validate(declaration.tax),
+        risk=declaration.risk if principal.reads_everything else None,
         createdAt=declaration.created_at,
     )
 

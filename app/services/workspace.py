@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db import ORDER_LOCKS, advisory_xact_locks, utcnow
-from app.models import Base, Declaration, Dispatch, Document, Goods, MatchRecord, RecordEvent
+from app.models import Base, Declaration, Dispatch, Document, Goods, MatchRecord, RecordEvent, RiskWarning
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.services.rollups import RollupTally
 
@@ -69,6 +69,7 @@ class Workspace:
     events: list[dict[str, Any]] = field(default_factory=list)
     declarations: list[dict[str, Any]] = field(default_factory=list)
     dispatches: list[dict[str, Any]] = field(default_factory=list)
+    risk_warnings: list[dict[str, Any]] = field(default_factory=list)
     _docs_by_order: dict[str, list[Document]] = field(default_factory=dict)
     # The statistics rollups' share of this unit of work, written with the rest by ``write``.
     tally: RollupTally = field(default_factory=RollupTally)
@@ -190,7 +191,12 @@ class Workspace:
         the order they were made."""
         await self.session.flush()
         await self.tally.write(self.session)
-        for model, rows in ((Declaration, self.declarations), (Dispatch, self.dispatches), (RecordEvent, self.events)):
+        for model, rows in (
+            (Declaration, self.declarations),
+            (Dispatch, self.dispatches),
+            (RecordEvent, self.events),
+            (RiskWarning, self.risk_warnings),
+        ):
             if rows:
                 await self.session.execute(insert(Base.metadata.tables[model.__tablename__]), rows)
                 rows.clear()

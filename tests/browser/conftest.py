@@ -55,7 +55,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     env = clean_env(
         SW_DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'sw.db'}",
         SW_ADMIN_TOKEN=ADMIN_TOKEN,
-        SW_MOCK_INSPECTION_RATE_GENERAL="0",
+        SW_SUPERVISION_RATE_REGULAR="0",
         SW_DISPATCH_POLL_S="0.1",
     )
     # Up to 120 s to start: in CI this runs beside the other database's suite on two cores.

@@ -295,7 +295,7 @@ def test_inventory_xsds_for_the_declaration_issue() -> None:
             ("customsCode", "2244"),
             ("portCode", "2244"),
             ("buyerIdType", "1"),
-            ("buyerIdNumber", "330106199001011234"),
+            ("buyerIdNumber", "33010619900101123X"),
             ("buyerName", "王小明"),
             ("buyerTelephone", "13800138000"),
             ("consigneeAddress", "杭州"),

@@ -162,7 +162,7 @@ def _one_line(qty: str, price: str, item_no: str) -> tuple[dict[str, Any], dict[
 async def test_a_long_item_number_and_a_tiny_legal_quantity_make_a_valid_ceb621_that_clears(
     settings: Any,
 ) -> None:
-    async with serving(settings, mock_inspection_rate_general=0.0) as (app, client):
+    async with serving(settings, supervision_rate_regular=0.0) as (app, client):
         parties = await file_parties(client)
         sku = "SKU-" + "9" * 21  # 25 characters: an order line may hold 30, an inventory line 20
         await file_goods(client, itemNo=sku, qty1Factor="0.00001", unit2=None, qty2Factor=None)
@@ -218,7 +218,7 @@ def _invalid_total(metrics: str, message_type: str) -> float:
 
 
 async def test_an_inventory_that_breaks_the_schema_is_not_sent_goes_dead_and_is_counted(settings: Any) -> None:
-    async with serving(settings, mock_inspection_rate_general=0.0) as (app, client):
+    async with serving(settings, supervision_rate_regular=0.0) as (app, client):
         parties = await file_parties(client)
         broken, good = [
             (await post_triple(client, parties, purchase(own_buyer=True)))[-1].json()["recordId"] for _ in range(2)

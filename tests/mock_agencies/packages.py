@@ -7,7 +7,6 @@ import uuid
 from typing import Any
 
 from app.ceb.conformance import OutgoingMessageInvalid
-from app.mock_agencies import rules
 from app.schemas import examples
 from app.services.inventory_signing import signed_inventory_message
 from tests.service_keys import service_identity
@@ -16,7 +15,7 @@ CALLBACK_URL = "http://single-window.test/api/v1/agency-callbacks/customs"
 
 
 def package(agency: str = "customs", record_id: str | None = None, **changes: Any) -> dict[str, Any]:
-    """One 200.00 cosmetic (VAT 13 %, consumption tax 15 %: tax 46.12) of buyer 330106199001011234.
+    """One 200.00 cosmetic (VAT 13 %, consumption tax 15 %: tax 46.12) of buyer 33010619900101123X.
 
     ``changes`` replace top-level parts; ``inventory=`` / ``order=`` … are merged into the part instead.
     """
@@ -116,7 +115,8 @@ def package(agency: str = "customs", record_id: str | None = None, **changes: An
                 "consumptionTaxRate": "0.15",
             }
         ],
-        "seller": {"code": order["ebcCode"], "creditGrade": "general"},
+        "seller": {"code": order["ebcCode"], "creditLevel": "regular"},
+        "riskDecision": {"decision": "release", "reasons": []},
     }
     for part, value in changes.items():
         if isinstance(value, dict) and isinstance(body.get(part), dict):
@@ -168,11 +168,5 @@ def two_line_package(**changes: Any) -> dict[str, Any]:
     return body
 
 
-def record_with_draw(seed: int, below: float | None = None, above: float | None = None) -> str:
-    """A recordId whose sampling draw is below / above the given share (searched deterministically)."""
-    for n in range(100_000):
-        candidate = f"00000000-0000-4000-8000-{n:012d}"
-        draw = rules.sampling_draw(seed, candidate)
-        if (below is None or draw < below) and (above is None or draw >= above):
-            return candidate
-    raise AssertionError("no such record id")
+# The single window's decision to inspect (app/rules/supervision.py), as a package carries it.
+INSPECT = {"decision": "inspect", "reasons": ["CREDIT_SAMPLED"]}

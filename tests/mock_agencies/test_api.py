@@ -20,9 +20,9 @@ from fastapi import FastAPI
 
 from app.mock_agencies import create_mock_agencies_router
 from tests.mock_agencies.conftest import AgencyClientFactory, mock_settings
-from tests.mock_agencies.packages import CALLBACK_URL, package, record_with_draw
+from tests.mock_agencies.packages import CALLBACK_URL, INSPECT, package
 
-PASSES_INSPECTION = record_with_draw(0, above=0.5)  # not sampled at any default rate with seed 0
+PASSES_INSPECTION = "00000000-0000-4000-8000-000000000001"  # released: the package decides, not the agency
 
 
 async def declare(
@@ -153,7 +153,7 @@ async def test_twenty_concurrent_identical_calls_are_answered_once(agencies_clie
 # --- the tax agency's annual totals ------------------------------------------------------------------------
 
 
-def _purchase(total: str, buyer: str = "330106199001011234", year: str = "2026") -> dict[str, Any]:
+def _purchase(total: str, buyer: str = "33010619900101123X", year: str = "2026") -> dict[str, Any]:
     body = package("tax", inventory={"buyerIdNumber": buyer, "declTime": f"{year}0601"})
     body["inventory"]["inventoryList"][0].update(price=total, totalPrice=total)
     return body
@@ -316,7 +316,7 @@ class SingleWindow:
 
 
 def _held(agency: str = "customs") -> dict[str, Any]:
-    return package(agency, record_id=record_with_draw(0, below=0.05))  # sampled at the general rate
+    return package(agency, riskDecision=INSPECT)  # the single window decided to inspect it
 
 
 async def test_customs_holds_then_releases_by_a_signed_callback(agencies_client: AgencyClientFactory) -> None:
@@ -360,7 +360,7 @@ async def test_the_default_secret_is_the_documented_development_value(agencies_c
         verify(receiver.requests[0], secret="single-window-dev-callback-secret")
 
 
-async def test_released_only_when_sampled(agencies_client: AgencyClientFactory) -> None:
+async def test_released_at_once_unless_decided_for_inspection(agencies_client: AgencyClientFactory) -> None:
     receiver = SingleWindow()
     async with agencies_client(httpx.MockTransport(receiver), mock_inspection_delay_ms=0) as (http, agencies):
         assert statuses(await declare(http, "customs", package(record_id=PASSES_INSPECTION))) == ["120", "399", "800"]

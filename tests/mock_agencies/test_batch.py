@@ -9,9 +9,8 @@ from typing import Any
 
 import httpx
 
-from app.mock_agencies import rules
 from tests.mock_agencies.conftest import AgencyClientFactory
-from tests.mock_agencies.packages import package
+from tests.mock_agencies.packages import INSPECT, package
 from tests.mock_agencies.test_api import PASSES_INSPECTION, SingleWindow, declare, stats, verify
 
 
@@ -141,23 +140,11 @@ async def test_the_fault_draws_are_per_call(agencies_client: AgencyClientFactory
         assert sum(counted["faults"].values()) == 60 - codes[200] > 0
 
 
-def sampled(count: int) -> list[str]:
-    """Record ids that inspection samples at the general rate with seed 0."""
-    found = []
-    for n in range(100_000):
-        candidate = f"00000000-0000-4000-8000-{n:012d}"
-        if rules.sampling_draw(0, candidate) < 0.05:
-            found.append(candidate)
-            if len(found) == count:
-                return found
-    raise AssertionError("not enough sampled record ids")
-
-
 async def test_each_held_declaration_gets_its_signed_release_callback(agencies_client: AgencyClientFactory) -> None:
     receiver = SingleWindow()
     settings = {"agency_callback_secret": "test-callback-secret", "mock_inspection_delay_ms": 0}
     async with agencies_client(httpx.MockTransport(receiver), **settings) as (http, agencies):
-        held = [package("customs", record_id=record_id) for record_id in sampled(2)]
+        held = [package("customs", riskDecision=INSPECT) for _ in range(2)]
         passing = package("customs", record_id=PASSES_INSPECTION)
         response = await batch(http, "customs", [held[0], passing, held[1]])
         assert slot_statuses(response) == [["120", "500"], ["120", "399", "800"], ["120", "500"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.live import clean_env, live_sw
-from tests.mock_agencies.packages import package, record_with_draw
+from tests.mock_agencies.packages import package
 from tests.service_keys import service_identity
 
 
@@ -14,7 +14,7 @@ def test_sw_mock_agencies_serves_over_http() -> None:
     certificate = str(service_identity().certificate_path)
     env = clean_env(SW_MOCK_LATENCY_MS="5", SW_MOCK_CUSTOMS_CERTIFICATE_PATH=certificate)
     with live_sw("mock-agencies", env, "/mock/customs/stats") as server:
-        body = package("customs", record_id=record_with_draw(0, above=0.5))
+        body = package("customs")
         with httpx.Client(base_url=server.base, timeout=10) as http:
             for _ in range(2):
                 answer = http.post("/mock/customs/declarations", json=body, headers={"Idempotency-Key": "live-1"})

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 from app.mock_agencies import rules
-from tests.mock_agencies.packages import package, record_with_draw, two_line_package
+from tests.mock_agencies.packages import INSPECT, package, two_line_package
 
 NOW = datetime(2026, 11, 23, 2, 20, 0, 123000, tzinfo=UTC)  # 10:20:00.123 in China
-RATES = rules.InspectionRates()
 
 
 def statuses(decision: rules.AgencyDecision) -> list[str]:
@@ -108,61 +107,36 @@ def test_customs_lists_every_problem_at_once() -> None:
 # --- inspection ----------------------------------------------------------------------------------------
 
 
-def test_sampling_is_deterministic_per_seed_and_record() -> None:
-    assert rules.sampling_draw(0, "r-1") == rules.sampling_draw(0, "r-1")
-    assert rules.sampling_draw(0, "r-1") != rules.sampling_draw(1, "r-1")
-    draws = [rules.sampling_draw(7, f"record-{n}") for n in range(4000)]
-    assert all(0 <= d < 1 for d in draws)
-    assert 0.45 < sum(d < 0.5 for d in draws) / len(draws) < 0.55  # uniform enough for rates to mean shares
+def test_the_agency_obeys_the_single_windows_decision() -> None:
+    assert rules.selected_for_inspection(package(riskDecision=INSPECT))
+    assert not rules.selected_for_inspection(package())
+    assert not rules.selected_for_inspection(package(riskDecision=None))  # no decision: released
+    assert not rules.selected_for_inspection({"recordId": "r-1", "riskDecision": "inspect"})  # malformed
 
 
-@pytest.mark.parametrize(
-    ("grade", "rate"), [("advanced", 0.01), ("general", 0.05), ("low", 0.5), ("unknown", 0.05), ("", 0.05)]
-)
-def test_sampling_rate_follows_the_credit_grade(grade: str, rate: float) -> None:
-    inside = record_with_draw(0, below=rate)
-    outside = record_with_draw(0, above=rate)
-    seller = {"code": "3120960A02", "creditGrade": grade}
-    assert rules.selected_for_inspection(package(record_id=inside, seller=seller), 0, RATES)
-    assert not rules.selected_for_inspection(package(record_id=outside, seller=seller), 0, RATES)
+def test_inspection_accepts_with_120_or_holds_with_500_and_the_reasons() -> None:
+    assert statuses(rules.inspection_decision(package())) == ["120"]
+    held = rules.inspection_decision(package(riskDecision=INSPECT))
+    assert statuses(held) == ["500"]
+    assert "CREDIT_SAMPLED" in info(held)
 
 
-def test_sampling_shares_by_grade_over_many_records() -> None:
-    for grade, low, high in (("advanced", 0.0, 0.03), ("general", 0.03, 0.08), ("low", 0.45, 0.55)):
-        seller = {"code": "X", "creditGrade": grade}
-        picked = sum(
-            rules.selected_for_inspection({"recordId": f"rec-{n}", "seller": seller}, 0, RATES) for n in range(3000)
-        )
-        assert low <= picked / 3000 <= high, (grade, picked)
-
-
-def test_inspection_accepts_with_120_or_samples_with_500() -> None:
-    passed = rules.inspection_decision(package(record_id=record_with_draw(0, above=0.05)), 0, RATES)
-    assert statuses(passed) == ["120"]
-    sampled = rules.inspection_decision(package(record_id=record_with_draw(0, below=0.05)), 0, RATES)
-    assert statuses(sampled) == ["500"]
-    assert "general" in info(sampled)
-
-
-def test_inspection_rates_are_settings() -> None:
-    record = record_with_draw(0, above=0.05, below=0.2)
-    body = package(record_id=record)
-    assert statuses(rules.inspection_decision(body, 0, RATES)) == ["120"]
-    assert statuses(rules.inspection_decision(body, 0, rules.InspectionRates(general=0.2))) == ["500"]
+def test_no_sampling_of_its_own_whatever_the_record() -> None:
+    assert all(statuses(rules.inspection_decision(package(record_id=f"rec-{n}"))) == ["120"] for n in range(500))
 
 
 @pytest.mark.parametrize("flag", [False, "false", None])
 def test_inspection_rejects_goods_off_the_positive_list_naming_the_item(flag: Any) -> None:
-    body = two_line_package(record_id=record_with_draw(0, below=0.05))
+    body = two_line_package(riskDecision=INSPECT)
     body["goods"][1]["positiveList"] = flag
-    decision = rules.inspection_decision(body, 0, RATES)
+    decision = rules.inspection_decision(body)
     assert statuses(decision) == ["100"]
     assert "JP-TEA-01" in info(decision)
     assert "JP-SSD-50" not in info(decision)
 
 
 def test_inspection_rejects_a_package_without_goods() -> None:
-    assert statuses(rules.inspection_decision(package(goods=[]), 0, RATES)) == ["100"]
+    assert statuses(rules.inspection_decision(package(goods=[]))) == ["100"]
 
 
 # --- tax -----------------------------------------------------------------------------------------------
@@ -192,7 +166,7 @@ def test_tax_bill_for_the_worked_example() -> None:
             "consumptionTax": "24.71",
         }
     ]
-    assert decision.quota_use == rules.QuotaUse("330106199001011234", 2026, Decimal("200.00"))
+    assert decision.quota_use == rules.QuotaUse("33010619900101123X", 2026, Decimal("200.00"))
 
 
 def test_tax_bill_per_line_with_freight_apportioned() -> None:
@@ -227,7 +201,7 @@ def test_tax_annual_quota_rejects_with_621018() -> None:
     assert statuses(over) == ["100"]
     assert "-621018" in info(over)
     assert "25800.01" in info(over)
-    assert "330106199001011234" not in info(over)  # the ID is masked
+    assert "33010619900101123X" not in info(over)  # the ID is masked
     assert over.tax_bill is None
     assert over.quota_use is None
 
@@ -246,7 +220,7 @@ def test_tax_limits_are_parameters() -> None:
 
 
 def test_tax_quota_year_comes_from_the_declaration_date() -> None:
-    assert rules.quota_key(package(), NOW) == ("330106199001011234", 2026)
+    assert rules.quota_key(package(), NOW) == ("33010619900101123X", 2026)
     assert rules.quota_key(package(inventory={"declTime": "20270101"}), NOW)[1] == 2027
     undated = package()
     del undated["inventory"]["declTime"], undated["inventory"]["appTime"]
@@ -308,11 +282,13 @@ def test_fx_rejects_a_package_without_payment() -> None:
 def test_fx_id_format_and_optional_check_digit() -> None:
     assert rules.valid_prc_id("11010519491231002X")  # a real-format ID with a valid check digit
     assert rules.valid_prc_id("11010519491231002X", check_digit=True)
-    assert rules.valid_prc_id("330106199001011234")  # the example: right format, wrong check digit
+    assert rules.valid_prc_id("330106199001011234")  # right format, wrong check digit
     assert not rules.valid_prc_id("330106199001011234", check_digit=True)
     lower_x = package(payment={"payerIdNumber": "11010519491231002x"})
     assert statuses(rules.fx_decision(lower_x, NOW, check_id_digit=True)) == ["120"]
-    assert statuses(rules.fx_decision(package(), NOW, check_id_digit=True)) == ["100"]
+    wrong_digit = package(payment={"payerIdNumber": "330106199001011234"})
+    assert statuses(rules.fx_decision(wrong_digit, NOW, check_id_digit=True)) == ["100"]
+    assert statuses(rules.fx_decision(package(), NOW, check_id_digit=True)) == ["120"]
 
 
 def test_fx_compares_amounts_as_numbers() -> None:
@@ -320,6 +296,6 @@ def test_fx_compares_amounts_as_numbers() -> None:
 
 
 def test_mask_and_return_time() -> None:
-    assert rules.mask_id("330106199001011234") == "330106********1234"
+    assert rules.mask_id("33010619900101123X") == "330106********123X"
     assert rules.mask_id("short") == "***"
     assert rules.return_time(NOW) == "20261123102000123"

@@ -157,7 +157,7 @@ def test_head_fields_come_from_the_documents_the_party_and_the_call() -> None:
         "customsCode": "2244",
         "portCode": "2245",
         "buyerIdType": "1",
-        "buyerIdNumber": "330106199001011234",
+        "buyerIdNumber": "33010619900101123X",
         "buyerName": "王小明",
         "buyerTelephone": "13800138000",
         "consigneeAddress": "浙江省杭州市西湖区文三路100号",

@@ -170,8 +170,8 @@ CASES: dict[str, tuple[Any, list[Discrepancy]]] = {
         [issue("PAYMENT_AMOUNT_MISMATCH", BOTH_PAY, "payment.amountPaid", "246.12", "246.13")],
     ),
     "payer ID number differs": (
-        lambda: full(p=payment(payerIdNumber="330106198805054321")),
-        [issue("PAYER_NOT_BUYER", BOTH_PAY, "payment.payerIdNumber", "330106199001011234", "330106198805054321")],
+        lambda: full(p=payment(payerIdNumber="330106198805054329")),
+        [issue("PAYER_NOT_BUYER", BOTH_PAY, "payment.payerIdNumber", "33010619900101123X", "330106198805054329")],
     ),
     "payer name differs": (
         lambda: full(p=payment(payerName="李四")),
@@ -288,6 +288,23 @@ CASES: dict[str, tuple[Any, list[Discrepancy]]] = {
         # 25.32; VAT (205 + 36.1765) × 0.13 × 0.7 = 21.9471 → 21.95; total 47.27.
         lambda: full(w=waybill(insuredFee="5.00"), goods=FILED),
         [issue("TAX_TOTAL_MISMATCH", [ORDER_REF], "order.taxTotal", "47.27", "46.12")],
+    ),
+    "buyer ID with a wrong check digit": (
+        lambda: full(order(buyerIdNumber="330106199001011234"), payment(payerIdNumber="330106199001011234")),
+        [issue("BUYER_ID_INVALID", [ORDER_REF], "order.buyerIdNumber", None, "330106199001011234")],
+    ),
+    "buyer ID with an impossible birth date": (
+        lambda: full(order(buyerIdNumber="330106199002301236"), payment(payerIdNumber="330106199002301236")),
+        [issue("BUYER_ID_INVALID", [ORDER_REF], "order.buyerIdNumber", None, "330106199002301236")],
+    ),
+    "telephones that are not telephone numbers": (
+        lambda: full(
+            order(buyerTelephone="12345", consigneeTelephone="1380013800"), w=waybill(consigneeTelephone="1380013800")
+        ),
+        [
+            issue("TELEPHONE_INVALID", [ORDER_REF], "order.buyerTelephone", "a telephone number", "12345"),
+            issue("TELEPHONE_INVALID", [ORDER_REF], "order.consigneeTelephone", "a telephone number", "1380013800"),
+        ],
     ),
     "no tax collected (warning)": (
         lambda: full(order(taxTotal="0", acturalPaid="200.00"), payment(amountPaid="200.00"), goods=FILED),

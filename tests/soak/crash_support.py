@@ -28,11 +28,10 @@ from tests.soak.crash_forkserver import ForkedProcess, forkserver
 
 AGENCIES = ("customs", "inspection", "tax", "fx")
 FINAL = ("delivered", "dead")
-# The mock agencies without inspection sampling: no release callbacks owed to a service they cannot reach.
+# Nothing decided for inspection: no release callbacks owed to a service the mock agencies cannot reach.
 NO_INSPECTION = {
-    "SW_MOCK_INSPECTION_RATE_ADVANCED": "0",
-    "SW_MOCK_INSPECTION_RATE_GENERAL": "0",
-    "SW_MOCK_INSPECTION_RATE_LOW": "0",
+    "SW_SUPERVISION_RATE_REGULAR": "0",
+    "SW_RISK_INSPECT_ON_WARNING": "false",
 }
 
 

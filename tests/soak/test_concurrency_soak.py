@@ -197,9 +197,7 @@ async def test_shuffled_purchases_from_many_clients_all_match(app: FastAPI, clie
 @pytest.fixture
 async def dispatch_world(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app with its mock agencies, none of which samples for inspection (no callbacks to wait for)."""
-    async with serving(
-        settings, client_timeout_s=120, mock_inspection_rate_general=0.0, mock_inspection_rate_advanced=0.0
-    ) as world:
+    async with serving(settings, client_timeout_s=120, supervision_rate_regular=0.0) as world:
         yield world
 
 

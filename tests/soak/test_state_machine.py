@@ -117,8 +117,7 @@ class Exchange(RuleBasedStateMachine):
         self.totals.examples += 1
         app_settings = self.base_settings.model_copy(
             update={
-                "mock_inspection_rate_general": 0.0,
-                "mock_inspection_rate_advanced": 0.0,
+                "supervision_rate_regular": 0.0,
                 "dispatch_backoff_base_s": 0.001,
                 "dispatch_backoff_cap_s": 0.002,
                 "dispatch_max_attempts": 1000,  # failures come and go: nothing may go dead meanwhile

@@ -9,7 +9,6 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 CN_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
-CREDIT_GRADES = ("advanced", "general", "low")
 
 
 @dataclass(frozen=True)
@@ -83,11 +82,6 @@ def mask_id(id_number: str) -> str:
 
 def record_id(package: Mapping[str, Any]) -> str:
     return text(package.get("recordId"))
-
-
-def credit_grade(package: Mapping[str, Any]) -> str:
-    grade = text(part(package, "seller").get("creditGrade")).lower()
-    return grade if grade in CREDIT_GRADES else "general"
 
 
 def return_time(now: datetime) -> str:

@@ -1,0 +1,109 @@
+"""Pure tests of the risk rules (app/rules/risk.py): address normalisation, keyed subjects, R1–R5."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+
+from app.rules.risk import (
+    PurchaseSignals,
+    Thresholds,
+    median_price,
+    normalise_address,
+    price_bucket,
+    subject_key,
+    warnings_for,
+)
+
+QUIET = PurchaseSignals(1, 1, 1, 1, 1, Decimal("200"), Decimal("26000"))
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "浙江省杭州市西湖区文三路1号3幢",
+        "浙江杭州市西湖区文三路1号3幢",
+        "杭州市西湖区 文三路 1号 3幢",
+        "杭州西湖区文三路１号，3幢",
+        "浙江省 杭州市 西湖区 文三路1号-3幢",
+    ],
+)
+def test_ways_of_writing_one_address_count_as_one(written: str) -> None:
+    assert normalise_address(written) == "杭州西湖文三路1号3幢"
+
+
+def test_different_addresses_stay_different() -> None:
+    assert normalise_address("杭州市西湖区文三路1号") != normalise_address("杭州市西湖区文三路2号")
+    assert normalise_address("杭州市西湖区文三路1号") != normalise_address("杭州市余杭区文三路1号")
+    assert normalise_address("上海市浦东新区张杨路1号") == normalise_address("上海浦东新区张杨路1号")
+
+
+def test_subject_keys_are_keyed_hashes() -> None:
+    key = subject_key(b"secret", "id", "33010619900101123X")
+    assert key == subject_key(b"secret", "id", "33010619900101123X")
+    assert len(key) == 32
+    assert "33010619900101123X" not in key
+    assert key != subject_key(b"other", "id", "33010619900101123X")
+    assert key != subject_key(b"secret", "phone", "33010619900101123X")
+
+
+@pytest.mark.parametrize(
+    ("signals", "rule"),
+    [
+        (replace(QUIET, ids_at_address=5), "R1"),
+        (replace(QUIET, addresses_of_id=4), "R2"),
+        (replace(QUIET, ids_at_phone=3), "R3"),
+        (replace(QUIET, orders_of_id_day=5), "R4"),
+        (replace(QUIET, platforms_of_id_day=3), "R4"),
+        (replace(QUIET, quota_used=Decimal("20800")), "R5"),
+    ],
+)
+def test_each_rule_fires_at_its_threshold_and_not_below(signals: PurchaseSignals, rule: str) -> None:
+    assert [w.rule for w in warnings_for(signals, Thresholds())] == [rule]
+    below = PurchaseSignals(
+        *(
+            value - 1 if isinstance(value, int) and value > 1 else value
+            for value in (
+                signals.ids_at_address,
+                signals.addresses_of_id,
+                signals.ids_at_phone,
+                signals.orders_of_id_day,
+                signals.platforms_of_id_day,
+            )
+        ),
+        quota_used=signals.quota_used - Decimal("0.01") if rule == "R5" else signals.quota_used,
+        annual_limit=signals.annual_limit,
+    )
+    assert warnings_for(below, Thresholds()) == []
+
+
+def test_thresholds_are_configuration() -> None:
+    ring = replace(QUIET, ids_at_address=3)
+    assert warnings_for(ring, Thresholds()) == []
+    assert [w.rule for w in warnings_for(ring, Thresholds(ids_per_address=3))] == ["R1"]
+
+
+def test_a_warning_says_what_and_how_much() -> None:
+    [warning] = warnings_for(replace(QUIET, ids_at_address=7), Thresholds())
+    assert (warning.value, warning.threshold) == ("7", "5")
+    assert warning.zh
+    assert warning.en
+
+
+def test_r6_fires_below_half_the_median_price() -> None:
+    assert [w.rule for w in warnings_for(replace(QUIET, price_ratio=0.49), Thresholds())] == ["R6"]
+    assert warnings_for(replace(QUIET, price_ratio=0.5), Thresholds()) == []
+    assert warnings_for(replace(QUIET, price_ratio=None), Thresholds()) == []  # no median yet
+
+
+def test_median_of_a_price_histogram() -> None:
+    prices = [Decimal("100")] * 15 + [Decimal("30")] * 3 + [Decimal("500")] * 2
+    histogram: dict[int, int] = {}
+    for price in prices:
+        histogram[price_bucket(price)] = histogram.get(price_bucket(price), 0) + 1
+    median = median_price(histogram, 20)
+    assert median is not None
+    assert 95 < median < 110  # within the 10 % bucket of 100
+    assert median_price(histogram, 21) is None  # too few declarations to trust
