@@ -7,6 +7,7 @@ every page go to var/screenshots/ (ignored by git) for a person to look at.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -47,11 +48,21 @@ class Watch:
     errors: list[str] = field(default_factory=list)
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """A live service (SQLite, embedded matcher, dispatcher and mock agencies) holding one mismatched and one
-    cleared purchase, filed and sent through the API as the README's tour does."""
-    folder = tmp_path_factory.mktemp("browser")
+@dataclass
+class Service:
+    """A live ``sw serve`` with the example enterprises and goods filed: an HTTP client, the admin's headers and
+    each role's (waiting for the business result)."""
+
+    base: str
+    http: httpx.Client
+    admin: dict[str, str]
+    keys: dict[str, dict[str, str]]
+
+
+@contextmanager
+def filed_service(folder: Path) -> Iterator[Service]:
+    """``sw serve`` on SQLite (embedded matcher, dispatcher and mock agencies; nothing inspected), filed as the
+    README's tour does."""
     env = clean_env(
         SW_DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'sw.db'}",
         SW_ADMIN_TOKEN=ADMIN_TOKEN,
@@ -70,6 +81,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             issued = http.post(f"/api/v1/enterprises/{enterprise['code']}/keys", json={}, headers=admin)
             keys[enterprise["roles"][0]] = {"X-API-Key": issued.raise_for_status().json()["key"], "Prefer": "wait=10"}
         http.post("/api/v1/goods", json=EXAMPLE_GOODS, headers=admin).raise_for_status()
+        yield Service(server.base, http, admin, keys)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A live service holding one mismatched and one cleared purchase, sent through the API as the README's tour
+    does."""
+    with filed_service(tmp_path_factory.mktemp("browser")) as service:
+        http, keys = service.http, service.keys
         records = []
         for order, payment, waybill in (
             (examples.MISMATCHED_ORDER, examples.MISMATCHED_PAYMENT, examples.MISMATCHED_WAYBILL),
@@ -79,8 +99,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             http.post("/api/v1/payments", json=payment, headers=keys["payment"]).raise_for_status()
             receipt = http.post("/api/v1/waybills", json=waybill, headers=keys["logistics"]).raise_for_status()
             records.append(receipt.json()["recordId"])
-        official = http.post("/api/v1/officials", json={"label": "张三 · 杭州海关"}, headers=admin)
-        yield Site(server.base, official.raise_for_status().json()["key"], records[0], records[1])
+        official = http.post("/api/v1/officials", json={"label": "张三 · 杭州海关"}, headers=service.admin)
+        yield Site(service.base, official.raise_for_status().json()["key"], records[0], records[1])
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,11 @@ import re
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.schemas import examples
-from app.schemas.goods import EXAMPLE_GOODS
-from tests.browser.conftest import ADMIN_TOKEN, Site, Watch, screenshot
+from tests.browser.conftest import Site, Watch, filed_service, screenshot
 from tests.factories import purchase
-from tests.live import clean_env, live_sw
 
 CHARTS = ("documents", "rate", "mismatches", "rejections", "times", "tax", "backlog")
 
@@ -24,24 +20,8 @@ CHARTS = ("documents", "rate", "mismatches", "rejections", "times", "tax", "back
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A live service holding six cleared and five mismatched purchases: enough for every figure to show
     (counts under 5 are suppressed)."""
-    folder = tmp_path_factory.mktemp("dashboard")
-    env = clean_env(
-        SW_DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'sw.db'}",
-        SW_ADMIN_TOKEN=ADMIN_TOKEN,
-        SW_MOCK_INSPECTION_RATE_GENERAL="0",
-        SW_DISPATCH_POLL_S="0.1",
-    )
-    with (
-        live_sw("serve", env, "/readyz", timeout_s=120) as server,
-        httpx.Client(base_url=server.base, timeout=30) as http,
-    ):
-        admin = {"X-API-Key": ADMIN_TOKEN}
-        keys = {}
-        for enterprise in examples.ENTERPRISES:
-            http.post("/api/v1/enterprises", json=enterprise, headers=admin).raise_for_status()
-            issued = http.post(f"/api/v1/enterprises/{enterprise['code']}/keys", json={}, headers=admin)
-            keys[enterprise["roles"][0]] = {"X-API-Key": issued.raise_for_status().json()["key"], "Prefer": "wait=10"}
-        http.post("/api/v1/goods", json=EXAMPLE_GOODS, headers=admin).raise_for_status()
+    with filed_service(tmp_path_factory.mktemp("dashboard")) as service:
+        http, keys, admin = service.http, service.keys, service.admin
         triples = [purchase(own_buyer=True) for _ in range(6)]
         triples += [purchase(own_buyer=True, payment={"amountPaid": "240.00"}) for _ in range(5)]
         for order, payment, waybill in triples:
@@ -55,7 +35,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 break
             time.sleep(0.2)
         official = http.post("/api/v1/officials", json={"label": "统计员"}, headers=admin)
-        yield Site(server.base, official.raise_for_status().json()["key"], "", "")
+        yield Site(service.base, official.raise_for_status().json()["key"], "", "")
 
 
 def sign_in(page: Page, site: Site) -> None:
