@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, text
+from sqlalchemy import Row, delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +37,7 @@ from app.rules.rollups import (
     document_cells,
     risk_cells,
 )
+from app.services.rollups_sql import rebuild_in_sql
 
 # Rows per upsert statement: under SQLite's limit of bound parameters whatever the batch.
 UPSERT_CHUNK = 500
@@ -245,12 +246,7 @@ async def rebuild(session: AsyncSession) -> int:
         await session.execute(text("LOCK TABLE stats_rollup, stats_rollup_daily IN EXCLUSIVE MODE"))
     await session.execute(delete(StatsRollup))
     await session.execute(delete(StatsRollupDaily))
-    cells = {key: amounts for key, amounts in (await recompute(session)).items() if amounts}
-    for model, found in ((StatsRollup, cells), (StatsRollupDaily, daily(cells))):
-        rows = [_row(key, found[key]) for key in sorted(found)]
-        for start in range(0, len(rows), UPSERT_CHUNK):
-            await session.execute(insert(model), rows[start : start + UPSERT_CHUNK])
-    return len(cells)
+    return await rebuild_in_sql(session)
 
 
 async def stored_cells(session: AsyncSession, model: type[StatsRollupColumns] = StatsRollup) -> Cells:
