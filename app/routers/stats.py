@@ -86,7 +86,8 @@ async def get_summary(request: Request, session: SessionDep, f: FilterDep) -> Re
     response_model=TimeSeries,
     summary="One figure per hour or per day (UTC)",
     description="`documents` processed, `purchases` first seen, `matched`, `mismatches` (purchases mismatched "
-    "now, by the hour of their last document), `rejections`, `tax` collected (CNY)." + CSV_NOTE,
+    "now, by the hour of their last document), `rejections`, `tax` collected (CNY). An hourly series over more "
+    "than 31 days, or with no `from`, is answered by day (`bucket` in the answer says which)." + CSV_NOTE,
     responses=ERRORS,
     operation_id="stats_timeseries",
 )

@@ -304,3 +304,22 @@ def decision_counts(cells: Mapping[str, int]) -> dict[str, dict[str, int]]:
         if level in found and action in found[level]:
             found[level][action] += n
     return found
+
+
+# An hourly series answers at most this many days; a longer period (or one with no start) is answered by day:
+# 744 points still draw, and the daily rollup answers it with a few cells per day instead of one per hour.
+MAX_HOURLY_DAYS = 31
+
+
+def series_bucket(asked: str, start: datetime | None, end: datetime | None, now: datetime) -> str:
+    """The bucket a time series is answered in: ``hour`` only over at most ``MAX_HOURLY_DAYS`` days.
+
+    >>> from datetime import UTC
+    >>> now = datetime(2026, 12, 7, tzinfo=UTC)
+    >>> series_bucket("hour", None, None, now), series_bucket("hour", datetime(2026, 12, 1, tzinfo=UTC), None, now)
+    ('day', 'hour')"""
+    if asked != "hour":
+        return asked
+    if start is None:
+        return "day"
+    return "hour" if ((end or now) - start).total_seconds() <= MAX_HOURLY_DAYS * 86400 else "day"

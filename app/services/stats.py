@@ -31,6 +31,7 @@ from app.rules.rollups import (
     hour_of,
     percentile,
     rate,
+    series_bucket,
     suppress,
     top,
 )
@@ -151,6 +152,8 @@ async def summary(session: AsyncSession, f: StatsFilter) -> StatsSummary:
 
 
 async def timeseries(session: AsyncSession, f: StatsFilter, metric: SeriesMetric, bucket: str) -> TimeSeries:
+    """One value per hour or day; an hourly series over a long period is answered by day (``series_bucket``)."""
+    bucket = series_bucket(bucket, f.start, f.end, utcnow())
     rollup_metric, code, amount = SERIES[metric]
     model = f.table(hourly=bucket == "hour")
     query = select(model.hour, func.sum(model.n), func.sum(model.amount_e5)).where(
