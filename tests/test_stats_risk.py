@@ -57,7 +57,7 @@ async def test_decisions_and_warnings_are_counted_and_rebuilt(world: tuple[FastA
     found = (await client.get("/api/v1/stats/inspections", headers=ADMIN)).json()
     levels = {x["level"]: x for x in found["levels"]}
     assert (levels["regular"]["declarations"], levels["regular"]["released"]) == (6, 6)
-    assert levels["regular"]["inspectionRate"] == 0.0  # warnings alone do not inspect (by default)
+    assert levels["regular"]["inspectionRate"] == 0.0  # the tests turn off inspecting on a warning
     assert (levels["dishonest"]["declarations"], levels["dishonest"]["inspectionRate"]) == (5, 1.0)
     assert levels["certified"]["declarations"] == 0
     assert (found["declarations"], found["inspectionRate"]) == (11, pytest.approx(5 / 11))

@@ -85,7 +85,7 @@
       xAxis: { type: "value", min: 0, max: 100, name: "%" },
       yAxis: { type: "category", data: data.inspections.map(function (p) { return p[0]; }).reverse(), axisLabel: { fontSize: 11 } },
       series: [{ type: "bar", name: data.labels.inspected, data: data.inspections.map(function (p) { return p[1]; }).reverse(),
-                 itemStyle: { color: "#b9770e" } }]
+                 label: { show: true, position: "right", formatter: "{c}%" }, itemStyle: { color: "#b9770e" } }]
     });
   }
 
