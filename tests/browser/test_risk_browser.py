@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from app.schemas import examples
 from tests.browser.conftest import Site, Watch, filed_service, screenshot
+from tests.browser.test_dashboard_browser import sign_in
 from tests.factories import purchase
 
 SELLER = examples.ORDER["ebcCode"]
@@ -31,13 +32,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         assert [w["rule"] for w in warnings] == ["R3", "R3"], warnings
         official = http.post("/api/v1/officials", json={"label": "风险防控岗"}, headers=admin)
         yield Site(service.base, official.raise_for_status().json()["key"], warnings[1]["recordId"], "")
-
-
-def sign_in(page: Page, site: Site) -> None:
-    page.goto(f"{site.base}/console")
-    page.fill("input[name=key]", site.official_key)
-    page.click("button[type=submit].primary")
-    expect(page).to_have_url(re.compile(r"/console/records$"))
 
 
 def test_an_official_works_the_warning_queue(page: Page, site: Site, watch: Watch) -> None:
