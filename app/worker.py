@@ -35,6 +35,7 @@ from app.services.dispatch import (
     record_sent,
     send_group,
 )
+from app.tls import client_tls_context
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def agency_clients(settings: Settings, embedded_app: Any | None) -> tuple[httpx.
     """One client for real agency URLs, one for the mock agencies in this process (if any)."""
     timeout = httpx.Timeout(connect=5.0, read=settings.agency_timeout_s, write=10.0, pool=5.0)
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-    remote = httpx.AsyncClient(timeout=timeout, limits=limits)
+    remote = httpx.AsyncClient(timeout=timeout, limits=limits, verify=client_tls_context())
     transport = httpx.ASGITransport(app=embedded_app) if embedded_app is not None else None
     embedded = httpx.AsyncClient(transport=transport, timeout=timeout, limits=limits)
     return remote, embedded
