@@ -94,6 +94,28 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.replica_up = Gauge(
+            "sw_read_replica_up",
+            "The read replica answered its last lag check (1), or not (0); absent without SW_READ_DATABASE_URL",
+            registry=self.registry,
+        )
+        self.replica_lag = Gauge(
+            "sw_read_replica_lag_seconds",
+            "How far behind the primary the read replica's data may be (NaN: unknown)",
+            registry=self.registry,
+        )
+        self.reads = Counter(
+            "sw_routed_reads",
+            "Reads meant for the replica, by the database that answered them (replica, or primary with the reason: "
+            "none configured, lagging, unreachable)",
+            ["source", "reason"],
+            registry=self.registry,
+        )
+
+    def replica_state(self, up: bool, lag_s: float | None) -> None:
+        self.replica_up.set(1 if up else 0)
+        self.replica_lag.set(float("nan") if lag_s is None else lag_s)
+
     async def refresh(self, session: AsyncSession) -> None:
         """The gauges read from the database at scrape time (every process sees the same numbers)."""
         for status, count in (
