@@ -161,6 +161,7 @@ async def get_search_sessionmaker(request: Request, principal: PrincipalDep) -> 
     where the record of a document it has just sent is already there to be found."""
     if principal.reads_everything:
         return await get_read_sessionmaker(request)
+    request.state.read_source = primary_source(get_sessionmaker(request))
     return get_sessionmaker(request)
 
 
