@@ -42,6 +42,7 @@ def with_replica(test: Any) -> Any:
         test = mark(test)
     return test
 
+
 TOLERANT = 3600.0  # a replica this far behind is still read: the tests that prove where reads go
 
 
@@ -65,7 +66,7 @@ class Pair:
         standby = await asyncpg.connect(self.standby.url(DATABASE))
         try:
             for _ in range(1200):
-                if await standby.fetchval(f"SELECT {function}() >= $1::pg_lsn", target):  # noqa: S608 - ours
+                if await standby.fetchval(f"SELECT {function}() >= $1::pg_lsn", target):
                     return
                 await asyncio.sleep(0.05)
             raise AssertionError(f"the standby's {function} never reached {target}")
@@ -276,4 +277,3 @@ async def test_without_a_replica_reads_say_they_come_from_the_primary(client: ht
 def test_the_pair_is_a_primary_and_its_standby(pair: Pair) -> None:
     assert pair.primary.psql("SELECT pg_is_in_recovery()") == "f"
     assert pair.standby.psql("SELECT pg_is_in_recovery()") == "t"
-
