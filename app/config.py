@@ -98,6 +98,14 @@ class Settings(BaseSettings):
         description="Intake requests (documents and CEB messages sent, a batch counting once) per window per "
         "enterprise, unless the enterprise has its own; 0: no limit",
     )
+    rate_limit_refusal_delay_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description="A refused request (429) is answered after this pause (at most until its Retry-After): a loop "
+        "that ignores Retry-After then gets one answer per connection per pause instead of spending the service's "
+        "CPU on a refusal per iteration; a sender that honours Retry-After waits longer than this anyway",
+    )
     rate_limit_queries: int = Field(
         default=30_000, ge=0, description="Reads (GET) per window per enterprise, unless it has its own; 0: no limit"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -101,6 +102,9 @@ async def _within_rate_limit(request: Request, principal: Principal) -> None:
     limiter: RateLimiter = request.app.state.rate_limiter
     verdict = await limiter.hit(f"{route}:{principal.enterprise_code}", limit, settings.rate_limit_window_s)
     if not verdict.allowed:
+        # A runaway loop that ignores Retry-After would otherwise be answered as fast as it asks, and refusing
+        # it hundreds of times a second costs the other senders' latency (tests/soak/test_runaway_sender.py).
+        await asyncio.sleep(min(verdict.retry_after_s, settings.rate_limit_refusal_delay_s))
         raise RateLimited(
             f"More than {limit} {route} requests from {principal.enterprise_code} in {settings.rate_limit_window_s} s; "
             f"retry after {verdict.retry_after_s} s",
