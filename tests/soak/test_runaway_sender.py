@@ -39,7 +39,9 @@ from tests.soak.crash_support import NO_INSPECTION, sw, wait_ready
 pytestmark = [pytest.mark.soak, pytest.mark.postgres_only, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
-SIZES = {"quick": (3, 12), "full": (6, 40)}  # pairs of blocks (without, with the runaway); purchases per loop
+# Pairs of blocks (without, with the runaway) and purchases per loop in a block: many short blocks, so that both
+# conditions see the same background load of a shared machine.
+SIZES = {"quick": (8, 6), "full": (20, 15)}
 OTHER_LOOPS = 2
 LIMIT = 5  # the runaway's own intake limit per window
 WINDOW_S = 1
