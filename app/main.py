@@ -29,7 +29,7 @@ from app.mock_agencies.runtime import MockAgencies
 from app.notify.webhook import webhook_client
 from app.notify.worker import DeliveryWorker
 from app.observability import Metrics, RequestIdMiddleware
-from app.read_replica import ReadReplica, ReadSourceHeaders
+from app.read_replica import ReadReplica
 from app.routers import (
     api_docs,
     audit,
@@ -160,7 +160,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(ReadSourceHeaders)
     app.mount(api_docs.STATIC_PREFIX, api_docs.static_files(), name="static")
     app.include_router(api_docs.router)
     app.include_router(health.router)

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.ceb.conformance import invalid_counts
 from app.db import utcnow
 from app.models import Dispatch, MatchRecord
+from app.read_replica import ReadSource
 from app.services.backlog import stage_backlogs
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -143,7 +144,9 @@ class Metrics:
 
 
 class RequestIdMiddleware:
-    """Takes ``X-Request-ID`` from the caller (or makes one), puts it on every log line and the response."""
+    """Takes ``X-Request-ID`` from the caller (or makes one), puts it on every log line and the response; on the
+    answer of a read routed to the replica or the primary (``request.state.read_source``, app/deps.py), also
+    ``X-Read-Source`` and ``X-Read-Lag`` — streamed answers too."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -158,7 +161,11 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode("latin-1")))
+                headers = message.setdefault("headers", [])
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                source = scope.get("state", {}).get("read_source")
+                if isinstance(source, ReadSource):
+                    headers.extend(source.headers())
             await send(message)
 
         try:

@@ -19,7 +19,6 @@ from typing import Literal
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
 from app.db import create_sessionmaker
@@ -134,25 +133,3 @@ class ReadReplica:
 
 def primary_source(primary: async_sessionmaker[AsyncSession]) -> ReadSource:
     return ReadSource("primary", primary, 0.0)
-
-
-class ReadSourceHeaders:
-    """Puts ``X-Read-Source`` / ``X-Read-Lag`` on the answer of a request whose reads were routed
-    (``request.state.read_source``, set by the read dependencies in app/deps.py), streamed answers too."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_source(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                source = scope.get("state", {}).get("read_source")
-                if isinstance(source, ReadSource):
-                    message.setdefault("headers", []).extend(source.headers())
-            await send(message)
-
-        await self.app(scope, receive, send_with_source)
