@@ -29,6 +29,7 @@ from app.mock_agencies.runtime import MockAgencies
 from app.notify.webhook import webhook_client
 from app.notify.worker import DeliveryWorker
 from app.observability import Metrics, RequestIdMiddleware
+from app.read_replica import ReadReplica
 from app.routers import (
     api_docs,
     audit,
@@ -85,6 +86,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings)
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_replica = ReadReplica(settings, settings.read_database_url) if settings.read_database_url else None
     app.state.migration_head = head_revision(settings)
     # Agencies without a configured URL are the mock agencies mounted in this app, reached in-process.
     remote, embedded = agency_clients(settings, app if settings.mount_mock_agencies else None)
@@ -135,6 +137,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await remote.aclose()
         await embedded.aclose()
         await app.state.rate_limiter.aclose()
+        if app.state.read_replica is not None:
+            await app.state.read_replica.dispose()
         await engine.dispose()
 
 
