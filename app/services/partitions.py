@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 PRUNE_ACTOR = Actor("admin", "cli:sw prune")
 FINAL_STATUSES = (RecordStatus.CLEARED, RecordStatus.REJECTED, RecordStatus.CANCELLED)
 FANOUT_CURSOR = "webhook_fanout"
+EXPORT_PAGE = 5000
 
 # Per table: the month's rows that are not final yet (docs/storage.md, "Retention"). ``:low``/``:high`` bound
 # the month; each query counts.
@@ -231,10 +232,21 @@ async def _export(conn: AsyncConnection, table: str, month: Month, export_dir: P
     path = export_dir / f"{table}_{month.suffix()}.jsonl.gz"
     written = 0
     with gzip.open(path, "wt", encoding="utf-8") as out:
-        result = await conn.stream(select(model_table).where(bound).order_by(*model_table.primary_key.columns))
-        async for row in result:
-            out.write(json.dumps({k: _plain(v) for k, v in row._mapping.items()}, ensure_ascii=False) + "\n")
-            written += 1
+        # Pages by primary key, not a server-side cursor: a cursor still open on the partition would keep
+        # the DROP out, and the whole month need not be in memory.
+        (key,) = model_table.primary_key.columns
+        last: Any = None
+        while True:
+            page_query = select(model_table).where(bound).order_by(key).limit(EXPORT_PAGE)
+            if last is not None:
+                page_query = page_query.where(key > last)
+            page = (await conn.execute(page_query)).all()
+            for row in page:
+                out.write(json.dumps({k: _plain(v) for k, v in row._mapping.items()}, ensure_ascii=False) + "\n")
+            written += len(page)
+            if len(page) < EXPORT_PAGE:
+                break
+            last = page[-1]._mapping[key.name]
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     manifest = {
         "table": table,
