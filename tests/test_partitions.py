@@ -5,6 +5,7 @@ audited; the export reads back; a document sent again after its month was pruned
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -66,14 +67,15 @@ async def test_prune_refuses_a_month_holding_a_purchase_not_yet_final_and_touche
     assert receipt["recordStatus"] == "DECLARED"  # declared, not yet answered by the agencies: not final
     await move_everything_to(app, OLD)
     before = await month_counts(app, OLD)
-    assert before["submission"] == 3 and before["raw_message"] == 3 and before["record_event"] > 0
+    assert (before["submission"], before["raw_message"]) == (3, 3)
+    assert before["record_event"] > 0
 
     with pytest.raises(PruneRefused) as refused:
         await prune(app.state.engine, OLD.plus(1), tmp_path)
     assert any(r.startswith("submission_p202003") for r in refused.value.refusals), refused.value.refusals
     assert any(r.startswith("record_event_p202003") for r in refused.value.refusals), refused.value.refusals
     assert await month_counts(app, OLD) == before
-    assert list(tmp_path.iterdir()) == []
+    assert os.listdir(tmp_path) == []
     assert await audit_actions(app, "partition.pruned") == []
 
 
@@ -101,7 +103,7 @@ async def test_a_final_month_is_exported_verified_dropped_and_audited(
     pruned = {p.table: p.rows for p in report.pruned if p.month == OLD}
     # PostgreSQL drops the month's empty partitions too (0 rows); SQLite has only the months with rows.
     assert {t: n for t, n in pruned.items() if n} == {t: n for t, n in expected.items() if n}
-    assert pruned["submission"] == 3 and pruned["raw_message"] == 3
+    assert (pruned["submission"], pruned["raw_message"]) == (3, 3)
     assert await month_counts(app, OLD) == dict.fromkeys(PARTITIONED, 0)
     # The export reads back: the raw body byte for byte.
     rows = {row["id"]: row for row in read_export(tmp_path / "raw_message_202003.jsonl.gz")}
@@ -110,10 +112,10 @@ async def test_a_final_month_is_exported_verified_dropped_and_audited(
     assert (tmp_path / "submission_202003.manifest.json").exists()
     # The purchase itself is kept (the key tables are not pruned); its month of logs is gone.
     kept = (await client.get(f"/api/v1/records/{receipt['recordId']}", headers=ADMIN)).json()
-    assert kept["status"] == "CLEARED" and kept["documents"] == record["documents"]
+    assert (kept["status"], kept["documents"]) == ("CLEARED", record["documents"])
     assert (await client.get(f"/api/v1/audit/messages/{raw_id}", headers=ADMIN)).status_code == 404
     audited = {entry.target_id: entry.after for entry in await audit_actions(app, "partition.pruned")}
-    assert audited["submission_p202003"] is not None and audited["submission_p202003"]["rows"] == 3
+    assert (audited["submission_p202003"] or {}).get("rows") == 3
 
     # Sent again after its month was pruned, the order is still one order: the key table answers the replay.
     again = await client.post("/api/v1/orders", json=triple[0], headers=parties.platform)
@@ -126,7 +128,7 @@ async def test_a_final_month_is_exported_verified_dropped_and_audited(
 
 async def test_nothing_older_than_the_cutoff_means_nothing_pruned(app: FastAPI, tmp_path: Path) -> None:
     report = await prune(app.state.engine, Month(2001, 1), tmp_path)
-    assert report.pruned == [] and report.checked == []
+    assert (report.pruned, report.checked) == ([], [])
     assert retention_cutoff(0) is None
     assert retention_cutoff(24, Month(2026, 12).start()) == Month(2024, 12)
 
@@ -145,5 +147,7 @@ async def test_sqlite_has_no_partitions_to_create(app: FastAPI, is_postgres: boo
         assert created == []
         return
     async with app.state.engine.connect() as conn:
-        kinds = dict((await conn.execute(text("SELECT relname, relkind FROM pg_class WHERE relkind = 'p'"))).all())
+        kinds = dict(
+            (await conn.execute(text("SELECT relname, relkind::text FROM pg_class WHERE relkind = 'p'"))).all()
+        )
     assert set(PARTITIONED) <= set(kinds)
