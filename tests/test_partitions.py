@@ -4,8 +4,11 @@ audited; the export reads back; a document sent again after its month was pruned
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +24,7 @@ from app.partitioning import PARTITIONED, Month
 from app.services.partitions import PruneRefused, ensure, prune, read_export, retention_cutoff
 from tests.conftest import ADMIN, serving
 from tests.factories import file_parties, post_triple, purchase
+from tests.live import clean_env
 from tests.test_dispatch import drain
 
 OLD = Month(2020, 3)
@@ -77,6 +81,13 @@ async def test_prune_refuses_a_month_holding_a_purchase_not_yet_final_and_touche
     assert await month_counts(app, OLD) == before
     assert os.listdir(tmp_path) == []
     assert await audit_actions(app, "partition.pruned") == []
+    # The command says why, and fails.
+    refused_cli = await asyncio.to_thread(
+        sw, "prune", "--before", "2020-04", "--export-dir", str(tmp_path), database_url=app.state.settings.database_url
+    )
+    assert refused_cli.returncode == 1, refused_cli.stderr
+    assert "submission_p202003: 3 rows not final" in refused_cli.stderr
+    assert await month_counts(app, OLD) == before
 
 
 async def test_a_final_month_is_exported_verified_dropped_and_audited(
@@ -131,6 +142,28 @@ async def test_nothing_older_than_the_cutoff_means_nothing_pruned(app: FastAPI, 
     assert (report.pruned, report.checked) == ([], [])
     assert retention_cutoff(0) is None
     assert retention_cutoff(24, Month(2026, 12).start()) == Month(2024, 12)
+
+
+def sw(*args: str, database_url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own console script
+        [sys.executable, "-m", "app", *args],
+        env=clean_env(SW_DATABASE_URL=database_url, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_prune_and_ensure_commands_say_what_they_do(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sw.db'}"
+    assert sw("migrate", database_url=url).returncode == 0
+    not_a_month = sw("prune", "--before", "2026-13", database_url=url)
+    assert (not_a_month.returncode, "not a month" in not_a_month.stderr) == (2, True)
+    future = sw("prune", "--before", "2999-01", database_url=url)
+    assert (future.returncode, "still written to" in future.stderr) == (2, True)
+    assert "nothing before 2020-01" in sw("prune", "--before", "2020-01", database_url=url).stdout
+    assert "everything is kept" in sw("prune", database_url=url, SW_RETENTION_MONTHS="0").stdout
+    assert "SQLite: tables are not partitioned" in sw("partitions", "ensure", database_url=url).stdout
 
 
 def test_months_count_across_a_year() -> None:
