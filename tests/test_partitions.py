@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, text, update
 
 from app.config import Settings
-from app.models import AuditEntry, Base, Document, MatchRecord
+from app.models import AuditEntry, Base, Document, MatchRecord, Submission
 from app.partitioning import PARTITIONED, Month
 from app.services.partitions import PruneRefused, ensure, prune, read_export, retention_cutoff
 from tests.conftest import ADMIN, serving
@@ -135,6 +135,24 @@ async def test_a_final_month_is_exported_verified_dropped_and_audited(
     async with app.state.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Document)) == 3
         assert await session.scalar(select(func.count()).select_from(MatchRecord)) == 1
+
+
+async def test_the_same_document_in_a_later_month_is_a_replay_without_a_new_row(
+    world: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """The accept path finds a key's latest submission whatever month (partition) it is in."""
+    app, client = world
+    parties = await file_parties(client)
+    order = purchase()[0]
+    first = await client.post("/api/v1/orders", json=order, headers=parties.platform)
+    assert first.status_code == 201, first.text
+    await move_everything_to(app, OLD)
+    again = await client.post("/api/v1/orders", json=order, headers=parties.platform)
+    assert again.status_code == 200, again.text
+    assert (again.json()["replayed"], again.json()["recordId"]) == (True, first.json()["recordId"])
+    async with app.state.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Submission)) == 1
+        assert await session.scalar(select(func.count()).select_from(Document)) == 1
 
 
 async def test_nothing_older_than_the_cutoff_means_nothing_pruned(app: FastAPI, tmp_path: Path) -> None:
