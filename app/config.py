@@ -320,6 +320,15 @@ class Settings(BaseSettings):
     webhook_poll_s: float = Field(default=0.25, gt=0, description="Idle wait of the fan-out and delivery loops")
     embedded_delivery: bool = Field(default=True, description="Run fan-out and delivery inside the API process")
 
+    # Storage (docs/storage.md): monthly partitions of the logs on PostgreSQL, and how long months are kept.
+    retention_months: int = Field(
+        default=24, ge=0, description="Whole months kept before the current one by `sw prune` (0 keeps all)"
+    )
+    partitions_ahead: int = Field(default=3, ge=1, le=24, description="Monthly partitions created ahead")
+    partition_maintenance_s: float = Field(
+        default=6 * 3600.0, ge=0, description="How often the worker creates the months ahead (0: only at start)"
+    )
+
     @property
     def is_production(self) -> bool:
         return self.env == "production"

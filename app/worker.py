@@ -35,6 +35,7 @@ from app.services.dispatch import (
     record_sent,
     send_group,
 )
+from app.services.partitions import keep_partitions
 from app.tls import client_tls_context
 
 log = logging.getLogger(__name__)
@@ -187,9 +188,15 @@ async def run_worker(settings: Settings) -> None:
     adapters = build_adapters(enabled_agencies(settings), settings, remote, embedded)
     dispatcher = Dispatcher(engine, create_sessionmaker(engine), settings, adapters)
     log.info("dispatcher started for %s", ", ".join(adapters))
+    partitions_stop = asyncio.Event()
+    partitions = asyncio.create_task(
+        keep_partitions(engine, settings.partitions_ahead, settings.partition_maintenance_s, partitions_stop)
+    )
     try:
         await dispatcher.run()
     finally:
+        partitions_stop.set()
+        await partitions
         await remote.aclose()
         await embedded.aclose()
         await engine.dispose()
