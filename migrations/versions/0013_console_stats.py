@@ -2,7 +2,7 @@
 long period read that seller's cells alone (docs/statistics.md, Performance).
 
 Revision ID: 0013_console_stats
-Revises: 0009_risk_credit
+Revises: 0011_partitioning
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 revision: str = "0013_console_stats"
-down_revision: str | None = "0009_risk_credit"
+down_revision: str | None = "0011_partitioning"
 branch_labels = None
 depends_on = None
 
