@@ -19,6 +19,7 @@ from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.console import dashboard as console_dashboard
 from app.console import pages as console
+from app.console import risk_views as console_risk
 from app.db import create_engine, create_sessionmaker
 from app.environment import check_environment
 from app.errors import install_error_handlers
@@ -195,6 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     console.install(app, settings)
     app.include_router(console_dashboard.router)
+    app.include_router(console_risk.router)
     if settings.mount_mock_agencies:
         # Their later answers (signed callbacks) come back to this same app, in-process.
         app.state.mock_agencies = MockAgencies(settings, httpx.ASGITransport(app=app))

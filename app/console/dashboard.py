@@ -68,6 +68,8 @@ async def figures(db: ReadSessionDep, query: DashboardQuery) -> dict[str, Any]:
         "rejections": await stats_service.rejections(db, f, 10),
         "times": await stats_service.clearance_times(db, f),
         "backlog": await stats_service.backlog(db, f),
+        "inspections": await stats_service.inspections_by_level(db, f),
+        "warnings": await stats_service.warnings_by_rule(db, f),
         "bucket": bucket,
     }
 
@@ -97,7 +99,12 @@ def chart_data(found: dict[str, Any], t: Any) -> str:
             for m in times.measures
         ],
         "backlog": [[t(f"status.{p.status}"), p.count] for p in found["backlog"].openPurchases],
-        "labels": {"rate": t("dash.match_rate"), "none": t("dash.no_data")},
+        "inspections": [
+            [t(f"credit.{x.level}"), None if x.inspectionRate is None else round(x.inspectionRate * 100, 2)]
+            for x in found["inspections"].levels
+        ],
+        "warnings": [[i.code, i.count] for i in found["warnings"].items],
+        "labels": {"rate": t("dash.match_rate"), "none": t("dash.no_data"), "inspected": t("dash.inspection_rate")},
     }
     return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
 

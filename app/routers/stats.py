@@ -11,7 +11,15 @@ from app.deps import PrincipalDep, ReadSessionDep
 from app.routers.csv_export import CSV_CONTENT, csv_response, wants_csv
 from app.routers.records import IsoDateTime, _aware
 from app.schemas.problems import problems
-from app.schemas.stats import Backlog, ClearanceTimes, SeriesMetric, StatsSummary, TimeSeries, TopCodes
+from app.schemas.stats import (
+    Backlog,
+    ClearanceTimes,
+    InspectionsByLevel,
+    SeriesMetric,
+    StatsSummary,
+    TimeSeries,
+    TopCodes,
+)
 from app.services import stats as stats_service
 from app.services.stats import StatsFilter
 
@@ -78,7 +86,8 @@ async def get_summary(request: Request, f: FilterDep, session: ReadSessionDep) -
     response_model=TimeSeries,
     summary="One figure per hour or per day (UTC)",
     description="`documents` processed, `purchases` first seen, `matched`, `mismatches` (purchases mismatched "
-    "now, by the hour of their last document), `rejections`, `tax` collected (CNY)." + CSV_NOTE,
+    "now, by the hour of their last document), `rejections`, `tax` collected (CNY). An hourly series over more "
+    "than 31 days, or with no `from`, is answered by day (`bucket` in the answer says which)." + CSV_NOTE,
     responses=ERRORS,
     operation_id="stats_timeseries",
 )
@@ -178,3 +187,38 @@ async def get_backlog(request: Request, f: FilterDep, session: ReadSessionDep) -
     rows += [["purchases", p.status, p.count, p.oldestAgeSeconds, None] for p in result.openPurchases]
     columns = ["kind", "name", "count", "oldestAgeSeconds", "dead"]
     return _answer(request, result, columns, rows, "stats-backlog")  # type: ignore[no-any-return]
+
+
+@router.get(
+    "/inspections",
+    response_model=InspectionsByLevel,
+    summary="Inspection rate by credit level: declarations decided, inspected, blocked, released",
+    description="Each declaration counts under the strictest credit level among its platform, seller and "
+    "carrier (the level whose profile applied), in the hour it was decided (docs/risk.md)." + CSV_NOTE,
+    responses=ERRORS,
+    operation_id="stats_inspections",
+)
+async def get_inspections(request: Request, f: FilterDep, session: ReadSessionDep) -> Response | InspectionsByLevel:
+    result = await stats_service.inspections_by_level(session, f)
+    columns = ["level", "levelZh", "declarations", "inspected", "blocked", "released", "inspectionRate"]
+    rows = [
+        [x.level, x.levelZh, x.declarations, x.inspected, x.blocked, x.released, x.inspectionRate]
+        for x in result.levels
+    ]
+    rows.append(["all", "全部", result.declarations, None, None, None, result.inspectionRate])
+    return _answer(request, result, columns, rows, "stats-inspections")  # type: ignore[no-any-return]
+
+
+@router.get(
+    "/warnings",
+    response_model=TopCodes,
+    summary="Risk warnings raised, by rule (R1-R8)",
+    description="Warnings raised by declarations decided in the period, by rule, whatever officials did with "
+    "them since (the queue: `GET /api/v1/risk/warnings`)." + CSV_NOTE,
+    responses=ERRORS,
+    operation_id="stats_warnings",
+)
+async def get_warnings(request: Request, f: FilterDep, session: ReadSessionDep) -> Response | TopCodes:
+    result = await stats_service.warnings_by_rule(session, f)
+    columns = ["source", "code", "count", "zh", "en"]
+    return _answer(request, result, columns, _top_rows(result), "stats-warnings")  # type: ignore[no-any-return]
