@@ -69,3 +69,24 @@ def test_r8_rejection_rate_against_peers() -> None:
     assert rejection_outlier(0.01, 0.0, has_peers=True)  # peers reject nothing
     assert not rejection_outlier(0.0, 0.0, has_peers=True)
     assert not rejection_outlier(0.9, 0.0, has_peers=False)
+
+
+def test_the_bounds_themselves_are_allowed() -> None:
+    # A zero rate (never sample), a 失信 rate of exactly 0.8, and two levels inspected alike are all within order 251.
+    assert profile_problems(default_profiles(regular=Decimal("0"))) == []
+    assert profile_problems(default_profiles(dishonest=Decimal("0.8"))) == []
+    assert profile_problems(default_profiles(dishonest=Decimal("1"), seriously_dishonest=Decimal("1"))) == []
+
+
+def test_each_default_profile_names_its_own_level() -> None:
+    assert all(profile.level == level for level, profile in default_profiles().items())
+
+
+def test_local_score_loses_points_in_proportion_and_each_part_is_capped() -> None:
+    assert local_score(EnterpriseRecord(200, 0.02, 0.0, 0.02, 0.01)) == 100  # at the median: nothing lost
+    assert local_score(EnterpriseRecord(200, 0.04, 0.0, 0.02, 0.01)) == 90  # 2× the median: a third of 30
+    assert local_score(EnterpriseRecord(200, 1.0, 0.0, 0.02, 0.01)) == 70  # far above: 30 at most
+    assert local_score(EnterpriseRecord(200, 0.0, 0.0, 0.02, 0.01, complaints_upheld=1)) == 90
+    assert local_score(EnterpriseRecord(200, 0.0, 0.0, 0.02, 0.01, complaints_upheld=3)) == 80
+    assert local_score(EnterpriseRecord(200, 0.0, 0.0, 0.02, 0.01, penalties=1)) == 90
+    assert local_score(EnterpriseRecord(200, 0.0, 0.0, 0.02, 0.01, penalties=3)) == 80

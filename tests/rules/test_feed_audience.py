@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from app.rules.feed_audience import DocumentParties, RecordParties, detail_for, event_type, view_of
+from app.rules.feed_audience import (
+    DocumentParties,
+    RecordParties,
+    detail_for,
+    event_type,
+    refused_document_parties,
+    view_of,
+)
 
 RECORD = RecordParties("PLATFORM01", "SELLER0001", frozenset({"PAYFIRM001", "CARRIER001"}))
 WAYBILL = DocumentParties("CARRIER001", "CARRIER001")
@@ -41,4 +48,18 @@ def test_event_types() -> None:
     assert event_type("agency_receipt", {"agency": "fx"}) == "agency_receipt"
     assert event_type("dispatch_dead", {}) == "dead_letter"
     assert event_type("status_changed", {}) == "status_changed"
+    assert event_type("document_receipt", {}) == "document_receipt"
+    assert event_type("declaration_rejected", {}) == "declaration_rejected"
     assert event_type("document_linked", {}) is None
+
+
+def test_a_refused_document_belongs_to_the_key_enterprise_and_its_sender() -> None:
+    key = {"ebpCode": "PLATFORM01", "orderNo": "A-1"}
+    assert refused_document_parties({"key": key, "sender": "AGENT00001"}) == DocumentParties("PLATFORM01", "AGENT00001")
+    assert refused_document_parties({"key": key}) == DocumentParties("PLATFORM01", None)
+    assert refused_document_parties({"key": key, "sender": 7}) == DocumentParties("PLATFORM01", None)
+
+
+def test_a_refused_document_without_a_usable_key_has_no_parties() -> None:
+    for detail in ({}, {"key": None}, {"key": {}}, {"key": "PLATFORM01"}, {"key": {"ebpCode": 1}}):
+        assert refused_document_parties({**detail, "sender": "AGENT00001"}) is None

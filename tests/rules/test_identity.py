@@ -9,7 +9,10 @@ from app.rules.identity import normalise_phone, valid_phone, valid_resident_id
 from tests.factories import resident_id
 
 
-@pytest.mark.parametrize("id_number", ["11010519491231002X", "11010519491231002x", " 33010619900101123X "])
+@pytest.mark.parametrize(
+    "id_number",
+    ["11010519491231002X", "11010519491231002x", " 33010619900101123X ", "330106190001011239"],  # born 1 Jan 1900
+)
 def test_valid_resident_ids(id_number: str) -> None:
     assert valid_resident_id(id_number)
 
@@ -19,8 +22,10 @@ def test_valid_resident_ids(id_number: str) -> None:
     [
         "330106199001011234",  # wrong check digit
         "330106199002301236",  # 30 February
+        "330106199002301239",  # 30 February, right check digit
         "990106199001011232",  # no province 99, right check digit
         "330106189001011230",  # born 1890, right check digit
+        "330106189912311234",  # born 31 December 1899, right check digit
         "33010619900101123",  # 17 characters
         "33010619900101123X0",  # 19
         "33010619900101123Y",

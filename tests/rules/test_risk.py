@@ -8,6 +8,8 @@ from decimal import Decimal
 import pytest
 
 from app.rules.risk import (
+    PRICE_STEP,
+    RULES,
     PurchaseSignals,
     Thresholds,
     median_price,
@@ -107,3 +109,50 @@ def test_median_of_a_price_histogram() -> None:
     assert median is not None
     assert 95 < median < 110  # within the 10 % bucket of 100
     assert median_price(histogram, 21) is None  # too few declarations to trust
+
+
+def test_latin_letters_in_an_address_count_in_lower_case() -> None:
+    assert normalise_address("杭州市西湖区文三路1号B座") == "杭州西湖文三路1号b座"
+    assert normalise_address("杭州市西湖区文三路1号b座") == normalise_address("杭州市西湖区文三路1号Ｂ座")
+
+
+def test_cheap_prices_have_their_own_buckets_down_to_a_cent() -> None:
+    assert price_bucket(Decimal("0.5")) < price_bucket(Decimal("1")) < price_bucket(Decimal("1.2"))
+    assert price_bucket(Decimal("0.001")) == price_bucket(Decimal("0")) == price_bucket(Decimal("0.01"))
+    assert price_bucket(Decimal("0.02")) > price_bucket(Decimal("0.01"))
+
+
+@pytest.mark.parametrize(
+    ("histogram", "bucket"),
+    [
+        ({10: 10, 20: 10}, 10),  # an even count: the lower middle
+        ({10: 10, 20: 11}, 20),
+        ({10: 8, 20: 12}, 20),
+        ({10: 5, 20: 5, 30: 10}, 20),  # counts accumulate across buckets
+        ({30: 10, 10: 5, 20: 5}, 20),  # in price order, whatever the order given
+    ],
+)
+def test_the_median_bucket_is_where_half_the_declarations_are_reached(histogram: dict[int, int], bucket: int) -> None:
+    assert median_price(histogram, 20) == PRICE_STEP ** (bucket + 0.5)
+
+
+@pytest.mark.parametrize(
+    ("signals", "value", "threshold"),
+    [
+        (replace(QUIET, ids_at_address=6), "6", "5"),
+        (replace(QUIET, addresses_of_id=5), "5", "4"),
+        (replace(QUIET, ids_at_phone=4), "4", "3"),
+        (replace(QUIET, orders_of_id_day=6), "6 orders", "5"),
+        (replace(QUIET, platforms_of_id_day=4), "4 platforms", "3"),
+        (replace(QUIET, quota_used=Decimal("23400")), "0.90", "0.8"),
+        (replace(QUIET, price_ratio=0.314), "0.31", "0.5"),
+    ],
+)
+def test_each_warning_carries_its_figure_and_threshold(signals: PurchaseSignals, value: str, threshold: str) -> None:
+    [warning] = warnings_for(signals, Thresholds())
+    assert (warning.value, warning.threshold) == (value, threshold)
+    assert (warning.zh, warning.en) == RULES[warning.rule]
+
+
+def test_no_annual_limit_known_raises_no_quota_warning() -> None:
+    assert warnings_for(replace(QUIET, annual_limit=Decimal("0")), Thresholds()) == []

@@ -3,6 +3,7 @@ from them, suppression of small cells, and the daily view of hourly cells."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -13,19 +14,27 @@ from app.rules.rollups import (
     Amounts,
     CellKey,
     PurchaseFacts,
+    add_cells,
+    agency_states,
     bucket_bounds,
     contribution,
     daily,
+    day_of,
     decision_counts,
     difference,
+    discrepancy_codes,
+    document_cells,
     duration_bucket,
     from_e5,
     governing_level,
+    hour_of,
     percentile,
+    rate,
     risk_cells,
     series_bucket,
     suppress,
     to_e5,
+    top,
 )
 
 T0 = datetime(2026, 12, 7, 10, 12, tzinfo=UTC)
@@ -153,3 +162,120 @@ def test_an_hourly_series_over_a_long_period_is_answered_by_day() -> None:
     assert series_bucket("hour", None, now, now) == "day"
     assert series_bucket("hour", now - timedelta(days=90), now - timedelta(days=80), now) == "hour"
     assert series_bucket("day", now - timedelta(hours=1), None, now) == "day"
+
+
+def test_hours_and_days_start_on_the_dot() -> None:
+    at = datetime(2026, 12, 7, 10, 12, 34, 567_890, tzinfo=UTC)
+    assert hour_of(at) == datetime(2026, 12, 7, 10, tzinfo=UTC)
+    assert day_of(at) == datetime(2026, 12, 7, tzinfo=UTC)
+
+
+def test_bucket_bounds() -> None:
+    assert bucket_bounds(0) == (0.0, 1.0)
+    assert bucket_bounds(1) == (1.0, 2.0)
+    assert bucket_bounds(5) == (16.0, 32.0)
+    assert bucket_bounds(LAST_BUCKET) == (float(2 ** (LAST_BUCKET - 1)), None)
+
+
+def test_a_cell_is_keyed_by_its_parties_and_place_with_unknowns_blank() -> None:
+    [known] = contribution(PurchaseFacts("AWAITING_DOCUMENTS", T0, "P1", "S1", "1210", "2991"))
+    assert known == CellKey(
+        datetime(2026, 12, 7, 10, tzinfo=UTC), "purchases", "AWAITING_DOCUMENTS", "P1", "S1", "1210", "2991"
+    )
+    [unknown] = contribution(PurchaseFacts("AWAITING_DOCUMENTS", T0, "P1"))
+    assert unknown == known._replace(ebc_code="", trade_mode="", port_code="")
+
+
+def test_a_rejected_purchase_counts_its_rejection_when_and_why_it_was_rejected() -> None:
+    settled = T0 + timedelta(hours=3)
+    rejected = PurchaseFacts("REJECTED", T0, "P1", settled_at=settled, rejection_code="BUYER_OVER_QUOTA")
+    assert metrics(contribution(rejected)) == {
+        ("purchases", "REJECTED", 10): Amounts(1),
+        ("rejection", "BUYER_OVER_QUOTA", 13): Amounts(1),
+    }
+    unsettled = PurchaseFacts("REJECTED", T0, "P1")
+    assert metrics(contribution(unsettled)) == {
+        ("purchases", "REJECTED", 10): Amounts(1),
+        ("rejection", "", 10): Amounts(1),
+    }
+
+
+def test_a_clock_with_an_unknown_start_is_not_counted() -> None:
+    found = metrics(contribution(replace(cleared(), customs_accepted_at=None, documents_first_at=None)))
+    assert {metric for metric, _, _ in found} == {"purchases", "matched", "agency", "tax", "t_match"}
+
+
+def test_daily_cells_keep_the_platform_and_place() -> None:
+    hourly = contribution(cleared())
+    [day] = {key for key in daily(hourly) if key.metric == "purchases"}
+    assert day == CellKey(datetime(2026, 12, 7, tzinfo=UTC), "purchases", "CLEARED", "P1", "", "9610", "2991")
+
+
+@pytest.mark.parametrize(
+    ("histogram", "q", "expected"),
+    [
+        ({3: 1}, 0.5, 4 * 2**0.5),  # one item in [4, 8)
+        ({3: 1, 5: 1}, 0.5, 8.0),  # the first item's bucket, at its top
+        ({1: 10}, 0.5, 2**0.5),  # geometric inside a bucket
+        ({1: 10}, 0.75, 2**0.75),
+        ({0: 10}, 0.5, 0.5),  # linear in bucket 0
+        ({0: 4}, 0.25, 0.25),
+        ({1: 0, 3: 4}, 0.5, 4 * 2**0.5),  # an empty bucket is passed over
+        ({1: 10, 2: 10, 3: 10}, 0.9, 4 * 2**0.7),  # ranks accumulate across buckets
+        ({1: 10, 2: 10, 3: 10}, 0.5, 2 * 2**0.5),
+    ],
+)
+def test_percentile_values(histogram: dict[int, int], q: float, expected: float) -> None:
+    assert percentile(histogram, q) == pytest.approx(expected, rel=1e-12)
+
+
+def test_cells_add_up_and_a_document_counts_by_kind_outcome_and_refusal() -> None:
+    at = datetime(2026, 12, 7, 10, 59, tzinfo=UTC)
+    hour = datetime(2026, 12, 7, 10, tzinfo=UTC)
+    accepted = document_cells(at, "order", "accepted", "P1", None)
+    assert accepted == {CellKey(hour, "documents", "order:accepted", "P1", "", "", ""): Amounts(1)}
+    refused = document_cells(at, "payment", "rejected", "P1", "SIGNATURE_INVALID")
+    assert refused == {
+        CellKey(hour, "documents", "payment:rejected", "P1", "", "", ""): Amounts(1),
+        CellKey(hour, "document_rejection", "SIGNATURE_INVALID", "P1", "", "", ""): Amounts(1),
+    }
+    [(rejection, _)] = [
+        (k, v) for k, v in document_cells(at, "order", "rejected", "P1", None).items() if k.metric != "documents"
+    ]
+    assert rejection.code == ""
+    total = dict(accepted)
+    add_cells(total, accepted)
+    add_cells(total, refused)
+    assert total == {
+        CellKey(hour, "documents", "order:accepted", "P1", "", "", ""): Amounts(2),
+        CellKey(hour, "documents", "payment:rejected", "P1", "", "", ""): Amounts(1),
+        CellKey(hour, "document_rejection", "SIGNATURE_INVALID", "P1", "", "", ""): Amounts(1),
+    }
+
+
+def test_agency_states_are_the_answers_not_the_dispatch() -> None:
+    agencies = {
+        "tax": {"state": "accepted", "dispatch": "pending"},
+        "customs": {"state": "released"},
+        "fx": {"dispatch": "retry"},
+        "logistics": {"state": ""},
+        "broken": "dead",
+    }
+    assert agency_states(agencies) == (("customs", "released"), ("tax", "accepted"))
+    assert agency_states({}) == ()
+
+
+def test_discrepancy_codes_are_the_codes_given() -> None:
+    found = [{"code": "PAYER_NOT_BUYER", "field": "payerIdNumber"}, {"field": "x"}, {"code": ""}, "AMOUNT", {"code": 7}]
+    assert discrepancy_codes(found) == ("PAYER_NOT_BUYER", "7")
+
+
+def test_top_is_largest_first_ties_by_code() -> None:
+    counts = [("B", 3), ("A", 3), ("C", 5), ("D", 1)]
+    assert top(counts, 3) == [("C", 5), ("A", 3), ("B", 3)]
+    assert top(counts, 10) == [("C", 5), ("A", 3), ("B", 3), ("D", 1)]
+
+
+def test_rate_of_nothing_is_none() -> None:
+    assert rate(1, 4) == 0.25
+    assert rate(0, 0) is None

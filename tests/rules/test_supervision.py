@@ -81,3 +81,54 @@ def test_seriously_dishonest_blocks_only_when_configured() -> None:
 def test_zero_rate_never_samples() -> None:
     none = default_profiles(regular=Decimal("0"))
     assert all(decide(f"r-{k}", REGULAR, none, [], SEED).action == "release" for k in range(3000))
+
+
+def test_every_decision_keeps_its_rate_draw_and_levels() -> None:
+    blocking = default_profiles(block_seriously_dishonest=True)
+    worst = REGULAR | {"carrier": L.SERIOUSLY_DISHONEST}
+    released = next(f"r-{k}" for k in range(10_000) if sampling_draw(SEED, f"r-{k}") > 0.5)
+    for decision, levels, rate in (
+        (decide("r-1", worst, blocking, [], SEED), worst, Decimal("1")),
+        (decide("r-1", REGULAR, PROFILES, [R1], SEED), REGULAR, Decimal("0.0244")),
+        (decide(released, REGULAR, PROFILES, [], SEED), REGULAR, Decimal("0.0244")),
+    ):
+        assert (decision.rate, decision.levels) == (rate, levels)
+        assert decision.draw == sampling_draw(SEED, "r-1" if decision.action != "release" else released)
+
+
+def test_a_blocked_purchase_says_why_in_chinese() -> None:
+    blocking = default_profiles(block_seriously_dishonest=True)
+    decision = decide("r-1", REGULAR | {"seller": L.SERIOUSLY_DISHONEST}, blocking, [], SEED)
+    assert decision.reasons == [
+        {"code": "CREDIT_BLOCKED", "party": "seller", "level": "seriously_dishonest", "zh": "严重失信企业,不予放行"}
+    ]
+
+
+def test_a_warning_reason_carries_the_warning_in_both_languages() -> None:
+    decision = decide("r-1", REGULAR, PROFILES, [R1], SEED)
+    assert decision.reasons == [{"code": "WARNING_R1", "zh": R1.zh, "en": R1.en, "value": "6"}]
+
+
+def test_a_draw_equal_to_the_rate_is_not_sampled() -> None:
+    # The draw is in [0, 1) and a record is sampled when it falls under the rate, so the share sampled is the rate.
+    draw = sampling_draw(SEED, "r-1")
+    profiles = default_profiles(regular=Decimal(draw))  # the float's exact value
+    assert decide("r-1", REGULAR, profiles, [], SEED).action == "release"
+    assert decide("r-1", REGULAR, default_profiles(regular=Decimal(draw) * 2), [], SEED).action == "inspect"
+
+
+def test_the_recorded_view() -> None:
+    decision = decide("r-1", REGULAR, PROFILES, [R1], SEED)
+    assert decision.view() == {
+        "decision": "inspect",
+        "rate": "0.0244",
+        "draw": round(sampling_draw(SEED, "r-1"), 6),
+        "levels": dict.fromkeys(REGULAR, "regular"),
+        "reasons": [{"code": "WARNING_R1", "zh": R1.zh, "en": R1.en, "value": "6"}],
+    }
+
+
+@pytest.mark.parametrize("zero", ["0", "0.000", "-0"])
+def test_a_zero_rate_is_recorded_as_0(zero: str) -> None:
+    profiles = default_profiles(regular=Decimal(zero))
+    assert decide("r-1", REGULAR, profiles, [], SEED).view()["rate"] == "0"

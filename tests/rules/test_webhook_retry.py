@@ -22,6 +22,12 @@ def test_retried_with_jitter_under_the_cap_inside_the_window() -> None:
         assert 0 <= delay <= min(3600, 5 * 2 ** (attempt - 1))
 
 
+def test_the_jitter_comes_from_the_given_generator() -> None:
+    now = T0 + timedelta(hours=1)
+    plans = [after_failure(POLICY, 12, T0, now, random.Random(seed)) for seed in (3, 3, 4)]
+    assert plans[0] == plans[1] != plans[2]
+
+
 def test_dead_once_it_has_failed_for_the_whole_window() -> None:
     assert after_failure(POLICY, 3, T0, T0 + timedelta(seconds=86399)).outcome == "retry"
     dead = after_failure(POLICY, 3, T0, T0 + timedelta(seconds=86400))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app.rules.webhook_targets import Target, parse_target, refusal
@@ -32,7 +34,23 @@ def test_refusal(address: str, reason: str | None) -> None:
 
 def test_parse_target() -> None:
     assert parse_target("HTTPS://Example.com/x") == Target("https", "example.com", 443)
+    assert parse_target("http://example.com/x") == Target("http", "example.com", 80)
+    assert parse_target("http://example.com:8080/x") == Target("http", "example.com", 8080)
     assert parse_target("amqp://guest:guest@mq.example.com/vh") == Target("amqp", "mq.example.com", 5672)
-    for bad in ("gopher://example.com", "https:///path", "http://a:b@example.com/", "http://example.com:99999/"):
-        with pytest.raises(ValueError, match=r"URL|host|credentials|http"):
-            parse_target(bad)
+    assert parse_target("amqps://mq.example.com/vh") == Target("amqps", "mq.example.com", 5671)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("gopher://example.com", "the URL must be http(s):// (webhooks) or amqp(s):// (RabbitMQ)"),
+        ("https:///path", "the URL has no host"),
+        ("http://a:b@example.com/", "a webhook URL carries no credentials; the signature authenticates us"),
+        ("http://a@example.com/", "a webhook URL carries no credentials; the signature authenticates us"),
+        ("https://:b@example.com/", "a webhook URL carries no credentials; the signature authenticates us"),
+        ("http://example.com:99999/", "not a valid URL: Port out of range 0-65535"),
+    ],
+)
+def test_an_unusable_url_is_refused_with_its_reason(url: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(reason)}$"):
+        parse_target(url)
