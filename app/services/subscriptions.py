@@ -16,9 +16,11 @@ from app.db import utcnow
 from app.errors import NotFound, Unprocessable
 from app.models import Subscription, WebhookDelivery
 from app.notify.target_guard import TargetRefused, allowed_target
+from app.pg_listen import notify
 from app.rules.webhook_targets import AMQP_SCHEMES
 from app.schemas.subscriptions import SubscriptionCreate, SubscriptionOut, SubscriptionPatch
 from app.services.enterprises import get_enterprise
+from app.services.webhook_delivery import DELIVERY_CHANNEL
 
 
 def new_secret() -> str:
@@ -92,6 +94,8 @@ async def patch_subscription(
 ) -> Subscription:
     subscription = await get_subscription(session, code, subscription_id, for_update=True)
     if patch.status is not None:
+        if patch.status == "active" and subscription.status != "active":
+            await notify(session, DELIVERY_CHANNEL)  # its held deliveries are due now
         subscription.status = patch.status
     if patch.events is not None:
         subscription.events = sorted(set(patch.events))

@@ -27,6 +27,11 @@ from app.rules.feed_audience import detail_for
 from app.rules.webhook_retry import RetryPolicy, after_failure, is_failing
 from app.services.enterprise_feed import ShownEvent, audience_of, receipt_message
 
+# PostgreSQL NOTIFY channels the delivery workers LISTEN on: new feed events (a trigger on record_event,
+# migration 0014) and deliveries made due by hand (redeliver, replay, a resumed subscription).
+FEED_CHANNEL = "sw_feed"
+DELIVERY_CHANNEL = "sw_delivery"
+
 JSON_TYPE = "application/json"
 XML_TYPE = "application/xml"
 
