@@ -23,6 +23,7 @@ class Arrival:
     signature: str
     content_type: str
     body: bytes
+    host: str = ""
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -52,6 +53,7 @@ class Receiver:
                 h.get("webhook-signature", ""),
                 h.get("content-type", ""),
                 await request.body(),
+                h.get("host", ""),
             )
             if self.hang:
                 self.hanging += 1
