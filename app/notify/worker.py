@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
+from app.environment import check_environment
 from app.notify.amqp import AmqpPublisher
 from app.notify.webhook import post_webhook, webhook_client
 from app.observability import configure_logging
@@ -205,6 +206,7 @@ class DeliveryWorker:
 
 
 async def run_delivery(settings: Settings) -> None:
+    check_environment(settings, "deliver")
     engine = create_engine(settings)
     client = webhook_client()
     worker = DeliveryWorker(create_sessionmaker(engine), settings, client)
