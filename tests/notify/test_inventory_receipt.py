@@ -3,7 +3,6 @@ assigned (invtNo) and is valid against CEB622.xsd."""
 
 from __future__ import annotations
 
-from lxml import etree
 
 from app.ceb import safe_xml
 from app.config import Settings
@@ -34,7 +33,7 @@ async def test_the_feed_s_ceb622_carries_invt_no_and_is_valid(settings: Settings
         await drain_dispatches(app)
         async with worker_of(app) as worker:
             await drain_deliveries(app, worker, at_least=3)
-        messages = [etree.fromstring(a.body) for a in receiver.unique()]
+        messages = [safe_xml.parse(a.body) for a in receiver.unique()]
         assert [m.tag for m in messages] == [f"{NS}CEB622Message"] * 3  # 120, 399, 800
         numbers = {m.findtext(f"{NS}InventoryReturn/{NS}invtNo") for m in messages}
         assert len(numbers) == 1
