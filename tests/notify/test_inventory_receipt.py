@@ -3,7 +3,6 @@ assigned (invtNo) and is valid against CEB622.xsd."""
 
 from __future__ import annotations
 
-
 from app.ceb import safe_xml
 from app.config import Settings
 from tests.conftest import serving
