@@ -221,3 +221,7 @@ async def run_delivery(settings: Settings) -> None:
 def main() -> None:
     configure_logging()
     asyncio.run(run_delivery(get_settings()))
+
+
+if __name__ == "__main__":
+    main()
