@@ -41,8 +41,8 @@ from app.services.webhook_delivery import (
 log = logging.getLogger(__name__)
 
 # After a feed NOTIFY whose events the fan-out does not see yet: look again after 10 ms, 20 ms … at most 1 s
-# apart, for at most 30 s (then the poll alone).
-FEED_RECHECK_FIRST_S, FEED_RECHECK_CAP_S, FEED_OWED_FOR_S = 0.01, 1.0, 30.0
+# apart, for at most 5 minutes (then the poll alone): an old transaction anywhere on the server holds the feed back.
+FEED_RECHECK_FIRST_S, FEED_RECHECK_CAP_S, FEED_OWED_FOR_S = 0.01, 1.0, 300.0
 
 
 class DeliveryWorker:
