@@ -26,7 +26,14 @@ from tests.factories import file_parties, post_triple, purchase
 from tests.figures import record_figure
 from tests.live import clean_env
 from tests.notify.receiver import Receiver, receiving
-from tests.notify.test_webhook_delivery import FAST_RETRIES, PLATFORM, SELLER, pending, subscribe, worker_of
+from tests.notify.test_webhook_delivery import (
+    FAST_RETRIES,
+    PLATFORM,
+    pending,
+    stuck_and_healthy,
+    subscribe,
+    worker_of,
+)
 
 pytestmark = [pytest.mark.soak, pytest.mark.postgres_only, pytest.mark.timeout(1200)]
 
@@ -145,26 +152,21 @@ async def test_the_delivery_worker_sigkilled_mid_run_loses_nothing(settings: Set
 
 async def test_a_hanging_receiver_does_not_slow_the_others(settings: Settings) -> None:
     async with (
-        serving(settings, **FAST_RETRIES) as (app, http),
-        receiving(hang=True) as stuck,
-        receiving() as healthy,
+        stuck_and_healthy(settings) as (app, http, parties, stuck, healthy),
+        running_worker(app, webhook_timeout_s=600),
     ):
-        parties = await file_parties(http)
-        await subscribe(http, parties.platform, stuck.url)
-        await subscribe(http, parties.seller, healthy.url, code=SELLER)
-        async with running_worker(app, webhook_timeout_s=600):
-            started = time.monotonic()
-            await purchases(http, parties, PURCHASES[soak_level()])
-            async with asyncio.timeout(300):
-                while True:
-                    if len(healthy.unique()) >= 5 * PURCHASES[soak_level()]:
-                        break
-                    await asyncio.sleep(0.05)
-            took, hanging = time.monotonic() - started, stuck.hanging
-            assert hanging >= 1  # still hanging all along
-            assert in_order_per_record(healthy)
-            stuck.release.set()
-            stuck.hang = False
+        started = time.monotonic()
+        await purchases(http, parties, PURCHASES[soak_level()])
+        async with asyncio.timeout(300):
+            while True:
+                if len(healthy.unique()) >= 5 * PURCHASES[soak_level()]:
+                    break
+                await asyncio.sleep(0.05)
+        took, hanging = time.monotonic() - started, stuck.hanging
+        assert hanging >= 1  # still hanging all along
+        assert in_order_per_record(healthy)
+        stuck.release.set()
+        stuck.hang = False
     record_figure(
         f"one receiver hangs, another healthy ({len(healthy.unique())} events to the healthy one)",
         f"all delivered to the healthy one in {took:.1f} s (purchases included) while {hanging} hang",
