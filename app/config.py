@@ -13,6 +13,7 @@ from sqlalchemy import make_url
 
 DEFAULT_SQLITE_PATH = Path("var") / "single-window.db"
 DEVELOPMENT_CALLBACK_SECRET = "single-window-dev-callback-secret"  # noqa: S105 - published, refused in production
+DEVELOPMENT_WEBHOOK_SECRET_KEY = "single-window-dev-webhook-secret-key"  # noqa: S105 - published, refused in production
 CALLBACK_AGENCIES = ("customs", "inspection", "tax", "fx")
 
 
@@ -318,6 +319,11 @@ class Settings(BaseSettings):
         default=24 * 3600.0, ge=0, description="After a secret rotation, how long the old secret still signs"
     )
     webhook_poll_s: float = Field(default=0.25, gt=0, description="Idle wait of the fan-out and delivery loops")
+    webhook_secret_keys: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_WEBHOOK_SECRET_KEY),
+        description="Encrypts the subscriptions' signing secrets at rest (AES-GCM); comma-separated, current "
+        "first, older ones still read. The default is a published development value, refused in production",
+    )
     embedded_delivery: bool = Field(default=True, description="Run fan-out and delivery inside the API process")
 
     # Storage (docs/storage.md): monthly partitions of the logs on PostgreSQL, and how long months are kept.
@@ -332,6 +338,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    def webhook_secret_key_list(self) -> list[str]:
+        """SW_WEBHOOK_SECRET_KEYS, current first."""
+        return _secret_list(self.webhook_secret_keys)
 
     def own_callback_secrets(self, agency: str) -> list[str]:
         """The agency's own callback secrets (SW_<AGENCY>_CALLBACK_SECRETS), current first; [] if unset."""

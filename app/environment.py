@@ -12,16 +12,25 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from app.config import DEVELOPMENT_CALLBACK_SECRET, Settings
+from app.config import DEVELOPMENT_CALLBACK_SECRET, DEVELOPMENT_WEBHOOK_SECRET_KEY, Settings
 from app.services.declaration import enabled_agencies
 
 MIN_SECRET_LENGTH = 32
 # Values that appear in the source, the docs or the tests: anyone can read them.
 KNOWN_SECRETS = frozenset(
-    {DEVELOPMENT_CALLBACK_SECRET, "admin", "secret", "changeme", "change-me", "password", "test-admin-token-0123456789"}
+    {
+        DEVELOPMENT_CALLBACK_SECRET,
+        DEVELOPMENT_WEBHOOK_SECRET_KEY,
+        "admin",
+        "secret",
+        "changeme",
+        "change-me",
+        "password",
+        "test-admin-token-0123456789",
+    }
 )
 
-Role = Literal["api", "worker", "matcher"]
+Role = Literal["api", "worker", "matcher", "deliver"]
 
 
 class ProductionRefused(RuntimeError):
@@ -90,6 +99,10 @@ def production_refusals(settings: Settings, role: Role) -> list[str]:
     if settings.is_sqlite:
         refusals.append("SW_DATABASE_URL is SQLite: set it to postgresql+asyncpg://user:password@host/database")
     if role == "matcher":
+        return refusals
+    if role in ("api", "deliver"):  # they seal and open the subscriptions' signing secrets
+        refusals += _secret_refusals("SW_WEBHOOK_SECRET_KEYS", settings.webhook_secret_key_list())
+    if role == "deliver":
         return refusals
     if role == "worker" or settings.embedded_dispatcher:
         refusals += _agency_url_refusals(settings) + _signing_refusals(settings)

@@ -20,6 +20,8 @@ def alembic_config(settings: Settings) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    # For a migration that needs more than the URL (0014 seals the webhook secrets with SW_WEBHOOK_SECRET_KEYS).
+    config.attributes["settings"] = settings
     return config
 
 

@@ -2,8 +2,7 @@
 standalone — several at once on PostgreSQL; embedded mode runs it inside ``sw serve``.
 
 It sleeps until there is work: PostgreSQL ``LISTEN sw_dispatch`` (the declaring transaction NOTIFYs on
-commit) or, on SQLite, a short poll; due retries are found by the same poll. No busy loop. A listening
-connection lost with the database (a restart) is opened again, with backoff, while the poll goes on.
+commit; app/pg_listen.py) or, on SQLite, a short poll; due retries are found by the same poll. No busy loop.
 """
 
 from __future__ import annotations
@@ -12,11 +11,9 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from typing import Any
 
 import httpx
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.adapters.base import AgencyAdapter
@@ -25,6 +22,7 @@ from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker, is_outage
 from app.environment import check_environment
 from app.observability import Metrics, configure_logging
+from app.pg_listen import Listener
 from app.services.declaration import DISPATCH_CHANNEL, enabled_agencies
 from app.services.dispatch import (
     Sent,
@@ -39,10 +37,6 @@ from app.services.partitions import keep_partitions
 from app.tls import client_tls_context
 
 log = logging.getLogger(__name__)
-
-# Re-opening a lost LISTEN connection: first at once, then after 0.5 s, 1 s, 2 s … at most 30 s apart.
-RELISTEN_BACKOFF_S, RELISTEN_BACKOFF_CAP_S = 0.5, 30.0
-LISTEN_CONNECT_TIMEOUT_S = 10.0
 
 
 class Dispatcher:
@@ -63,9 +57,8 @@ class Dispatcher:
         self.metrics = metrics
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._listener: Any = None
-        self._listen_failures = 0
-        self._listen_next = 0.0  # time.monotonic() of the next attempt to (re)open the LISTEN connection
+        # Looked up at each notification (not bound now), so that a wrapped ``wake`` is the one called.
+        self._listener = Listener(settings.database_url, [DISPATCH_CHANNEL], lambda _channel: self.wake())
 
     def wake(self) -> None:
         self._wake.set()
@@ -132,42 +125,16 @@ class Dispatcher:
             await self._unlisten()
 
     def _listening(self) -> bool:
-        return self._listener is not None and not self._listener.is_closed()
+        return self._listener.listening()
 
     def _idle_timeout(self) -> float:
-        """The poll interval, or less when a lost LISTEN connection is due to be opened again sooner."""
-        if self.engine.dialect.name != "postgresql" or self._listening():
-            return self.settings.dispatch_poll_s
-        return max(0.0, min(self.settings.dispatch_poll_s, self._listen_next - time.monotonic()))
+        return self._listener.idle_timeout(self.settings.dispatch_poll_s)
 
     async def _ensure_listening(self) -> None:
-        """LISTEN on PostgreSQL. A lost connection wakes the loop, which LISTENs again here: at once, then
-        with backoff while the database stays down (the poll covers the gap)."""
-        if self.engine.dialect.name != "postgresql" or self._listening() or time.monotonic() < self._listen_next:
-            return
-        await self._unlisten()
-        try:
-            import asyncpg
-
-            url = make_url(self.settings.database_url).set(drivername="postgresql")
-            dsn = url.render_as_string(hide_password=False)
-            self._listener = await asyncpg.connect(dsn, timeout=LISTEN_CONNECT_TIMEOUT_S)
-            self._listener.add_termination_listener(lambda *_: self.wake())
-            await self._listener.add_listener(DISPATCH_CHANNEL, lambda *_: self.wake())
-        except Exception as exc:
-            await self._unlisten()
-            delay = min(RELISTEN_BACKOFF_CAP_S, RELISTEN_BACKOFF_S * 2**self._listen_failures)
-            self._listen_failures += 1
-            self._listen_next = time.monotonic() + delay
-            log.warning("LISTEN %s unavailable, polling; next try in %.1f s: %s", DISPATCH_CHANNEL, delay, exc)
-        else:
-            self._listen_failures, self._listen_next = 0, 0.0
+        await self._listener.ensure()
 
     async def _unlisten(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            with contextlib.suppress(Exception):
-                await listener.close()
+        await self._listener.close()
 
 
 def agency_clients(settings: Settings, embedded_app: Any | None) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from app.config import DEVELOPMENT_CALLBACK_SECRET, Settings
+from app.config import DEVELOPMENT_CALLBACK_SECRET, DEVELOPMENT_WEBHOOK_SECRET_KEY, Settings
 from app.environment import ProductionRefused, development_warning, production_refusals
 from app.main import create_app
 from app.webhooks import sign
@@ -33,6 +33,7 @@ def _production(**overrides: Any) -> Settings:
         "database_url": "postgresql+asyncpg://sw:pw@db.internal/single_window",
         "admin_token": SecretStr("an-admin-token-of-forty-characters-0123"),
         "console_secret": SecretStr("a-console-secret-of-forty-characters-012"),
+        "webhook_secret_keys": SecretStr("a-webhook-secret-key-of-forty-characters"),
         "mount_mock_agencies": False,
         "agency_urls": AGENCY_URLS,
         **{f"{agency}_callback_secrets": SecretStr(secret) for agency, secret in STRONG.items()},
@@ -61,6 +62,7 @@ def test_fit_production_settings_start() -> None:
         ({"tax_callback_secrets": SecretStr(STRONG["tax"] + ",old")}, "SW_TAX_CALLBACK_SECRETS"),
         ({"fx_callback_secrets": SecretStr(STRONG["customs"])}, "SW_FX_CALLBACK_SECRETS"),
         ({"mount_mock_agencies": True}, "SW_MOUNT_MOCK_AGENCIES"),
+        ({"webhook_secret_keys": SecretStr(DEVELOPMENT_WEBHOOK_SECRET_KEY)}, "SW_WEBHOOK_SECRET_KEYS"),
         ({"agency_urls": {"customs": AGENCY_URLS["customs"]}}, "SW_AGENCY_URLS"),
         ({"signing_key_path": None, "signing_certificate_path": None}, "SW_SIGNING_KEY_PATH"),
     ],

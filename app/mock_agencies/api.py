@@ -76,6 +76,7 @@ class MockAgencyReceipt(BaseModel):
     returnStatus: str = Field(description="120 accepted, 399 concluded, 500 inspection, 800 released, 100 rejected")
     returnInfo: str
     returnTime: str = Field(description="YYYYMMDDhhmmssSSS, China time")
+    invtNo: str | None = Field(default=None, description="Customs: the inventory number assigned on acceptance")
 
 
 class MockAgencyAnswer(BaseModel):

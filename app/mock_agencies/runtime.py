@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -212,7 +213,7 @@ class MockAgencies:
     def _rule(self, agency: str, package: Mapping[str, Any], now: datetime) -> rules.AgencyDecision:
         if agency == "customs":
             inspect = rules.selected_for_inspection(package)
-            return rules.customs_decision(package, inspect, self.service_certificate())
+            return rules.customs_decision(package, inspect, self.service_certificate(), now)
         if agency == "inspection":
             return rules.inspection_decision(package)
         if agency == "tax":
@@ -229,7 +230,7 @@ class MockAgencies:
 
     def _release_callback(self, key: str, package: Mapping[str, Any], dispatch_id: str, now: datetime) -> CallbackState:
         released_at = now + timedelta(milliseconds=self.settings.mock_inspection_delay_ms)
-        release = rules.RELEASE_AFTER_INSPECTION
+        release = dataclasses.replace(rules.RELEASE_AFTER_INSPECTION, invt_no=rules.inventory_number(package, now))
         body = {
             "agency": "customs",
             "recordId": rules.record_id(package),
@@ -294,4 +295,7 @@ def _item_sha256(package: Mapping[str, Any]) -> str:
 
 
 def _receipt_json(receipt: rules.Receipt, stamp: str) -> dict[str, str]:
-    return {"returnStatus": receipt.return_status, "returnInfo": receipt.return_info, "returnTime": stamp}
+    answer = {"returnStatus": receipt.return_status, "returnInfo": receipt.return_info, "returnTime": stamp}
+    if receipt.invt_no:
+        answer["invtNo"] = receipt.invt_no
+    return answer

@@ -25,9 +25,10 @@ class Subscription(TimestampMixin, Base):
     events: Mapped[list[Any]]
     format: Mapped[str] = mapped_column(String(16))  # json | ceb-xml
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | paused
-    secret: Mapped[str] = mapped_column(String(100))
+    # Sealed (app/crypto/secret_box.py, AES-GCM under SW_WEBHOOK_SECRET_KEYS), never the secret itself.
+    secret: Mapped[str] = mapped_column(String(255))
     # After a rotation the old secret still signs (a second signature) until ``previous_secret_until``.
-    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(String(255))
     previous_secret_until: Mapped[datetime | None]
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     failing_since: Mapped[datetime | None]

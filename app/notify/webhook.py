@@ -1,6 +1,6 @@
 """Sending one delivery over HTTP: Standard Webhooks headers, the SSRF guard again (DNS may have changed since
-registration), a whole-request timeout so that a hanging endpoint holds only its own slot, redirects not
-followed, and at most a few bytes of the answer read."""
+registration) with the connection pinned to the addresses it checked, a whole-request timeout so that a
+hanging endpoint holds only its own slot, redirects not followed, and at most a few bytes of the answer read."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import time
 
 import httpx
 
-from app.notify.target_guard import TargetRefused, allowed_target
+from app.notify.pinning import PinnedTransport, pinned
+from app.notify.target_guard import TargetRefused, checked_addresses
 from app.services.webhook_delivery import AttemptResult, Claimed
-from app.tls import client_tls_context
 from app.webhooks import sign_with_each
 
 BODY_READ_LIMIT = 1024  # of the endpoint's answer: its status is what counts
@@ -37,14 +37,15 @@ async def post_webhook(
         return AttemptResult(claimed, status_code, error, int((time.monotonic() - started) * 1000))
 
     try:
-        await allowed_target(claimed.url, allow_private)
+        target, addresses = await checked_addresses(claimed.url, allow_private)
     except TargetRefused as exc:
         return result(None, f"refused: {exc}")
     headers = webhook_headers(claimed, int(time.time()))
     try:
         async with asyncio.timeout(timeout_s):
             request = client.build_request("POST", claimed.url, content=claimed.body, headers=headers)
-            response = await client.send(request, stream=True, follow_redirects=False)
+            with pinned(target.host, addresses):  # the connect, if one is made, is inside send()
+                response = await client.send(request, stream=True, follow_redirects=False)
             try:
                 read = 0
                 async for chunk in response.aiter_raw():
@@ -70,5 +71,5 @@ def webhook_client() -> httpx.AsyncClient:
     # Per-phase limits under the whole-request timeout that post_webhook puts around each delivery.
     timeout = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=30.0)
     return httpx.AsyncClient(
-        timeout=timeout, limits=limits, follow_redirects=False, trust_env=False, verify=client_tls_context()
+        timeout=timeout, follow_redirects=False, trust_env=False, transport=PinnedTransport(limits)
     )

@@ -2,7 +2,8 @@
 deliveries in flight — each sent outside any transaction and recorded on its own as soon as it ends, so a
 hanging endpoint holds one slot (and at most ``SW_WEBHOOK_SUBSCRIPTION_IN_FLIGHT`` for its subscription),
 never a round. ``sw deliver`` runs it standalone (several at once on PostgreSQL: claims SKIP LOCKED, the
-fan-out serialised on its cursor row); embedded mode runs it inside ``sw serve``.
+fan-out serialised on its cursor row); embedded mode runs it inside ``sw serve``. On PostgreSQL it sleeps
+until a NOTIFY (new feed events, a redelivery or replay; app/pg_listen.py), the poll as the fallback.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
 from collections import Counter
 
@@ -19,15 +21,28 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
+from app.environment import check_environment
 from app.notify.amqp import AmqpPublisher
 from app.notify.webhook import post_webhook, webhook_client
 from app.observability import configure_logging
+from app.pg_listen import Listener
 from app.rules.webhook_targets import AMQP_SCHEMES
 from app.services.fanout import fan_out
 from app.services.waiting import Waiters
-from app.services.webhook_delivery import AttemptResult, Claimed, claim_due, record_attempts
+from app.services.webhook_delivery import (
+    DELIVERY_CHANNEL,
+    FEED_CHANNEL,
+    AttemptResult,
+    Claimed,
+    claim_due,
+    record_attempts,
+)
 
 log = logging.getLogger(__name__)
+
+# After a feed NOTIFY whose events the fan-out does not see yet: look again after 10 ms, 20 ms … at most 1 s
+# apart, for at most 5 minutes (then the poll alone): an old transaction anywhere on the server holds the feed back.
+FEED_RECHECK_FIRST_S, FEED_RECHECK_CAP_S, FEED_OWED_FOR_S = 0.01, 1.0, 300.0
 
 
 class DeliveryWorker:
@@ -51,9 +66,22 @@ class DeliveryWorker:
         self._recording = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._listener = Listener(settings.database_url, [FEED_CHANNEL, DELIVERY_CHANNEL], self._notified)
+        self._feed_owed_since: float | None = None  # monotonic time of a feed NOTIFY not yet seen fanned out
+        self._recheck_s = FEED_RECHECK_FIRST_S
 
     def wake(self) -> None:
         self._wake.set()
+
+    def _notified(self, channel: str | None) -> None:
+        if channel == FEED_CHANNEL:
+            if self._feed_owed_since is None:
+                self._recheck_s = FEED_RECHECK_FIRST_S
+            self._feed_owed_since = time.monotonic()
+        self.wake()
+
+    def listening(self) -> bool:
+        return self._listener.listening()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -69,7 +97,10 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """Fan out a batch and start the due deliveries there is room for; returns how much was done."""
+        started = time.monotonic()
         fanned = await fan_out(self.sessionmaker)
+        if fanned and self._feed_owed_since is not None and self._feed_owed_since < started:
+            self._feed_owed_since = None
         room = self.settings.webhook_concurrency - len(self._tasks)
         claims = await claim_due(self.sessionmaker, self.settings, room, self._in_flight)
         for claimed in claims:
@@ -123,6 +154,7 @@ class DeliveryWorker:
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
+                await self._listener.ensure()
                 try:
                     done = await self.run_once()
                 except Exception:  # a database outage must not kill the worker: log, wait, go on
@@ -142,14 +174,30 @@ class DeliveryWorker:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.amqp.close()
+        await self._listener.close()
+
+    def _idle_timeout(self) -> float:
+        """The poll interval (less while the LISTEN connection is to be opened again), or a quick recheck
+        while a feed NOTIFY is owed: the feed shows a committed event only once every older transaction has
+        ended (app/lifecycle/feed.py), which may be a moment after the NOTIFY."""
+        timeout = self._listener.idle_timeout(self.settings.webhook_poll_s)
+        owed = self._feed_owed_since
+        if owed is not None:
+            if time.monotonic() - owed > FEED_OWED_FOR_S:
+                self._feed_owed_since = None  # a NOTIFY of events outside the feed: back to the poll
+            else:
+                timeout, self._recheck_s = min(timeout, self._recheck_s), min(self._recheck_s * 2, FEED_RECHECK_CAP_S)
+        return timeout
 
     async def _idle(self) -> None:
-        """Until a delivery ends, a matcher round in this process commits, or the poll interval passes."""
+        """Until a delivery ends, a NOTIFY arrives, a matcher round in this process commits, or the poll
+        interval passes."""
+        timeout = self._idle_timeout()
         waits: list[asyncio.Task[object]] = [asyncio.create_task(self._wake.wait())]
         if self.waiters is not None:
-            waits.append(asyncio.create_task(self.waiters.next_round(self.settings.webhook_poll_s)))
+            waits.append(asyncio.create_task(self.waiters.next_round(timeout)))
         try:
-            await asyncio.wait(waits, timeout=self.settings.webhook_poll_s, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for wait in waits:
                 wait.cancel()
@@ -158,6 +206,7 @@ class DeliveryWorker:
 
 
 async def run_delivery(settings: Settings) -> None:
+    check_environment(settings, "deliver")
     engine = create_engine(settings)
     client = webhook_client()
     worker = DeliveryWorker(create_sessionmaker(engine), settings, client)
@@ -172,3 +221,7 @@ async def run_delivery(settings: Settings) -> None:
 def main() -> None:
     configure_logging()
     asyncio.run(run_delivery(get_settings()))
+
+
+if __name__ == "__main__":
+    main()

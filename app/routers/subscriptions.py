@@ -47,10 +47,10 @@ async def create_subscription(
     code: str, data: SubscriptionCreate, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
 ) -> SubscriptionIssued:
     principal.require_admin_or_enterprise(code)
-    row = await service.create_subscription(session, settings, code, data)
+    row, secret = await service.create_subscription(session, settings, code, data)
     out = service.subscription_out(row)
     await record_act(session, principal, "subscription.created", "subscription", row.id, after=out)
-    return _issued(out, row.secret)
+    return _issued(out, secret)
 
 
 @router.get(
@@ -130,10 +130,10 @@ async def rotate_secret(
     code: str, subscription_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
 ) -> SubscriptionIssued:
     principal.require_admin_or_enterprise(code, creates=False)
-    row = await service.rotate_secret(session, settings, code, subscription_id)
+    row, secret = await service.rotate_secret(session, settings, code, subscription_id)
     out = service.subscription_out(row)
     await record_act(session, principal, "subscription.secret_rotated", "subscription", subscription_id, after=out)
-    return _issued(out, row.secret)
+    return _issued(out, secret)
 
 
 @router.get(

@@ -38,7 +38,7 @@ _PURCHASE_ONLY = ("declaration_rejected", "dispatch_dead")
 _PARTY_DETAIL = frozenset(
     {
         "from", "to", "event", "agency", "returnStatus", "cebReturnStatus", "code", "source", "documentType",
-        "key", "guid", "sender", "seq", "httpStatus", "replayed", "recordStatus",
+        "key", "guid", "sender", "seq", "httpStatus", "replayed", "recordStatus", "invtNo",
     }
 )  # fmt: skip
 

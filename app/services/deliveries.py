@@ -13,11 +13,13 @@ from app.db import utcnow
 from app.errors import NotFound, Unprocessable
 from app.lifecycle.feed import FeedPosition, read_feed
 from app.models import RecordEvent, WebhookDelivery
+from app.pg_listen import notify
 from app.rules.feed_audience import event_type
 from app.schemas.subscriptions import DeliveryOut, DeliveryPage, ReplayRequest
 from app.services.enterprise_feed import audience_of, party_events
 from app.services.fanout import insert_deliveries, ordering_key
 from app.services.subscriptions import get_subscription
+from app.services.webhook_delivery import DELIVERY_CHANNEL
 
 REPLAY_MAX = 10_000
 
@@ -85,6 +87,7 @@ async def redeliver(
         raise NotFound(f"No delivery {delivery_id} of subscription {subscription_id}", code="DELIVERY_NOT_FOUND")
     _again(delivery)
     await session.flush()
+    await notify(session, DELIVERY_CHANNEL)
     return delivery
 
 
@@ -146,6 +149,7 @@ async def replay(session: AsyncSession, code: str, subscription_id: uuid.UUID, d
             )
             .values(status="pending", next_attempt_at=now, lease_until=None, first_failed_at=None, updated_at=now)
         )
+        await notify(session, DELIVERY_CHANNEL)
     return len(chosen)
 
 

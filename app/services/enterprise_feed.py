@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.ceb import return_codes
 from app.ceb.codec import ReturnRow, render_inventory_receipts, render_receipts
 from app.lifecycle.feed import FeedEvent, FeedPosition, read_feed
-from app.models import Declaration, Document, MatchRecord, RecordEvent
+from app.models import AgencyReceipt, Declaration, Document, MatchRecord, RecordEvent
 from app.rules.feed_audience import (
     DocumentParties,
     RecordParties,
@@ -107,6 +107,15 @@ async def read_enterprise_feed(
     return shown, (events[-1].position if events else after)
 
 
+async def _inventory_number(session: AsyncSession, record_id: uuid.UUID) -> str | None:
+    """The invtNo customs gave the record's inventory, from its stored answers (for events recorded before
+    the event detail carried it)."""
+    payloads = await session.scalars(
+        select(AgencyReceipt.payload).where(AgencyReceipt.record_id == record_id, AgencyReceipt.agency == "customs")
+    )
+    return next((str(p["invtNo"]) for p in payloads if isinstance(p, dict) and p.get("invtNo")), None)
+
+
 async def receipt_message(session: AsyncSession, shown: ShownEvent) -> bytes | None:
     """The CEB receipt an event carries, as its message — CEB312 / 412 / 512 for a document's 120 or 100,
     CEB622 for customs' receipt of the inventory (to the purchase's platform and seller only) — or None.
@@ -136,6 +145,7 @@ async def receipt_message(session: AsyncSession, shown: ShownEvent) -> bytes | N
             **{name: inventory.get(name) for name in ("guid", "customsCode", "ebpCode", "ebcCode", "agentCode")},
             "copNo": inventory.get("copNo"),
             "preNo": event.record_id.hex[:18].upper(),
+            "invtNo": event.detail.get("invtNo") or await _inventory_number(session, event.record_id),
             "returnStatus": event.detail.get("returnStatus"),
             "returnTime": event.at,
             "returnInfo": event.detail.get("returnInfo"),

@@ -68,6 +68,8 @@ async def apply_receipts(
                 "returnStatus": receipt.return_status,
                 "returnInfo": receipt.return_info,
                 "source": source,
+                # customs' inventory number, for the CEB622 the feed sends (app/services/enterprise_feed.py)
+                **({"invtNo": str(receipt.extra["invtNo"])} if receipt.extra.get("invtNo") else {}),
             },
         )
         previous = agencies.get(agency, {})

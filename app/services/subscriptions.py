@@ -12,13 +12,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.crypto.secret_box import SecretBox
 from app.db import utcnow
 from app.errors import NotFound, Unprocessable
 from app.models import Subscription, WebhookDelivery
 from app.notify.target_guard import TargetRefused, allowed_target
+from app.pg_listen import notify
 from app.rules.webhook_targets import AMQP_SCHEMES
 from app.schemas.subscriptions import SubscriptionCreate, SubscriptionOut, SubscriptionPatch
 from app.services.enterprises import get_enterprise
+from app.services.webhook_delivery import DELIVERY_CHANNEL
 
 
 def new_secret() -> str:
@@ -45,28 +48,34 @@ async def check_url(url: str, exchange: str | None, settings: Settings) -> None:
         )
 
 
+def secret_box(settings: Settings) -> SecretBox:
+    return SecretBox(settings.webhook_secret_key_list())
+
+
 async def create_subscription(
     session: AsyncSession, settings: Settings, code: str, data: SubscriptionCreate
-) -> Subscription:
+) -> tuple[Subscription, str]:
+    """The new subscription and its signing secret (shown once; stored sealed)."""
     await get_enterprise(session, code)
     await check_url(data.url, data.exchange, settings)
     now = utcnow()
+    subscription_id, secret = uuid.uuid4(), new_secret()
     subscription = Subscription(
-        id=uuid.uuid4(),
+        id=subscription_id,
         enterprise_code=code,
         url=data.url,
         exchange=data.exchange,
         events=sorted(set(data.events)),
         format=data.format,
         status="active",
-        secret=new_secret(),
+        secret=secret_box(settings).seal(secret, str(subscription_id)),
         consecutive_failures=0,
         created_at=now,
         updated_at=now,
     )
     session.add(subscription)
     await session.flush()
-    return subscription
+    return subscription, secret
 
 
 async def list_subscriptions(session: AsyncSession, code: str) -> list[Subscription]:
@@ -92,6 +101,8 @@ async def patch_subscription(
 ) -> Subscription:
     subscription = await get_subscription(session, code, subscription_id, for_update=True)
     if patch.status is not None:
+        if patch.status == "active" and subscription.status != "active":
+            await notify(session, DELIVERY_CHANNEL)  # its held deliveries are due now
         subscription.status = patch.status
     if patch.events is not None:
         subscription.events = sorted(set(patch.events))
@@ -110,17 +121,18 @@ async def delete_subscription(session: AsyncSession, code: str, subscription_id:
 
 async def rotate_secret(
     session: AsyncSession, settings: Settings, code: str, subscription_id: uuid.UUID
-) -> Subscription:
+) -> tuple[Subscription, str]:
     """A new secret signs from now on; the old one signs as well (a second signature) for the overlap period,
     so that the receiver can switch over without missing a delivery."""
     subscription = await get_subscription(session, code, subscription_id, for_update=True)
     now = utcnow()
     subscription.previous_secret = subscription.secret
     subscription.previous_secret_until = now + timedelta(seconds=settings.webhook_secret_overlap_s)
-    subscription.secret = new_secret()
+    secret = new_secret()
+    subscription.secret = secret_box(settings).seal(secret, str(subscription.id))
     subscription.updated_at = now
     await session.flush()
-    return subscription
+    return subscription, secret
 
 
 def shown_url(url: str) -> str:

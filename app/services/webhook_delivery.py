@@ -20,12 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from app.config import Settings
+from app.crypto.secret_box import SecretBox, SecretUnreadable
 from app.db import utcnow
 from app.lifecycle.feed import FeedEvent, FeedPosition
 from app.models import RecordEvent, Subscription, WebhookAttempt, WebhookDelivery
 from app.rules.feed_audience import detail_for
 from app.rules.webhook_retry import RetryPolicy, after_failure, is_failing
 from app.services.enterprise_feed import ShownEvent, audience_of, receipt_message
+
+# PostgreSQL NOTIFY channels the delivery workers LISTEN on: new feed events (a trigger on record_event,
+# migration 0014) and deliveries made due by hand (redeliver, replay, a resumed subscription).
+FEED_CHANNEL = "sw_feed"
+DELIVERY_CHANNEL = "sw_delivery"
 
 JSON_TYPE = "application/json"
 XML_TYPE = "application/xml"
@@ -113,11 +119,11 @@ async def claim_due(
         for delivery, _ in taken:
             delivery.lease_until = lease
             delivery.updated_at = now
-        return await _bodies(session, taken, now)
+        return await _bodies(session, taken, now, SecretBox(settings.webhook_secret_key_list()))
 
 
 async def _bodies(
-    session: AsyncSession, taken: list[tuple[WebhookDelivery, Subscription]], now: datetime
+    session: AsyncSession, taken: list[tuple[WebhookDelivery, Subscription]], now: datetime, box: SecretBox
 ) -> list[Claimed]:
     rows = await session.scalars(select(RecordEvent).where(RecordEvent.id.in_([d.event_id for d, _ in taken])))
     events = {
@@ -142,13 +148,19 @@ async def _bodies(
             message = await receipt_message(session, shown)
             if message is not None:
                 body, content_type = message, XML_TYPE
-        secrets = [subscription.secret]
+        stored = [subscription.secret]
         if (
             subscription.previous_secret
             and subscription.previous_secret_until
             and subscription.previous_secret_until > now
         ):
-            secrets.append(subscription.previous_secret)
+            stored.append(subscription.previous_secret)
+        try:
+            secrets = [box.open(value, str(subscription.id)) for value in stored]
+        except SecretUnreadable as exc:
+            # Not sent unsigned: the lease runs out and it is tried again once the keys are set right.
+            delivery.last_error = f"the signing secret cannot be read: {exc}"
+            continue
         claimed.append(
             Claimed(
                 delivery.id,

@@ -23,6 +23,7 @@ class Arrival:
     signature: str
     content_type: str
     body: bytes
+    host: str = ""
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -52,6 +53,7 @@ class Receiver:
                 h.get("webhook-signature", ""),
                 h.get("content-type", ""),
                 await request.body(),
+                h.get("host", ""),
             )
             if self.hang:
                 self.hanging += 1
@@ -78,9 +80,10 @@ class Receiver:
 
 
 @asynccontextmanager
-async def receiving(**options: Any) -> AsyncIterator[Receiver]:
+async def receiving(port: int | None = None, **options: Any) -> AsyncIterator[Receiver]:
+    """A receiver on 127.0.0.1 (on ``port``, or a free one) until the block ends."""
     receiver = Receiver(**options)
-    port = free_port()
+    port = port or free_port()
     receiver.url = f"http://127.0.0.1:{port}/hooks"
     config = uvicorn.Config(receiver.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)

@@ -210,7 +210,11 @@ async def test_the_ssrf_guard_refuses_at_delivery_time_and_the_subscription_show
         assert shown["consecutiveFailures"] >= 2
 
 
-async def test_a_hanging_receiver_does_not_hold_up_another(settings: Settings) -> None:
+@contextlib.asynccontextmanager
+async def stuck_and_healthy(
+    settings: Settings,
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, Parties, Receiver, Receiver]]:
+    """The platform subscribed with a receiver that hangs, the seller with a healthy one."""
     async with (
         serving(settings, **FAST_RETRIES) as (app, http),
         receiving(hang=True) as stuck,
@@ -219,6 +223,11 @@ async def test_a_hanging_receiver_does_not_hold_up_another(settings: Settings) -
         parties = await file_parties(http)
         await subscribe(http, parties.platform, stuck.url)
         await subscribe(http, parties.seller, healthy.url, code=SELLER)
+        yield app, http, parties, stuck, healthy
+
+
+async def test_a_hanging_receiver_does_not_hold_up_another(settings: Settings) -> None:
+    async with stuck_and_healthy(settings) as (app, http, parties, stuck, healthy):
         for answer in await post_triple(http, parties, purchase()):
             assert answer.status_code == 201
         async with worker_of(app, webhook_timeout_s=300) as worker:

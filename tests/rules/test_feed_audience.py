@@ -43,6 +43,11 @@ def test_a_party_gets_codes_not_free_text() -> None:
     assert detail_for("whole", detail) == detail
 
 
+def test_a_party_keeps_the_inventory_number_customs_gave() -> None:
+    detail = {"agency": "customs", "returnStatus": "120", "invtNo": "22442026I402423336", "returnInfo": "海关入库"}
+    assert detail_for("party", detail) == {"agency": "customs", "returnStatus": "120", "invtNo": "22442026I402423336"}
+
+
 def test_event_types() -> None:
     assert event_type("agency_receipt", {"agency": "customs"}) == "inventory_receipt"
     assert event_type("agency_receipt", {"agency": "fx"}) == "agency_receipt"

@@ -26,7 +26,12 @@ from app.mock_agencies.rules.common import (
     record_id,
     return_time,
 )
-from app.mock_agencies.rules.customs import RELEASE_AFTER_INSPECTION, customs_decision, customs_problems
+from app.mock_agencies.rules.customs import (
+    RELEASE_AFTER_INSPECTION,
+    customs_decision,
+    customs_problems,
+    inventory_number,
+)
 from app.mock_agencies.rules.fx import fx_decision, valid_prc_id
 from app.mock_agencies.rules.inspection import inspection_decision, selected_for_inspection
 from app.mock_agencies.rules.tax import quota_key, tax_decision
@@ -41,6 +46,7 @@ __all__ = [
     "customs_problems",
     "fx_decision",
     "inspection_decision",
+    "inventory_number",
     "mask_id",
     "quota_key",
     "record_id",

@@ -15,6 +15,7 @@ CN_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 class Receipt:
     return_status: str  # CEB returnStatus: 120, 399, 500, 800, 100, or negative
     return_info: str
+    invt_no: str = ""  # customs: the inventory number it assigned on acceptance (CEB622 invtNo)
 
 
 @dataclass(frozen=True)

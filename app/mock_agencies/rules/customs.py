@@ -3,12 +3,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from app.crypto.certificates import CertificateInfo
-from app.mock_agencies.rules.common import AgencyDecision, Receipt, number, part, reject, rows, text, whole
+from app.mock_agencies.rules.common import (
+    CN_TZ,
+    AgencyDecision,
+    Receipt,
+    number,
+    part,
+    record_id,
+    reject,
+    rows,
+    text,
+    whole,
+)
 from app.mock_agencies.rules.signature import signature_problems
 
 TRADE_MODES = ("9610", "1210")
@@ -101,21 +114,40 @@ def _order_problems(
     return problems
 
 
+def inventory_number(package: Mapping[str, Any], now: datetime) -> str:
+    """The invtNo customs assigns on acceptance (C18): the 4-digit customs area, the year, the I/E flag and a
+    9-digit serial — here derived from the record, so that every receipt of one inventory carries the same.
+
+    >>> inventory_number({"recordId": "r1", "inventory": {"customsCode": "2244"}}, datetime(2026, 5, 1, tzinfo=CN_TZ))
+    '22442026I402423336'
+    """
+    area = text(part(package, "inventory").get("customsCode"))[:4].rjust(4, "0")
+    serial = int(hashlib.sha256(record_id(package).encode()).hexdigest(), 16) % 10**9
+    return f"{area}{now.astimezone(CN_TZ).year:04d}I{serial:09d}"
+
+
 def customs_decision(
-    package: Mapping[str, Any], inspect: bool, certificate: CertificateInfo | None = None
+    package: Mapping[str, Any], inspect: bool, certificate: CertificateInfo | None = None, now: datetime | None = None
 ) -> AgencyDecision:
     """``inspect``: inspection sampled this record (:func:`selected_for_inspection`). ``certificate``: the single
-    window's, to verify the signed CEB621 with (None: the signature is not looked at)."""
+    window's, to verify the signed CEB621 with (None: the signature is not looked at). ``now``: when it is
+    decided (the year of the inventory number; None: now)."""
     problems = signature_problems(package, certificate) if certificate is not None else []
     problems += customs_problems(package)
     if problems:
         return reject(*problems)
+    invt_no = inventory_number(package, now or datetime.now(CN_TZ))
     if inspect:
         return AgencyDecision(
-            (Receipt("120", "海关入库"), Receipt("500", "查验: 布控命中,待查验后放行 (held for inspection)")),
+            (
+                Receipt("120", "海关入库", invt_no),
+                Receipt("500", "查验: 布控命中,待查验后放行 (held for inspection)", invt_no),
+            ),
             held_for_inspection=True,
         )
-    return AgencyDecision((Receipt("120", "海关入库"), Receipt("399", "海关审结"), Receipt("800", "放行")))
+    return AgencyDecision(
+        (Receipt("120", "海关入库", invt_no), Receipt("399", "海关审结", invt_no), Receipt("800", "放行", invt_no))
+    )
 
 
 RELEASE_AFTER_INSPECTION = Receipt("800", "查验完毕,放行 (released after inspection)")
