@@ -12,13 +12,22 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from app.config import DEVELOPMENT_CALLBACK_SECRET, Settings
+from app.config import DEVELOPMENT_CALLBACK_SECRET, DEVELOPMENT_RISK_ID_SECRET, Settings
 from app.services.declaration import enabled_agencies
 
 MIN_SECRET_LENGTH = 32
 # Values that appear in the source, the docs or the tests: anyone can read them.
 KNOWN_SECRETS = frozenset(
-    {DEVELOPMENT_CALLBACK_SECRET, "admin", "secret", "changeme", "change-me", "password", "test-admin-token-0123456789"}
+    {
+        DEVELOPMENT_CALLBACK_SECRET,
+        DEVELOPMENT_RISK_ID_SECRET,
+        "admin",
+        "secret",
+        "changeme",
+        "change-me",
+        "password",
+        "test-admin-token-0123456789",
+    }
 )
 
 Role = Literal["api", "worker", "matcher"]
@@ -89,6 +98,10 @@ def production_refusals(settings: Settings, role: Role) -> list[str]:
     refusals: list[str] = []
     if settings.is_sqlite:
         refusals.append("SW_DATABASE_URL is SQLite: set it to postgresql+asyncpg://user:password@host/database")
+    if role in ("api", "matcher"):
+        # The matcher keys the risk counters with it; the API keys the quota check's per-ID limit (and may
+        # embed a matcher). With the published value anyone could hash ID numbers and read the risk store.
+        refusals += _secret_refusals("SW_RISK_ID_SECRET", [settings.risk_id_secret.get_secret_value()])
     if role == "matcher":
         return refusals
     if role == "worker" or settings.embedded_dispatcher:

@@ -18,11 +18,11 @@ Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 
 class WarningOut(BaseModel):
     id: int
-    recordId: uuid.UUID
-    rule: str = Field(description="R1 … R5 (docs/risk.md)")
-    ebpCode: str
-    ebcCode: str
-    logisticsCode: str
+    recordId: uuid.UUID | None = Field(description="The declaration's record (R1–R7); null for R8")
+    rule: str = Field(description="R1 … R8 (docs/risk.md)")
+    ebpCode: str | None = Field(description="The platform; for R8, set only when the enterprise is one")
+    ebcCode: str | None = Field(description="The seller; for R8, set only when the enterprise is one")
+    logisticsCode: str | None = Field(description="The carrier (R1–R7)")
     detail: dict[str, Any] = Field(description="zh, en, value (what was counted), threshold")
     status: WarningStatus
     note: str | None

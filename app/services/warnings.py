@@ -113,7 +113,7 @@ class EnterpriseRiskView:
 Rates = dict[str, tuple[int, float, float]]  # party → (records, mismatch rate, rejection rate)
 
 
-async def _rates(session: AsyncSession, column: Any, since: datetime | None) -> Rates:
+async def party_rates(session: AsyncSession, column: Any, since: datetime | None) -> Rates:
     """Each party's records, mismatch and rejection rates (one grouped query)."""
     query = (
         select(
@@ -139,7 +139,7 @@ async def enterprise_risk(session: AsyncSession, code: str) -> EnterpriseRiskVie
     against platforms), its local score, R8 over the last 7 days, open warnings by rule and the newest ones."""
     enterprise = await get_enterprise(session, code)
     column = MatchRecord.ebc_code if "seller" in enterprise.roles else MatchRecord.ebp_code
-    rates = await _rates(session, column, None)
+    rates = await party_rates(session, column, None)
     mine = rates.pop(code, (0, 0.0, 0.0))
     peers = list(rates.values())
     record = EnterpriseRecord(
@@ -150,7 +150,7 @@ async def enterprise_risk(session: AsyncSession, code: str) -> EnterpriseRiskVie
         peer_rejection_median=_median([p[2] for p in peers]),
         complaints_upheld=await upheld_complaints(session, code),
     )
-    week = await _rates(session, column, utcnow() - timedelta(days=7))
+    week = await party_rates(session, column, utcnow() - timedelta(days=7))
     recent_mine = week.pop(code, (0, 0.0, 0.0))
     peer_recent = _median([p[2] for p in week.values()])
     about = WarningFilter(enterprise_code=code)
