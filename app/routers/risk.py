@@ -77,7 +77,7 @@ async def handle_warning(
     principal: PrincipalDep,
 ) -> WarningOut:
     require_supervisor(principal)
-    return warning_out(await service.handle_warning(session, principal.actor, warning_id, action, data.note))
+    return warning_out(await service.handle_warning(session, principal, warning_id, action, data.note))
 
 
 @router.get(

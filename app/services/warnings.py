@@ -15,6 +15,8 @@ from app.db import utcnow
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import Enterprise, MatchRecord, RiskWarning
 from app.rules.credit import WATCH_BELOW, EnterpriseRecord, local_score, rejection_outlier
+from app.services.audit import record_act
+from app.services.auth import Principal
 from app.services.enterprises import get_enterprise
 from app.services.public import upheld_complaints
 from app.services.timeline import add_event
@@ -74,7 +76,11 @@ async def list_warnings(
     return rows, str(rows[-1].id) if more else None
 
 
-async def handle_warning(session: AsyncSession, actor: str, warning_id: int, action: str, note: str) -> RiskWarning:
+async def handle_warning(
+    session: AsyncSession, principal: Principal, warning_id: int, action: str, note: str
+) -> RiskWarning:
+    """The handling is on the record's timeline (officials' view of the case) and in the audit trail (who
+    did what, for the service's own accountability), both in the request's transaction."""
     warning = await session.get(RiskWarning, warning_id, with_for_update=True)
     if warning is None:
         raise NotFound(f"No warning {warning_id}", code="WARNING_NOT_FOUND")
@@ -84,15 +90,31 @@ async def handle_warning(session: AsyncSession, actor: str, warning_id: int, act
             code="WARNING_ALREADY_HANDLED",
             warningStatus=warning.status,
         )
-    previous = warning.status
+    previous = {"status": warning.status, "note": warning.note, "handledBy": warning.handled_by}
+    actor = principal.actor
     warning.status, warning.note, warning.handled_by = NEXT_STATUS[action], note, actor
     warning.updated_at = utcnow()
+    await record_act(
+        session,
+        principal,
+        f"risk_warning.{warning.status}",
+        "risk_warning",
+        warning.id,
+        before=previous,
+        after={"status": warning.status, "note": note, "handledBy": actor, "rule": warning.rule},
+    )
     add_event(
         session,
         "risk_warning_handled",
         actor,
         record_id=warning.record_id,
-        detail={"warningId": warning.id, "rule": warning.rule, "from": previous, "to": warning.status, "note": note},
+        detail={
+            "warningId": warning.id,
+            "rule": warning.rule,
+            "from": previous["status"],
+            "to": warning.status,
+            "note": note,
+        },
     )
     await session.flush()
     return warning
