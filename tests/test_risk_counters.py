@@ -120,3 +120,11 @@ async def test_pruning_deletes_pay_second_links_after_two_days(app: FastAPI) -> 
     assert before == 5
     [now] = await count(app, [paid("b-3")])
     assert now.ids_at_pay_second == 2  # b-2 (a day ago) and b-3
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_payments_in_one_second_lose_no_buyer(app: FastAPI) -> None:
+    writers = 16
+    await asyncio.gather(*(count(app, [paid(f"b-{k}")]) for k in range(writers)))
+    [after] = await count(app, [paid("b-last")])
+    assert after.ids_at_pay_second == writers + 1
