@@ -204,8 +204,11 @@ class PartyRates:
     rejection_rate: float
 
 
+R8_MIN_RECORDS = 20  # an enterprise's records in the period before it has a rate
+
+
 def enterprise_outliers(
-    rates: Mapping[str, PartyRates], factor: float = R8_FACTOR, min_records: int = 20
+    rates: Mapping[str, PartyRates], factor: float = R8_FACTOR, min_records: int = R8_MIN_RECORDS
 ) -> dict[str, Warning]:
     """R8 over one period: each enterprise (with at least ``min_records`` records) whose rejection rate is above
     ``factor`` × the median of its peers' (every other enterprise of the same role with at least as many

@@ -56,6 +56,9 @@ class EnterpriseRisk(BaseModel):
     peerRejectionMedian: float
     recentRejectionRate: float = Field(description="The last 7 days")
     peerRecentRejectionMedian: float = Field(description="The peers' median over the last 7 days")
-    r8RejectionOutlier: bool = Field(description="R8: the last 7 days' rejection rate is over 2 × the peers' median")
+    r8RejectionOutlier: bool = Field(
+        description="R8: the last 7 days' rejection rate is over SW_RISK_R8_FACTOR (2) × the peers' median, "
+        "with at least SW_RISK_R8_MIN_RECORDS (20) records"
+    )
     openWarnings: dict[str, int] = Field(description="Open warnings by rule")
     recentWarnings: list[WarningOut] = Field(description="The 20 newest warnings naming the enterprise")

@@ -11,10 +11,12 @@ from typing import Any
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.db import utcnow
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import Enterprise, MatchRecord, RiskWarning
-from app.rules.credit import WATCH_BELOW, EnterpriseRecord, local_score, rejection_outlier
+from app.rules.credit import R8_FACTOR, WATCH_BELOW, EnterpriseRecord, local_score
+from app.rules.risk import R8_MIN_RECORDS, PartyRates, enterprise_outliers
 from app.services.audit import record_act
 from app.services.auth import Principal
 from app.services.enterprises import get_enterprise
@@ -156,9 +158,11 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-async def enterprise_risk(session: AsyncSession, code: str) -> EnterpriseRiskView:
+async def enterprise_risk(session: AsyncSession, code: str, settings: Settings | None = None) -> EnterpriseRiskView:
     """The enterprise's level, its own record against its peers (sellers against sellers, else platforms
-    against platforms), its local score, R8 over the last 7 days, open warnings by rule and the newest ones."""
+    against platforms), its local score, R8 over the last 7 days (the rule the housekeeping raises warnings
+    with, ``settings``' factor and minimum records; without settings, the defaults), open warnings by rule and
+    the newest ones."""
     enterprise = await get_enterprise(session, code)
     column = MatchRecord.ebc_code if "seller" in enterprise.roles else MatchRecord.ebp_code
     rates = await party_rates(session, column, None)
@@ -173,8 +177,11 @@ async def enterprise_risk(session: AsyncSession, code: str) -> EnterpriseRiskVie
         complaints_upheld=await upheld_complaints(session, code),
     )
     week = await party_rates(session, column, utcnow() - timedelta(days=7))
+    factor = settings.risk_r8_factor if settings is not None else R8_FACTOR
+    min_records = settings.risk_r8_min_records if settings is not None else R8_MIN_RECORDS
+    outliers = enterprise_outliers({c: PartyRates(n, r) for c, (n, _m, r) in week.items()}, factor, min_records)
     recent_mine = week.pop(code, (0, 0.0, 0.0))
-    peer_recent = _median([p[2] for p in week.values()])
+    peer_recent = _median([p[2] for p in week.values() if p[0] >= min_records])
     about = WarningFilter(enterprise_code=code)
     open_by_rule = dict(
         (
@@ -193,7 +200,7 @@ async def enterprise_risk(session: AsyncSession, code: str) -> EnterpriseRiskVie
         local_score(record),
         recent_mine[2],
         peer_recent,
-        rejection_outlier(recent_mine[2], peer_recent, bool(week)),
+        code in outliers,
         {k: int(v) for k, v in open_by_rule.items()},
         recent,
     )
