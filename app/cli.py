@@ -1,5 +1,5 @@
-"""The ``sw`` command: serve, mock-agencies, worker, matcher, deliver, migrate, admin-key, keys, stats, openapi,
-docs, import."""
+"""The ``sw`` command: serve, mock-agencies, worker, matcher, deliver, migrate, admin-key, keys, stats, partitions,
+prune, openapi, docs, import."""
 
 from __future__ import annotations
 
@@ -214,6 +214,106 @@ def risk_prune() -> None:
         typer.echo("another process is running the risk housekeeping; nothing done")
         return
     typer.echo(f"deleted {done.pruned} risk counter rows, raised {done.raised} R8 warnings")
+
+
+partitions_cli = typer.Typer(
+    help="Monthly partitions of the logs on PostgreSQL (docs/storage.md)", no_args_is_help=True
+)
+cli.add_typer(partitions_cli, name="partitions")
+
+
+@partitions_cli.command("ensure")
+def partitions_ensure(
+    ahead: Annotated[int | None, typer.Option(help="Months ahead (default SW_PARTITIONS_AHEAD)")] = None,
+) -> None:
+    """Create this month's partition and the next ones, and the DEFAULT partitions, where missing (the worker
+    does it at start and every SW_PARTITION_MAINTENANCE_S). Nothing to do on SQLite."""
+    from app.services.partitions import ensure
+
+    settings = get_settings()
+
+    async def run() -> list[str]:
+        engine = create_engine(settings)
+        try:
+            return await ensure(engine, settings.partitions_ahead if ahead is None else ahead)
+        finally:
+            await engine.dispose()
+
+    if settings.database_url.startswith("sqlite"):
+        typer.echo("SQLite: tables are not partitioned; `sw prune` deletes old months by rows (docs/storage.md)")
+        return
+    created = asyncio.run(run())
+    typer.echo(f"created {len(created)} partitions" + (f": {', '.join(created)}" if created else ""))
+
+
+@partitions_cli.command("list")
+def partitions_list() -> None:
+    """Every partition and its row count."""
+    from app.services.partitions import is_postgres, partition_sizes
+
+    settings = get_settings()
+
+    async def run() -> list[tuple[str, str, int]]:
+        engine = create_engine(settings)
+        try:
+            return await partition_sizes(engine) if is_postgres(engine) else []
+        finally:
+            await engine.dispose()
+
+    for table, name, rows in asyncio.run(run()):
+        typer.echo(f"{table:18} {name:28} {rows:>12,}")
+
+
+@cli.command("prune")
+def prune(
+    before: Annotated[
+        str | None, typer.Option(help="Prune the months before YYYY-MM (default: SW_RETENTION_MONTHS ago)")
+    ] = None,
+    export_dir: Annotated[Path, typer.Option(help="Where the exports go")] = Path("var/exports"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count only")] = False,
+) -> None:
+    """Export, verify, then drop the months of the logs older than the retention (PostgreSQL: detach and drop
+    the partitions; SQLite: delete the rows). Refuses, touching nothing, if any of those months holds a row of
+    a purchase, delivery or dispatch not yet final. Each pruned partition is an audited act."""
+    from app.db import utcnow
+    from app.partitioning import Month
+    from app.services.partitions import PruneRefused, PruneReport, retention_cutoff
+    from app.services.partitions import prune as prune_months
+
+    settings = get_settings()
+    this_month = Month.of(utcnow())
+    try:
+        cutoff = Month.parse(before) if before is not None else retention_cutoff(settings.retention_months)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    if cutoff is None:
+        typer.echo("SW_RETENTION_MONTHS=0: everything is kept; pass --before YYYY-MM to prune anyway")
+        return
+    if cutoff > this_month:
+        typer.echo(f"--before {cutoff} is after the current month {this_month}: months still written to", err=True)
+        raise typer.Exit(2)
+
+    async def run(cutoff: Month) -> PruneReport:
+        engine = create_engine(settings)
+        try:
+            return await prune_months(engine, cutoff, export_dir, dry_run=dry_run)
+        finally:
+            await engine.dispose()
+
+    try:
+        report = asyncio.run(run(cutoff))
+    except PruneRefused as refused:
+        typer.echo(f"refused, nothing pruned — months before {cutoff} hold rows not yet final:", err=True)
+        for refusal in refused.refusals:
+            typer.echo(f"  - {refusal}", err=True)
+        raise typer.Exit(1) from refused
+    for table, month, rows in report.checked:
+        typer.echo(f"would prune {table} {month}: {rows} rows")
+    for pruned in report.pruned:
+        typer.echo(f"pruned {pruned.table} {pruned.month}: {pruned.rows} rows → {pruned.file} (sha256 {pruned.sha256})")
+    if not report.checked and not report.pruned:
+        typer.echo(f"nothing before {cutoff}")
 
 
 keys_cli = typer.Typer(help="The service's signing key and certificate (docs/xml.md#signatures)", no_args_is_help=True)

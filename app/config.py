@@ -37,6 +37,26 @@ class Settings(BaseSettings):
         ge=0,
         description="Allowed difference (CNY) when matching amounts; 0 = exact to the cent",
     )
+    # --- the read replica (app/read_replica.py, docs/scaling.md) -------------------------------------------
+    read_database_url: str | None = Field(
+        default=None,
+        description="postgresql+asyncpg://… of a streaming replica of SW_DATABASE_URL: officials' searches and "
+        "exports, statistics, the console dashboard and the feed are read there (unset: everything on the primary)",
+    )
+    read_max_lag_s: float = Field(
+        default=5.0, gt=0, description="A replica further behind than this (seconds) is not read: the primary is"
+    )
+    read_fallback: bool = Field(
+        default=True,
+        description="When the replica is too far behind or unreachable, answer from the primary (off: answer 503 "
+        "READ_REPLICA_UNAVAILABLE, to keep the load off the primary)",
+    )
+    read_retry_s: float = Field(
+        default=5.0, ge=0, description="After the replica could not be reached, how long before it is tried again"
+    )
+    read_connect_timeout_s: float = Field(
+        default=2.0, gt=0, description="How long a connection to the replica may take before it counts as unreachable"
+    )
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout_s: float = Field(default=10.0, gt=0)
@@ -78,6 +98,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Intake requests (documents and CEB messages sent, a batch counting once) per window per "
         "enterprise, unless the enterprise has its own; 0: no limit",
+    )
+    rate_limit_refusal_delay_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description="A refused request (429) is answered after this pause (at most until its Retry-After): a loop "
+        "that ignores Retry-After then gets one answer per connection per pause instead of spending the service's "
+        "CPU on a refusal per iteration; a sender that honours Retry-After waits longer than this anyway",
     )
     rate_limit_queries: int = Field(
         default=30_000, ge=0, description="Reads (GET) per window per enterprise, unless it has its own; 0: no limit"
@@ -312,6 +340,15 @@ class Settings(BaseSettings):
     )
     webhook_poll_s: float = Field(default=0.25, gt=0, description="Idle wait of the fan-out and delivery loops")
     embedded_delivery: bool = Field(default=True, description="Run fan-out and delivery inside the API process")
+
+    # Storage (docs/storage.md): monthly partitions of the logs on PostgreSQL, and how long months are kept.
+    retention_months: int = Field(
+        default=24, ge=0, description="Whole months kept before the current one by `sw prune` (0 keeps all)"
+    )
+    partitions_ahead: int = Field(default=3, ge=1, le=24, description="Monthly partitions created ahead")
+    partition_maintenance_s: float = Field(
+        default=6 * 3600.0, ge=0, description="How often the worker creates the months ahead (0: only at start)"
+    )
 
     @property
     def is_production(self) -> bool:

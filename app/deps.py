@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import session_scope, utcnow
 from app.errors import RateLimited
+from app.read_replica import ReadReplica, ReadSource, primary_source
 from app.rules.rate_limits import route_class
 from app.services.auth import BOOTSTRAP_KEY_ID, Principal, authenticate, record_key_use
 from app.services.filing_cache import FilingCache
@@ -49,6 +51,30 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             yield session
 
 
+async def read_source(request: Request) -> ReadSource:
+    """The database this request's reads go to (app/read_replica.py), noted for the answer's headers."""
+    replica: ReadReplica | None = request.app.state.read_replica
+    primary = get_sessionmaker(request)
+    source = primary_source(primary) if replica is None else await replica.choose(primary)
+    request.state.read_source = source
+    reason = "replica" if source.name == "replica" else source.fallback or "none configured"
+    request.app.state.metrics.reads.labels(source=source.name, reason=reason).inc()
+    return source
+
+
+async def get_read_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads that may be stale by the lag the answer reports (statistics, the feed, exports)."""
+    return (await read_source(request)).sessionmaker
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One read transaction on the replica (or the primary when the replica is behind or away)."""
+    source = await read_source(request)
+    async with aclosing(session_scope(source.sessionmaker)) as unit_of_work:
+        async for session in unit_of_work:
+            yield session
+
+
 async def get_principal(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> Principal:
     cache: FilingCache = request.app.state.filing_cache
     principal = (cache.principal(key) if key else None) or await _read_principal(request, key)
@@ -76,6 +102,9 @@ async def _within_rate_limit(request: Request, principal: Principal) -> None:
     limiter: RateLimiter = request.app.state.rate_limiter
     verdict = await limiter.hit(f"{route}:{principal.enterprise_code}", limit, settings.rate_limit_window_s)
     if not verdict.allowed:
+        # A runaway loop that ignores Retry-After would otherwise be answered as fast as it asks, and refusing
+        # it hundreds of times a second costs the other senders' latency (tests/soak/test_runaway_sender.py).
+        await asyncio.sleep(min(verdict.retry_after_s, settings.rate_limit_refusal_delay_s))
         raise RateLimited(
             f"More than {limit} {route} requests from {principal.enterprise_code} in {settings.rate_limit_window_s} s; "
             f"retry after {verdict.retry_after_s} s",
@@ -100,6 +129,10 @@ SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessio
 # means committed (with the default "request" scope FastAPI would commit after sending the answer).
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+# Reads that need not see the caller's own last write: answered from the replica when one is configured and
+# close enough behind (the answer says which, and how stale: X-Read-Source, X-Read-Lag).
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+ReadSessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_read_sessionmaker)]
 
 
 PreferHeader = Annotated[
@@ -125,3 +158,15 @@ def forget_keys_on_commit(request: Request, session: AsyncSession) -> None:
     cache = request.app.state.filing_cache
     cache.clear()
     event.listen(session.sync_session, "after_commit", lambda _: cache.clear(), once=True)
+
+
+async def get_search_sessionmaker(request: Request, principal: PrincipalDep) -> async_sessionmaker[AsyncSession]:
+    """Record searches and exports: an official's or admin's on the replica; an enterprise's on the primary,
+    where the record of a document it has just sent is already there to be found."""
+    if principal.reads_everything:
+        return await get_read_sessionmaker(request)
+    request.state.read_source = primary_source(get_sessionmaker(request))
+    return get_sessionmaker(request)
+
+
+SearchSessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_search_sessionmaker)]

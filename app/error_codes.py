@@ -159,4 +159,10 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
         "",
         "The database is unreachable; nothing was stored; retry after Retry-After.",
     ),
+    "READ_REPLICA_UNAVAILABLE": (
+        503,
+        "",
+        "A read meant for the replica (statistics, the feed, an official's search) while the replica is further "
+        "behind than SW_READ_MAX_LAG_S or unreachable, and SW_READ_FALLBACK is off; retry after Retry-After.",
+    ),
 }

@@ -143,8 +143,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "X-API-Key"} if exc.status == 401 else None
-        if isinstance(exc, RateLimited):
-            headers = {"Retry-After": str(exc.retry_after_s)}
+        retry_after_s = getattr(exc, "retry_after_s", None)
+        if retry_after_s is not None:
+            headers = {"Retry-After": str(retry_after_s)}
         return problem_response(exc, request, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -19,6 +19,7 @@ from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.console import dashboard as console_dashboard
 from app.console import pages as console
+from app.console import risk_views as console_risk
 from app.db import create_engine, create_sessionmaker
 from app.environment import check_environment
 from app.errors import install_error_handlers
@@ -29,6 +30,7 @@ from app.mock_agencies.runtime import MockAgencies
 from app.notify.webhook import webhook_client
 from app.notify.worker import DeliveryWorker
 from app.observability import Metrics, RequestIdMiddleware
+from app.read_replica import ReadReplica
 from app.routers import (
     api_docs,
     audit,
@@ -54,6 +56,7 @@ from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.schemas.problems import FieldError, Problem, problems
 from app.services.declaration import enabled_agencies
 from app.services.filing_cache import FilingCache
+from app.services.partitions import is_postgres, keep_partitions
 from app.services.rate_limits import build_rate_limiter
 from app.services.risk_housekeeping import RiskHousekeeper
 from app.services.waiting import Waiters
@@ -86,6 +89,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings)
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_replica = ReadReplica(settings, settings.read_database_url) if settings.read_database_url else None
     app.state.migration_head = head_revision(settings)
     # Agencies without a configured URL are the mock agencies mounted in this app, reached in-process.
     remote, embedded = agency_clients(settings, app if settings.mount_mock_agencies else None)
@@ -111,6 +115,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             engine, app.state.sessionmaker, settings, app.state.adapters, metrics=app.state.metrics
         )
         task = asyncio.create_task(app.state.dispatcher.run(), name="dispatcher")
+    # The months ahead, by the process that runs the dispatcher (docs/storage.md); `sw worker` does the same.
+    partitions_stop = asyncio.Event()
+    partitions_task: asyncio.Task[None] | None = None
+    if settings.embedded_dispatcher and is_postgres(engine):
+        partitions_task = asyncio.create_task(
+            keep_partitions(engine, settings.partitions_ahead, settings.partition_maintenance_s, partitions_stop),
+            name="partitions",
+        )
     app.state.delivery = None
     delivery_task: asyncio.Task[None] | None = None
     webhooks = webhook_client()
@@ -135,6 +147,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             # A round in progress finishes (one transaction) or is rolled back; its submissions stay pending.
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(matcher_task, timeout=10)
+        if partitions_task is not None:
+            partitions_stop.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(partitions_task, timeout=10)
         if task is not None:
             app.state.dispatcher.stop()
             # A delivery hanging on a slow agency is cancelled after 10 s; its lease expires and the
@@ -144,6 +160,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await remote.aclose()
         await embedded.aclose()
         await app.state.rate_limiter.aclose()
+        if app.state.read_replica is not None:
+            await app.state.read_replica.dispose()
         await engine.dispose()
 
 
@@ -187,6 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     console.install(app, settings)
     app.include_router(console_dashboard.router)
+    app.include_router(console_risk.router)
     if settings.mount_mock_agencies:
         # Their later answers (signed callbacks) come back to this same app, in-process.
         app.state.mock_agencies = MockAgencies(settings, httpx.ASGITransport(app=app))

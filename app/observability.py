@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.ceb.conformance import invalid_counts
 from app.db import utcnow
 from app.models import Dispatch, MatchRecord
+from app.read_replica import ReadSource
 from app.services.backlog import stage_backlogs
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -94,6 +95,28 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.replica_up = Gauge(
+            "sw_read_replica_up",
+            "The read replica answered its last lag check (1), or not (0); absent without SW_READ_DATABASE_URL",
+            registry=self.registry,
+        )
+        self.replica_lag = Gauge(
+            "sw_read_replica_lag_seconds",
+            "How far behind the primary the read replica's data may be (NaN: unknown)",
+            registry=self.registry,
+        )
+        self.reads = Counter(
+            "sw_routed_reads",
+            "Reads meant for the replica, by the database that answered them (replica, or primary with the reason: "
+            "none configured, lagging, unreachable)",
+            ["source", "reason"],
+            registry=self.registry,
+        )
+
+    def replica_state(self, up: bool, lag_s: float | None) -> None:
+        self.replica_up.set(1 if up else 0)
+        self.replica_lag.set(float("nan") if lag_s is None else lag_s)
+
     async def refresh(self, session: AsyncSession) -> None:
         """The gauges read from the database at scrape time (every process sees the same numbers)."""
         for status, count in (
@@ -121,7 +144,9 @@ class Metrics:
 
 
 class RequestIdMiddleware:
-    """Takes ``X-Request-ID`` from the caller (or makes one), puts it on every log line and the response."""
+    """Takes ``X-Request-ID`` from the caller (or makes one), puts it on every log line and the response; on the
+    answer of a read routed to the replica or the primary (``request.state.read_source``, app/deps.py), also
+    ``X-Read-Source`` and ``X-Read-Lag`` — streamed answers too."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -136,7 +161,11 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode("latin-1")))
+                headers = message.setdefault("headers", [])
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                source = scope.get("state", {}).get("read_source")
+                if isinstance(source, ReadSource):
+                    headers.extend(source.headers())
             await send(message)
 
         try:

@@ -35,6 +35,8 @@ from app.services.dispatch import (
     record_sent,
     send_group,
 )
+from app.services.partitions import keep_partitions
+from app.tls import client_tls_context
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +174,7 @@ def agency_clients(settings: Settings, embedded_app: Any | None) -> tuple[httpx.
     """One client for real agency URLs, one for the mock agencies in this process (if any)."""
     timeout = httpx.Timeout(connect=5.0, read=settings.agency_timeout_s, write=10.0, pool=5.0)
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-    remote = httpx.AsyncClient(timeout=timeout, limits=limits)
+    remote = httpx.AsyncClient(timeout=timeout, limits=limits, verify=client_tls_context())
     transport = httpx.ASGITransport(app=embedded_app) if embedded_app is not None else None
     embedded = httpx.AsyncClient(transport=transport, timeout=timeout, limits=limits)
     return remote, embedded
@@ -186,9 +188,15 @@ async def run_worker(settings: Settings) -> None:
     adapters = build_adapters(enabled_agencies(settings), settings, remote, embedded)
     dispatcher = Dispatcher(engine, create_sessionmaker(engine), settings, adapters)
     log.info("dispatcher started for %s", ", ".join(adapters))
+    partitions_stop = asyncio.Event()
+    partitions = asyncio.create_task(
+        keep_partitions(engine, settings.partitions_ahead, settings.partition_maintenance_s, partitions_stop)
+    )
     try:
         await dispatcher.run()
     finally:
+        partitions_stop.set()
+        await partitions
         await remote.aclose()
         await embedded.aclose()
         await engine.dispose()

@@ -49,6 +49,9 @@ ENDPOINTS = (
     "/api/v1/stats/clearance-times",
     "/api/v1/stats/backlog",
     "/api/v1/stats/summary?ebcCode=S000000007",
+    "/api/v1/stats/timeseries?metric=purchases&bucket=day&ebcCode=S000000007",
+    "/api/v1/stats/inspections",
+    "/api/v1/stats/warnings",
 )
 STATUSES = (
     ("CLEARED", 0.80),

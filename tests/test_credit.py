@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from app.config import Settings
 from app.models import RecordEvent
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, serving
 from tests.factories import file_parties
 
 SELLER = "3120960A02"
@@ -79,9 +81,12 @@ async def test_bad_credit_input_is_a_clear_4xx(client: httpx.AsyncClient) -> Non
     assert (missing.status_code, missing.json()["code"]) == (404, "ENTERPRISE_NOT_FOUND")
 
 
-async def test_profiles_default_from_settings_then_officials_change_them(
-    client: httpx.AsyncClient, app: FastAPI
-) -> None:
+async def test_profiles_default_from_settings_then_officials_change_them(settings: Settings) -> None:
+    async with serving(settings, supervision_rate_regular=Decimal("0.0244")) as (app, client):
+        await _profiles_default_from_settings_then_officials_change_them(client, app)
+
+
+async def _profiles_default_from_settings_then_officials_change_them(client: httpx.AsyncClient, app: FastAPI) -> None:
     customs = await official(client)
     defaults = (await client.get("/api/v1/risk/profiles", headers=customs)).json()["profiles"]
     assert {p["level"]: (p["inspectionRate"], p["source"]) for p in defaults}["regular"] == ("0.0244", "settings")

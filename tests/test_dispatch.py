@@ -9,6 +9,7 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -517,3 +518,32 @@ async def test_a_carrier_party_to_a_purchase_does_not_see_the_buyers_id(
     declared = (await post_triple(client, parties, purchase()))[-1].json()["recordId"]
     assert (await client.get(f"/api/v1/records/{declared}", headers=parties.logistics)).json()["declaration"] is None
     assert (await client.get(f"/api/v1/records/{declared}", headers=parties.seller)).json()["declaration"] is not None
+
+
+def test_an_installed_package_can_serve_an_agency(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entry-point group ``singlewindow.adapters`` read from a real distribution's metadata on the path;
+    configuration still wins over it, and the built-in class serves an agency no package names."""
+    from app.adapters.customs import CustomsAdapter
+    from app.adapters.registry import build_adapters, installed_adapters
+
+    dist = tmp_path / "sw_custom_adapters-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: sw-custom-adapters\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[singlewindow.adapters]\n"
+        "fx = tests.test_dispatch:RecordingFxAdapter\n"
+        "tax = tests.test_dispatch:BrokenAdapter\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    installed_adapters.cache_clear()
+    try:
+        configured = settings.model_copy(update={"agency_adapters": {"tax": "app.adapters.tax:TaxAdapter"}})
+        remote, embedded = httpx.AsyncClient(), httpx.AsyncClient()
+        adapters = build_adapters(["customs", "tax", "fx"], configured, remote, embedded)
+        assert isinstance(adapters["fx"], RecordingFxAdapter)
+        assert type(adapters["tax"]).__name__ == "TaxAdapter"
+        assert isinstance(adapters["customs"], CustomsAdapter)
+    finally:
+        installed_adapters.cache_clear()

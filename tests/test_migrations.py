@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.config import Settings
 from app.migrate import downgrade, upgrade
 from app.models import Base
+from app.partitioning import include_in_comparison
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def scratch_url(database_url: str, tmp_path: Path) -> object:
 
 def _diff_and_tables(url: str) -> tuple[list[object], set[str]]:
     def inspect_sync(conn: Connection) -> tuple[list[object], set[str]]:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include_in_comparison})
         return list(compare_metadata(context, Base.metadata)), set(inspect(conn).get_table_names())
 
     async def run() -> tuple[list[object], set[str]]:

@@ -30,6 +30,8 @@ async def world(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncC
     async with serving(
         settings,
         mock_inspection_rate_general=0.0,
+        # No credit sampling either: a sampled purchase is held, and the agency counts below expect none.
+        supervision_rate_regular=0.0,
         mock_inspection_delay_ms=10,
         dispatch_backoff_base_s=0.001,
         dispatch_backoff_cap_s=0.01,

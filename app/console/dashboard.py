@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from app.console.catalogue import translator
 from app.console.pages import SECURITY_HEADERS, Page, signed_in
 from app.db import utcnow
-from app.deps import SessionDep
+from app.deps import ReadSessionDep
 from app.rules.rollups import day_of, hour_of
 from app.services import stats as stats_service
 from app.services.stats import StatsFilter
@@ -54,7 +54,7 @@ class DashboardQuery(BaseModel):
         return "&".join(parts)
 
 
-async def figures(db: SessionDep, query: DashboardQuery) -> dict[str, Any]:
+async def figures(db: ReadSessionDep, query: DashboardQuery) -> dict[str, Any]:
     f = query.stats_filter()
     bucket = "hour" if query.range == "24h" else "day"
     series = {
@@ -68,6 +68,8 @@ async def figures(db: SessionDep, query: DashboardQuery) -> dict[str, Any]:
         "rejections": await stats_service.rejections(db, f, 10),
         "times": await stats_service.clearance_times(db, f),
         "backlog": await stats_service.backlog(db, f),
+        "inspections": await stats_service.inspections_by_level(db, f),
+        "warnings": await stats_service.warnings_by_rule(db, f),
         "bucket": bucket,
     }
 
@@ -97,7 +99,12 @@ def chart_data(found: dict[str, Any], t: Any) -> str:
             for m in times.measures
         ],
         "backlog": [[t(f"status.{p.status}"), p.count] for p in found["backlog"].openPurchases],
-        "labels": {"rate": t("dash.match_rate"), "none": t("dash.no_data")},
+        "inspections": [
+            [t(f"credit.{x.level}"), None if x.inspectionRate is None else round(x.inspectionRate * 100, 2)]
+            for x in found["inspections"].levels
+        ],
+        "warnings": [[i.code, i.count] for i in found["warnings"].items],
+        "labels": {"rate": t("dash.match_rate"), "none": t("dash.no_data"), "inspected": t("dash.inspection_rate")},
     }
     return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
 
@@ -113,7 +120,7 @@ def _bucket_label(seconds: float) -> str:
     return f"{seconds / 86400:.0f}d"
 
 
-async def _render(request: Request, db: SessionDep, template: str) -> Response:
+async def _render(request: Request, db: ReadSessionDep, template: str) -> Response:
     page: Page = await signed_in(request)
     try:
         query = DashboardQuery.model_validate(dict(request.query_params))
@@ -133,11 +140,11 @@ async def _render(request: Request, db: SessionDep, template: str) -> Response:
 
 
 @router.get("/dashboard")
-async def dashboard(request: Request, db: SessionDep) -> Response:
+async def dashboard(request: Request, db: ReadSessionDep) -> Response:
     return await _render(request, db, "console/dashboard.html")
 
 
 @router.get("/dashboard/live")
-async def dashboard_live(request: Request, db: SessionDep) -> Response:
+async def dashboard_live(request: Request, db: ReadSessionDep) -> Response:
     """The figures alone, polled by htmx every ``REFRESH_S`` seconds."""
     return await _render(request, db, "console/_dashboard_live.html")

@@ -41,6 +41,7 @@ from app.routers.api_docs import TEMPLATES_DIR
 from app.schemas.records import RecordStatusName, RecordSummary
 from app.services import records as record_service
 from app.services.auth import Principal, authenticate, principal_of_key_id
+from app.services.warnings import HANDLEABLE, WarningFilter, list_warnings
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -51,6 +52,12 @@ STATUSES: tuple[RecordStatusName, ...] = RecordStatusName.__args__  # type: igno
 # Statuses after which nothing more happens to a record: its page stops asking for news.
 SETTLED = frozenset({"MISMATCHED", "CLEARED", "REJECTED", "CANCELLED"})
 PAGE_SIZE = 50
+# The warning actions each status still allows (app/services/warnings.py HANDLEABLE, the other way round).
+WARNING_ACTIONS = ("acknowledge", "dismiss", "escalate")
+ALLOWED_ACTIONS = {
+    status: tuple(a for a in WARNING_ACTIONS if status in HANDLEABLE[a])
+    for status in ("open", "acknowledged", "dismissed", "escalated")
+}
 
 SECURITY_HEADERS = {
     # Only our own files: no inline script or style, no framing, forms post to us alone.
@@ -163,9 +170,14 @@ def anonymous(request: Request) -> Page:
     return Page(request, session or new_session())
 
 
-def _refuse_forgery(page: Page, submitted: str | None) -> None:
+def csrf_or_refuse(page: Page, submitted: str | None) -> None:
     if not csrf_matches(page.session, submitted):
         raise CsrfRefused(page)
+
+
+def safe_back(back: str, default: str) -> str:
+    """Back to the console page a form was on, and nowhere else (no open redirect)."""
+    return back if back.startswith("/console") and not back.startswith("//") and "\\" not in back else default
 
 
 class CsrfRefused(Exception):
@@ -195,7 +207,7 @@ async def sign_in(
     csrf_token: Annotated[str | None, Form(max_length=200)] = None,
 ) -> Response:
     page = anonymous(request)
-    _refuse_forgery(page, csrf_token)
+    csrf_or_refuse(page, csrf_token)
     settings: Settings = request.app.state.settings
     engine: AsyncEngine = request.app.state.engine
     try:
@@ -219,7 +231,7 @@ async def sign_in(
 @router.post("/sign-out")
 async def sign_out(request: Request, csrf_token: Annotated[str | None, Form(max_length=200)] = None) -> Response:
     page = anonymous(request)
-    _refuse_forgery(page, csrf_token)
+    csrf_or_refuse(page, csrf_token)
     response = RedirectResponse("/console/sign-in?reason=signed_out", status_code=303)
     response.headers.update(SECURITY_HEADERS)
     SessionCodec.clear(response)
@@ -234,12 +246,10 @@ async def choose_language(
     csrf_token: Annotated[str | None, Form(max_length=200)] = None,
 ) -> Response:
     page = anonymous(request)
-    _refuse_forgery(page, csrf_token)
+    csrf_or_refuse(page, csrf_token)
     chosen: Lang = "en" if lang == "en" else "zh"
     page.session = page.session.model_copy(update={"lang": chosen})
-    # Back to the console page the switch was on, and nowhere else (no open redirect).
-    target = back if back.startswith("/console") and not back.startswith("//") else "/console/records"
-    return page.answer(RedirectResponse(target, status_code=303))
+    return page.answer(RedirectResponse(safe_back(back, "/console/records"), status_code=303))
 
 
 @router.get("/records")
@@ -271,7 +281,10 @@ async def search_records(request: Request, db: SessionDep) -> Response:
 async def _record_context(page: Page, db: SessionDep, record_id: uuid.UUID) -> dict[str, Any]:
     assert page.principal is not None
     record = await record_service.get_record(db, page.principal, record_id)
+    warnings, _ = await list_warnings(db, WarningFilter(record_id=record_id), None, 100)
     return {
+        "warnings": warnings,
+        "allowed": ALLOWED_ACTIONS,
         "record": record,
         "verdict": verdict_line(record, page.session.lang),
         "comparison": compare_documents(record),

@@ -80,6 +80,8 @@ class Dispatch(TimestampMixin, Base):
 
 
 class DispatchAttempt(Base):
+    """One call to an agency. Partitioned by month of ``started_at`` on PostgreSQL (docs/storage.md)."""
+
     __tablename__ = "dispatch_attempt"
     __table_args__ = (Index("ix_dispatch_attempt_dispatch", "dispatch_id", "attempt_no"),)
 

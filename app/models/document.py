@@ -15,7 +15,10 @@ if TYPE_CHECKING:
 
 
 class RawMessage(Base):
-    """A request body exactly as received, kept for audit and replay analysis."""
+    """A request body exactly as received, kept for audit and replay analysis.
+
+    Partitioned by month of ``received_at`` on PostgreSQL, where the primary key is (``id``, ``received_at``);
+    ``id`` is a UUID and alone identifies the row (docs/storage.md)."""
 
     __tablename__ = "raw_message"
 
@@ -56,10 +59,14 @@ class Document(TimestampMixin, Base):
     content_sha256: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]]
     sender_code: Mapped[str] = mapped_column(String(18))
-    raw_message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("raw_message.id"))
+    # No foreign key: raw_message is partitioned by month on PostgreSQL, and a key into it would have to
+    # name its partition column (docs/storage.md). A pruned month leaves this pointing at its export.
+    raw_message_id: Mapped[uuid.UUID]
     record_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("match_record.id"))
 
     # Declared only so that the unit of work inserts the referenced rows first (one flush per request writes
     # everything); never loaded — code reads and writes the id columns.
     record: Mapped[MatchRecord | None] = relationship(lazy="raise", cascade="")
-    raw_message: Mapped[RawMessage] = relationship(lazy="raise", cascade="")
+    raw_message: Mapped[RawMessage] = relationship(
+        lazy="raise", cascade="", primaryjoin="foreign(Document.raw_message_id) == RawMessage.id"
+    )

@@ -54,7 +54,10 @@ class MatchRecord(TimestampMixin, Base):
 
 
 class RecordEvent(Base):
-    """Append-only audit trail; the events with a record id form that record's timeline."""
+    """Append-only audit trail; the events with a record id form that record's timeline.
+
+    Partitioned by month of ``at`` on PostgreSQL (primary key (``id``, ``at``)); ``id`` comes from one sequence,
+    so the feed's position (``tx``, ``id``) orders events across months (docs/storage.md)."""
 
     __tablename__ = "record_event"
     __table_args__ = (

@@ -28,7 +28,11 @@ class StatsRollup(StatsRollupColumns, Base):
     """
 
     __tablename__ = "stats_rollup"
-    __table_args__ = (Index("ix_stats_rollup_metric_hour", "metric", "hour"),)
+    __table_args__ = (
+        Index("ix_stats_rollup_metric_hour", "metric", "hour"),
+        # A seller's figures over a long period: that seller's cells alone, not every seller's of the period.
+        Index("ix_stats_rollup_seller_metric_hour", "ebc_code", "metric", "hour"),
+    )
 
 
 class StatsRollupDaily(StatsRollupColumns, Base):

@@ -15,6 +15,9 @@ class Submission(Base):
     """One accepted document submission (returnStatus 2), in the order it was accepted: the match stage's
     queue and, once processed, its business receipt (120 stored, or 100 with the reason) kept for good.
 
+    Partitioned by month of ``accepted_at`` on PostgreSQL (primary key (``seq``, ``accepted_at``); ``seq`` comes
+    from one sequence and stays unique and ordered across months — docs/storage.md).
+
     Accepting writes only this row and the raw message; the matcher reads pending rows in ``seq`` order,
     applies them to the documents and records, and fills in the outcome in the same transaction.
     """
@@ -53,7 +56,7 @@ class Submission(Base):
     payload: Mapped[dict[str, Any]]
     sender_code: Mapped[str] = mapped_column(String(18))
     actor: Mapped[str] = mapped_column(String(64))
-    raw_message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("raw_message.id"))
+    raw_message_id: Mapped[uuid.UUID]  # no foreign key: raw_message is partitioned (docs/storage.md)
     item_index: Mapped[int] = mapped_column(Integer)
     accepted_at: Mapped[datetime] = mapped_column(default=utcnow)
     state: Mapped[str] = mapped_column(String(8), default="pending")  # pending | done | dead

@@ -67,7 +67,8 @@ class WebhookDelivery(Base):
 
 
 class WebhookAttempt(Base):
-    """Each try of a delivery: what the endpoint answered, or why it could not be reached."""
+    """Each try of a delivery: what the endpoint answered, or why it could not be reached. Partitioned by month
+    of ``at`` on PostgreSQL (docs/storage.md)."""
 
     __tablename__ = "webhook_attempt"
 

@@ -11,6 +11,7 @@ import httpx
 
 from app.notify.target_guard import TargetRefused, allowed_target
 from app.services.webhook_delivery import AttemptResult, Claimed
+from app.tls import client_tls_context
 from app.webhooks import sign_with_each
 
 BODY_READ_LIMIT = 1024  # of the endpoint's answer: its status is what counts
@@ -68,4 +69,6 @@ def webhook_client() -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
     # Per-phase limits under the whole-request timeout that post_webhook puts around each delivery.
     timeout = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=30.0)
-    return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, trust_env=False)
+    return httpx.AsyncClient(
+        timeout=timeout, limits=limits, follow_redirects=False, trust_env=False, verify=client_tls_context()
+    )

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from app.deps import PrincipalDep, SessionmakerDep
+from app.deps import PrincipalDep, ReadSessionmakerDep
 from app.lifecycle.feed import START, FeedPosition
 from app.schemas.problems import problems
 from app.services.feed_pull import FEED_XML_TYPE, MAX_FEED_WAIT_S, feed_xml, pull_feed
@@ -54,8 +54,8 @@ class FeedPage(BaseModel):
 )
 async def feed(
     request: Request,
-    sessionmaker: SessionmakerDep,
     principal: PrincipalDep,
+    sessionmaker: ReadSessionmakerDep,
     after: Annotated[str | None, Query(max_length=41, description="A nextCursor from an earlier page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     wait: Annotated[

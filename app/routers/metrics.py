@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.deps import SessionDep
 from app.observability import Metrics
+from app.read_replica import ReadReplica
 
 router = APIRouter(tags=["Health"])
 
@@ -23,4 +24,8 @@ router = APIRouter(tags=["Health"])
 async def metrics(request: Request, session: SessionDep) -> Response:
     registry: Metrics = request.app.state.metrics
     await registry.refresh(session)
+    replica: ReadReplica | None = request.app.state.read_replica
+    if replica is not None:
+        state = await replica.measure()
+        registry.replica_state(state.health != "unreachable", state.lag_s)
     return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

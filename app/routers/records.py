@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
-from app.deps import PrincipalDep, SessionDep, SessionmakerDep, SettingsDep
+from app.deps import PrincipalDep, SearchSessionmakerDep, SessionDep, SettingsDep
 from app.errors import Unprocessable
 from app.routers.csv_export import CSV_CONTENT, csv_stream, wants_csv
 from app.routers.messages import XML_RESPONSE, prefers_xml
@@ -91,11 +91,10 @@ EXPORT_NOTE = (
 )
 async def list_records(
     request: Request,
-    session: SessionDep,
-    sessionmaker: SessionmakerDep,
     principal: PrincipalDep,
     settings: SettingsDep,
     found: RecordFilterDep,
+    sessionmaker: SearchSessionmakerDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response | RecordPage:
@@ -103,7 +102,8 @@ async def list_records(
         return csv_stream(
             EXPORT_COLUMNS, export_pages(sessionmaker, principal, found, settings.page_size_max), "records"
         )
-    return await record_service.list_records(session, principal, found, min(limit, settings.page_size_max), cursor)
+    async with sessionmaker() as session, session.begin():
+        return await record_service.list_records(session, principal, found, min(limit, settings.page_size_max), cursor)
 
 
 @router.get(
@@ -115,7 +115,7 @@ async def list_records(
     operation_id="export_records",
 )
 async def export_records(
-    sessionmaker: SessionmakerDep, principal: PrincipalDep, settings: SettingsDep, found: RecordFilterDep
+    principal: PrincipalDep, settings: SettingsDep, found: RecordFilterDep, sessionmaker: SearchSessionmakerDep
 ) -> Response:
     return csv_stream(EXPORT_COLUMNS, export_pages(sessionmaker, principal, found, settings.page_size_max), "records")
 

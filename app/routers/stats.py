@@ -7,11 +7,19 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from app.deps import PrincipalDep, SessionDep
+from app.deps import PrincipalDep, ReadSessionDep
 from app.routers.csv_export import CSV_CONTENT, csv_response, wants_csv
 from app.routers.records import IsoDateTime, _aware
 from app.schemas.problems import problems
-from app.schemas.stats import Backlog, ClearanceTimes, SeriesMetric, StatsSummary, TimeSeries, TopCodes
+from app.schemas.stats import (
+    Backlog,
+    ClearanceTimes,
+    InspectionsByLevel,
+    SeriesMetric,
+    StatsSummary,
+    TimeSeries,
+    TopCodes,
+)
 from app.services import stats as stats_service
 from app.services.stats import StatsFilter
 
@@ -55,7 +63,7 @@ def _answer(request: Request, model: Any, columns: list[str], rows: list[list[An
     responses=ERRORS,
     operation_id="stats_summary",
 )
-async def get_summary(request: Request, session: SessionDep, f: FilterDep) -> Response | StatsSummary:
+async def get_summary(request: Request, f: FilterDep, session: ReadSessionDep) -> Response | StatsSummary:
     result = await stats_service.summary(session, f)
     rows: list[list[Any]] = [[f"documents.{k}", v] for k, v in result.documents.items()]
     rows += [[f"purchases.{k}", v] for k, v in result.purchases.items()]
@@ -78,14 +86,15 @@ async def get_summary(request: Request, session: SessionDep, f: FilterDep) -> Re
     response_model=TimeSeries,
     summary="One figure per hour or per day (UTC)",
     description="`documents` processed, `purchases` first seen, `matched`, `mismatches` (purchases mismatched "
-    "now, by the hour of their last document), `rejections`, `tax` collected (CNY)." + CSV_NOTE,
+    "now, by the hour of their last document), `rejections`, `tax` collected (CNY). An hourly series over more "
+    "than 31 days, or with no `from`, is answered by day (`bucket` in the answer says which)." + CSV_NOTE,
     responses=ERRORS,
     operation_id="stats_timeseries",
 )
 async def get_timeseries(
     request: Request,
-    session: SessionDep,
     f: FilterDep,
+    session: ReadSessionDep,
     metric: SeriesMetric = "documents",
     bucket: Literal["hour", "day"] = "hour",
 ) -> Response | TimeSeries:
@@ -107,7 +116,7 @@ def _top_rows(result: TopCodes) -> list[list[Any]]:
     operation_id="stats_mismatch_reasons",
 )
 async def get_mismatch_reasons(
-    request: Request, session: SessionDep, f: FilterDep, top: Annotated[int, Query(ge=1, le=100)] = 10
+    request: Request, f: FilterDep, session: ReadSessionDep, top: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> Response | TopCodes:
     result = await stats_service.mismatch_reasons(session, f, top)
     columns = ["source", "code", "count", "zh", "en"]
@@ -124,7 +133,7 @@ async def get_mismatch_reasons(
     operation_id="stats_rejections",
 )
 async def get_rejections(
-    request: Request, session: SessionDep, f: FilterDep, top: Annotated[int, Query(ge=1, le=100)] = 10
+    request: Request, f: FilterDep, session: ReadSessionDep, top: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> Response | TopCodes:
     result = await stats_service.rejections(session, f, top)
     columns = ["source", "code", "count", "zh", "en"]
@@ -142,7 +151,7 @@ async def get_rejections(
     responses=ERRORS,
     operation_id="stats_clearance_times",
 )
-async def get_clearance_times(request: Request, session: SessionDep, f: FilterDep) -> Response | ClearanceTimes:
+async def get_clearance_times(request: Request, f: FilterDep, session: ReadSessionDep) -> Response | ClearanceTimes:
     result = await stats_service.clearance_times(session, f)
     columns = [
         "measure",
@@ -172,9 +181,44 @@ async def get_clearance_times(request: Request, session: SessionDep, f: FilterDe
     responses=ERRORS,
     operation_id="stats_backlog",
 )
-async def get_backlog(request: Request, session: SessionDep, f: FilterDep) -> Response | Backlog:
+async def get_backlog(request: Request, f: FilterDep, session: ReadSessionDep) -> Response | Backlog:
     result = await stats_service.backlog(session, f)
     rows: list[list[Any]] = [["stage", s.stage, s.backlog, s.oldestAgeSeconds, s.dead] for s in result.stages]
     rows += [["purchases", p.status, p.count, p.oldestAgeSeconds, None] for p in result.openPurchases]
     columns = ["kind", "name", "count", "oldestAgeSeconds", "dead"]
     return _answer(request, result, columns, rows, "stats-backlog")  # type: ignore[no-any-return]
+
+
+@router.get(
+    "/inspections",
+    response_model=InspectionsByLevel,
+    summary="Inspection rate by credit level: declarations decided, inspected, blocked, released",
+    description="Each declaration counts under the strictest credit level among its platform, seller and "
+    "carrier (the level whose profile applied), in the hour it was decided (docs/risk.md)." + CSV_NOTE,
+    responses=ERRORS,
+    operation_id="stats_inspections",
+)
+async def get_inspections(request: Request, f: FilterDep, session: ReadSessionDep) -> Response | InspectionsByLevel:
+    result = await stats_service.inspections_by_level(session, f)
+    columns = ["level", "levelZh", "declarations", "inspected", "blocked", "released", "inspectionRate"]
+    rows = [
+        [x.level, x.levelZh, x.declarations, x.inspected, x.blocked, x.released, x.inspectionRate]
+        for x in result.levels
+    ]
+    rows.append(["all", "全部", result.declarations, None, None, None, result.inspectionRate])
+    return _answer(request, result, columns, rows, "stats-inspections")  # type: ignore[no-any-return]
+
+
+@router.get(
+    "/warnings",
+    response_model=TopCodes,
+    summary="Risk warnings raised, by rule (R1-R8)",
+    description="Warnings raised by declarations decided in the period, by rule, whatever officials did with "
+    "them since (the queue: `GET /api/v1/risk/warnings`)." + CSV_NOTE,
+    responses=ERRORS,
+    operation_id="stats_warnings",
+)
+async def get_warnings(request: Request, f: FilterDep, session: ReadSessionDep) -> Response | TopCodes:
+    result = await stats_service.warnings_by_rule(session, f)
+    columns = ["source", "code", "count", "zh", "en"]
+    return _answer(request, result, columns, _top_rows(result), "stats-warnings")  # type: ignore[no-any-return]

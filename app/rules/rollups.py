@@ -256,3 +256,70 @@ def agency_states(agencies: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 
 def discrepancy_codes(discrepancies: Sequence[Any]) -> tuple[str, ...]:
     return tuple(str(d["code"]) for d in discrepancies if isinstance(d, Mapping) and d.get("code"))
+
+
+# Best to worst: a declaration's supervision is counted under its strictest party's level (the one that can
+# only make it stricter), the way the decision reads the levels (app/rules/supervision.py).
+CREDIT_ORDER = ("advanced_certified", "certified", "regular", "dishonest", "seriously_dishonest")
+DECISION_ACTIONS = ("release", "inspect", "block")
+
+
+def governing_level(levels: Mapping[str, str]) -> str:
+    """The worst of the parties' credit levels (unknown levels count as regular).
+
+    >>> governing_level({"platform": "certified", "seller": "dishonest", "carrier": "regular"})
+    'dishonest'"""
+    ranks = [CREDIT_ORDER.index(level) if level in CREDIT_ORDER else 2 for level in levels.values()]
+    return CREDIT_ORDER[max(ranks, default=2)]
+
+
+def risk_cells(
+    at: datetime,
+    parties: tuple[str, str, str, str],
+    levels: Mapping[str, str],
+    action: str,
+    rules: Iterable[str],
+) -> Cells:
+    """What one declaration's risk decision adds: the decision under its governing credit level
+    (``decision`` / ``dishonest:inspect``) and each warning it raised by rule (``warning`` / ``R1``), in the
+    hour of the decision. ``parties`` are (platform, seller, trade mode, port)."""
+    cells: Cells = {}
+    hour = hour_of(at)
+    key = CellKey(hour, "decision", f"{governing_level(levels)}:{action}", *parties)
+    cells[key] = Amounts(1)
+    for rule in rules:
+        key = CellKey(hour, "warning", rule, *parties)
+        cells[key] = cells.get(key, Amounts(0)) + Amounts(1)
+    return cells
+
+
+def decision_counts(cells: Mapping[str, int]) -> dict[str, dict[str, int]]:
+    """``{"dishonest:inspect": 3, …}`` as level → action → count, every level and action present.
+
+    >>> decision_counts({"regular:inspect": 2})["regular"]
+    {'release': 0, 'inspect': 2, 'block': 0}"""
+    found = {level: dict.fromkeys(DECISION_ACTIONS, 0) for level in CREDIT_ORDER}
+    for code, n in cells.items():
+        level, _, action = code.partition(":")
+        if level in found and action in found[level]:
+            found[level][action] += n
+    return found
+
+
+# An hourly series answers at most this many days; a longer period (or one with no start) is answered by day:
+# 744 points still draw, and the daily rollup answers it with a few cells per day instead of one per hour.
+MAX_HOURLY_DAYS = 31
+
+
+def series_bucket(asked: str, start: datetime | None, end: datetime | None, now: datetime) -> str:
+    """The bucket a time series is answered in: ``hour`` only over at most ``MAX_HOURLY_DAYS`` days.
+
+    >>> from datetime import UTC
+    >>> now = datetime(2026, 12, 7, tzinfo=UTC)
+    >>> series_bucket("hour", None, None, now), series_bucket("hour", datetime(2026, 12, 1, tzinfo=UTC), None, now)
+    ('day', 'hour')"""
+    if asked != "hour":
+        return asked
+    if start is None:
+        return "day"
+    return "hour" if ((end or now) - start).total_seconds() <= MAX_HOURLY_DAYS * 86400 else "day"

@@ -100,3 +100,20 @@ class OpenPurchases(BaseModel):
 class Backlog(BaseModel):
     stages: list[StageBacklogOut]
     openPurchases: list[OpenPurchases]
+
+
+class LevelInspections(BaseModel):
+    level: str = Field(description="Customs credit level: the strictest of the declaration's platform, seller, carrier")
+    levelZh: str
+    declarations: Count = Field(description="Declarations decided in the period under this level")
+    inspected: Count
+    blocked: Count
+    released: Count
+    inspectionRate: float | None = Field(description="inspected / declarations; null when suppressed")
+
+
+class InspectionsByLevel(BaseModel):
+    period: Period
+    declarations: Count
+    inspectionRate: float | None
+    levels: list[LevelInspections]

@@ -24,6 +24,7 @@ from app.rules.inventory import (
     compose_inventory,
 )
 from app.rules.matching import GoodsFacts, assess_order
+from app.rules.rollups import risk_cells
 from app.rules.supervision import Decision
 from app.rules.tax import TaxAssessment, cents, check_limits
 from app.schemas.ceb_types import CHINA_TZ
@@ -163,6 +164,9 @@ async def declare_matched(ws: Workspace) -> None:
             risk = decision.view()
             ws.event("risk_decision", record_id=record.id, detail=risk)
             ws.risk_warnings.extend(warning_rows(record.id, order, carrier, warnings, now))
+            # Counted for the dashboard in this same transaction, as the rebuild counts them from the rows.
+            parties = (order.ebpCode, order.ebcCode, settings.trade_mode, settings.port_code)
+            ws.tally.add(risk_cells(now, parties, risk["levels"], decision.action, [w.rule for w in warnings]))
             if decision.action == "block":
                 rejection = _blocked(decision)
                 used[buyer] -= assessment.dutiable_value

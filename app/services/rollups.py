@@ -16,12 +16,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, text
+from sqlalchemy import Row, delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import MatchRecord, StatsRollup, StatsRollupDaily, Submission
+from app.models import Declaration, MatchRecord, RiskWarning, StatsRollup, StatsRollupDaily, Submission
 from app.models.stats import StatsRollupColumns
 from app.rules.rollups import (
     Amounts,
@@ -35,7 +35,9 @@ from app.rules.rollups import (
     difference,
     discrepancy_codes,
     document_cells,
+    risk_cells,
 )
+from app.services.rollups_sql import rebuild_in_sql
 
 # Rows per upsert statement: under SQLite's limit of bound parameters whatever the batch.
 UPSERT_CHUNK = 500
@@ -201,6 +203,41 @@ async def recompute(session: AsyncSession) -> Cells:
     )
     async for accepted_at, doc_type, owner_code, outcome, result in documents:
         add_cells(cells, submission_cells(accepted_at, doc_type, owner_code, outcome or "", result))
+    add_cells(cells, await recompute_risk(session))
+    return cells
+
+
+async def recompute_risk(session: AsyncSession) -> Cells:
+    """The decisions (from the declarations) and warnings (from the queue) the declare stage counted."""
+    rules: dict[uuid.UUID, list[str]] = {}
+    # R8's warnings judge an enterprise (no record): the declare stage never counted them.
+    for record_id, rule in await session.execute(
+        select(RiskWarning.record_id, RiskWarning.rule)
+        .where(RiskWarning.record_id.is_not(None))
+        .order_by(RiskWarning.id)
+    ):
+        if record_id is not None:
+            rules.setdefault(record_id, []).append(rule)
+    cells: Cells = {}
+    decisions = await session.stream(
+        select(
+            Declaration.record_id,
+            Declaration.created_at,
+            Declaration.risk,
+            MatchRecord.ebp_code,
+            MatchRecord.ebc_code,
+            MatchRecord.trade_mode,
+            MatchRecord.port_code,
+        )
+        .join(MatchRecord, MatchRecord.id == Declaration.record_id)
+        .where(Declaration.risk.is_not(None))
+        .execution_options(yield_per=5000)
+    )
+    async for record_id, at, risk, ebp, ebc, trade_mode, port in decisions:
+        if not isinstance(risk, dict) or "decision" not in risk:
+            continue
+        parties = (ebp, ebc or "", trade_mode or "", port or "")
+        add_cells(cells, risk_cells(at, parties, risk.get("levels") or {}, risk["decision"], rules.get(record_id, ())))
     return cells
 
 
@@ -213,12 +250,7 @@ async def rebuild(session: AsyncSession) -> int:
         await session.execute(text("LOCK TABLE stats_rollup, stats_rollup_daily IN EXCLUSIVE MODE"))
     await session.execute(delete(StatsRollup))
     await session.execute(delete(StatsRollupDaily))
-    cells = {key: amounts for key, amounts in (await recompute(session)).items() if amounts}
-    for model, found in ((StatsRollup, cells), (StatsRollupDaily, daily(cells))):
-        rows = [_row(key, found[key]) for key in sorted(found)]
-        for start in range(0, len(rows), UPSERT_CHUNK):
-            await session.execute(insert(model), rows[start : start + UPSERT_CHUNK])
-    return len(cells)
+    return await rebuild_in_sql(session)
 
 
 async def stored_cells(session: AsyncSession, model: type[StatsRollupColumns] = StatsRollup) -> Cells:

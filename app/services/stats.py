@@ -17,17 +17,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.models import MatchRecord, StatsRollup, StatsRollupDaily
 from app.models.stats import StatsRollupColumns
+from app.rules.credit import LEVEL_NAMES_ZH, CreditLevel
 from app.rules.reason_codes import REASON_CODES
+from app.rules.risk import RULES
 from app.rules.rollups import (
     DURATIONS,
     LAST_BUCKET,
     OPEN_CLOCKS,
     bucket_bounds,
     day_of,
+    decision_counts,
     from_e5,
     hour_of,
     percentile,
     rate,
+    series_bucket,
     suppress,
     top,
 )
@@ -37,6 +41,8 @@ from app.schemas.stats import (
     ClearanceTimes,
     CodeCount,
     HistogramBucket,
+    InspectionsByLevel,
+    LevelInspections,
     OpenPurchases,
     Period,
     SeriesMetric,
@@ -146,6 +152,8 @@ async def summary(session: AsyncSession, f: StatsFilter) -> StatsSummary:
 
 
 async def timeseries(session: AsyncSession, f: StatsFilter, metric: SeriesMetric, bucket: str) -> TimeSeries:
+    """One value per hour or day; an hourly series over a long period is answered by day (``series_bucket``)."""
+    bucket = series_bucket(bucket, f.start, f.end, utcnow())
     rollup_metric, code, amount = SERIES[metric]
     model = f.table(hourly=bucket == "hour")
     query = select(model.hour, func.sum(model.n), func.sum(model.amount_e5)).where(
@@ -239,3 +247,43 @@ async def backlog(session: AsyncSession, f: StatsFilter) -> Backlog:
             OpenPurchases(status=status, count=suppress(statuses.get(status, 0)), oldestAgeSeconds=age)
         )
     return Backlog(stages=stages, openPurchases=open_purchases)
+
+
+async def inspections_by_level(session: AsyncSession, f: StatsFilter) -> InspectionsByLevel:
+    """Declarations decided in the period by the governing credit level, and the share inspected: what the
+    supervision profiles promise, as it came out (信用等级从劣到优、监管力度从严到松)."""
+    counts = decision_counts(_metric(await _by_code(session, f, ("decision",)), "decision"))
+    levels = []
+    for level, actions in counts.items():
+        total = sum(actions.values())
+        shown = suppress(total) is not None and suppress(actions["inspect"]) is not None
+        levels.append(
+            LevelInspections(
+                level=level,
+                levelZh=LEVEL_NAMES_ZH[CreditLevel(level)],
+                declarations=suppress(total),
+                inspected=suppress(actions["inspect"]),
+                blocked=suppress(actions["block"]),
+                released=suppress(actions["release"]),
+                inspectionRate=rate(actions["inspect"], total) if shown else None,
+            )
+        )
+    total = sum(sum(a.values()) for a in counts.values())
+    inspected = sum(a["inspect"] for a in counts.values())
+    shown = suppress(total) is not None and suppress(inspected) is not None
+    return InspectionsByLevel(
+        period=f.period(),
+        declarations=suppress(total),
+        inspectionRate=rate(inspected, total) if shown else None,
+        levels=levels,
+    )
+
+
+async def warnings_by_rule(session: AsyncSession, f: StatsFilter) -> TopCodes:
+    """Warnings raised in the period, by rule (each rule a purchase broke counts once per reason)."""
+    counts = _metric(await _by_code(session, f, ("warning",)), "warning")
+    items = []
+    for rule, n in sorted(counts.items()):
+        zh, en = RULES.get(rule, (None, None))
+        items.append(CodeCount(code=rule, zh=zh, en=en, count=suppress(n)))
+    return TopCodes(period=f.period(), total=suppress(sum(counts.values())), items=items)

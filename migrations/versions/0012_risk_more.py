@@ -1,7 +1,7 @@
 """Enterprise-level warnings (R8): a warning without a record, and one per enterprise and period.
 
 Revision ID: 0012_risk_more
-Revises: 0009_risk_credit
+Revises: 0013_console_stats
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_risk_more"
-down_revision: str | None = "0009_risk_credit"
+down_revision: str | None = "0013_console_stats"
 branch_labels = None
 depends_on = None
 

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import Site, Watch, filed_service, screenshot
 from tests.factories import purchase
 
-CHARTS = ("documents", "rate", "mismatches", "rejections", "times", "tax", "backlog")
+CHARTS = ("documents", "rate", "mismatches", "rejections", "times", "tax", "backlog", "inspections", "warnings")
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,10 @@ def test_dashboard_draws_its_charts_with_data(page: Page, site: Site, watch: Wat
     documents = page.evaluate("echarts.getInstanceByDom(document.getElementById('chart-documents')).getOption()")
     assert sum(documents["series"][0]["data"]) == 33
     expect(page.locator("#time-t_e2e td").nth(4)).to_have_text("6")
+    inspections = page.evaluate("echarts.getInstanceByDom(document.getElementById('chart-inspections')).getOption()")
+    rates = dict(zip(inspections["yAxis"][0]["data"], inspections["series"][0]["data"], strict=True))
+    assert rates["常规企业"] == 0  # six declared, none sampled (SW_SUPERVISION_RATE_REGULAR=0)
+    expect(page.locator("#level-regular td").nth(1)).to_have_text("6")
     page.wait_for_timeout(500)  # the charts' entry animation
     screenshot(page, "console-dashboard")
 

@@ -16,10 +16,14 @@ from app.rules.rollups import (
     bucket_bounds,
     contribution,
     daily,
+    decision_counts,
     difference,
     duration_bucket,
     from_e5,
+    governing_level,
     percentile,
+    risk_cells,
+    series_bucket,
     suppress,
     to_e5,
 )
@@ -122,3 +126,30 @@ def test_daily_cells_sum_the_hours_of_a_day_without_the_seller() -> None:
     days = {(k.metric, k.code, k.ebc_code, k.hour): v for k, v in daily(together).items()}
     start = T0.replace(hour=0, minute=0)
     assert days[("purchases", "CLEARED", "", start)] == Amounts(2, 4_612_000)
+
+
+def test_a_decision_counts_under_its_strictest_party_with_its_warnings_by_rule() -> None:
+    levels = {"platform": "advanced_certified", "seller": "dishonest", "carrier": "regular"}
+    assert governing_level(levels) == "dishonest"
+    assert governing_level({"platform": "certified", "seller": "advanced_certified"}) == "certified"
+    assert governing_level({"platform": "unheard_of"}) == "regular"
+    assert governing_level({}) == "regular"
+    cells = risk_cells(T0, ("P1", "S1", "9610", "2991"), levels, "inspect", ["R4", "R1", "R4"])
+    assert {(k.metric, k.code, k.hour, k.ebc_code): v.n for k, v in cells.items()} == {
+        ("decision", "dishonest:inspect", T0.replace(minute=0), "S1"): 1,
+        ("warning", "R1", T0.replace(minute=0), "S1"): 1,
+        ("warning", "R4", T0.replace(minute=0), "S1"): 2,
+    }
+    counts = decision_counts({"dishonest:inspect": 3, "dishonest:release": 1, "regular:block": 2, "odd": 9})
+    assert counts["dishonest"] == {"release": 1, "inspect": 3, "block": 0}
+    assert counts["regular"] == {"release": 0, "inspect": 0, "block": 2}
+    assert list(counts) == ["advanced_certified", "certified", "regular", "dishonest", "seriously_dishonest"]
+
+
+def test_an_hourly_series_over_a_long_period_is_answered_by_day() -> None:
+    now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    assert series_bucket("hour", now - timedelta(days=31), None, now) == "hour"
+    assert series_bucket("hour", now - timedelta(days=31, seconds=1), None, now) == "day"
+    assert series_bucket("hour", None, now, now) == "day"
+    assert series_bucket("hour", now - timedelta(days=90), now - timedelta(days=80), now) == "hour"
+    assert series_bucket("day", now - timedelta(hours=1), None, now) == "day"

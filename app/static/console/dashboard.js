@@ -78,6 +78,15 @@
       series: [{ name: s.tax.label, type: "bar", data: s.tax.points.map(function (p) { return p[1]; }), itemStyle: { color: "#2d7d46" } }]
     });
     draw("chart-backlog", bars(data.backlog, "", data.labels.none));
+    draw("chart-warnings", bars(data.warnings, "", data.labels.none));
+    draw("chart-inspections", {
+      tooltip: { trigger: "axis" },
+      grid: { left: 8, right: 24, top: 10, bottom: 24, containLabel: true },
+      xAxis: { type: "value", min: 0, max: 100, name: "%" },
+      yAxis: { type: "category", data: data.inspections.map(function (p) { return p[0]; }).reverse(), axisLabel: { fontSize: 11 } },
+      series: [{ type: "bar", name: data.labels.inspected, data: data.inspections.map(function (p) { return p[1]; }).reverse(),
+                 label: { show: true, position: "right", formatter: "{c}%" }, itemStyle: { color: "#b9770e" } }]
+    });
   }
 
   document.addEventListener("DOMContentLoaded", render);
