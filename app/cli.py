@@ -193,23 +193,27 @@ def stats_rebuild() -> None:
 
 @cli.command("risk-prune")
 def risk_prune() -> None:
-    """Delete risk counter rows older than every rule's window (run it daily, e.g. from cron)."""
+    """Run the risk housekeeping now: delete risk counter rows older than every rule's window and raise R8
+    warnings. The matcher runs it every SW_RISK_HOUSEKEEPING_INTERVAL_S by itself."""
     from app.db import utcnow
-    from app.services.risk import prune_counters
+    from app.services.risk_housekeeping import HousekeepingRun, housekeeping
 
     settings = get_settings()
 
-    async def prune() -> int:
+    async def prune() -> HousekeepingRun:
         engine = create_engine(settings)
         try:
             return await run_in_transaction(
-                create_sessionmaker(engine),
-                lambda session: prune_counters(session, utcnow(), settings.risk_window_days),
+                create_sessionmaker(engine), lambda session: housekeeping(session, settings, utcnow())
             )
         finally:
             await engine.dispose()
 
-    typer.echo(f"deleted {asyncio.run(prune())} risk counter rows")
+    done = asyncio.run(prune())
+    if not done.ran:
+        typer.echo("another process is running the risk housekeeping; nothing done")
+        return
+    typer.echo(f"deleted {done.pruned} risk counter rows, raised {done.raised} R8 warnings")
 
 
 partitions_cli = typer.Typer(

@@ -14,6 +14,7 @@ from sqlalchemy import make_url
 DEFAULT_SQLITE_PATH = Path("var") / "single-window.db"
 DEVELOPMENT_CALLBACK_SECRET = "single-window-dev-callback-secret"  # noqa: S105 - published, refused in production
 DEVELOPMENT_WEBHOOK_SECRET_KEY = "single-window-dev-webhook-secret-key"  # noqa: S105 - published, refused in production
+DEVELOPMENT_RISK_ID_SECRET = "dev-risk-secret"  # noqa: S105 - published, refused in production
 CALLBACK_AGENCIES = ("customs", "inspection", "tax", "fx")
 
 
@@ -219,7 +220,7 @@ class Settings(BaseSettings):
     )
     risk_seed: int = Field(default=0, description="Seed of the inspection sampling (reproducible per record)")
     risk_id_secret: SecretStr = Field(
-        default=SecretStr("dev-risk-secret"),
+        default=SecretStr(DEVELOPMENT_RISK_ID_SECRET),
         description="HMAC key of buyer ID numbers in the risk counters. The default is a development value",
     )
     risk_window_days: int = Field(default=30, ge=1, le=366, description="Window of the R1–R3 counters")
@@ -232,11 +233,31 @@ class Settings(BaseSettings):
     risk_price_share: float = Field(default=0.5, gt=0, le=1, description="R6: unit price below this share of median")
     risk_price_min_samples: int = Field(default=20, ge=1, description="R6: declarations of an item before it counts")
     risk_inspect_on_warning: bool = Field(default=True, description="A declaration that raised a warning is inspected")
+    risk_ids_per_pay_second: int = Field(
+        default=10, ge=2, description="R7: distinct buyer IDs paying one platform in the same payment second"
+    )
+    risk_r8_factor: float = Field(default=2.0, gt=1, description="R8: rejection rate over this × the peers' median")
+    risk_r8_min_records: int = Field(
+        default=20, ge=1, description="R8: an enterprise's records in 7 d before it counts"
+    )
+    risk_housekeeping_interval_s: float = Field(
+        default=3600,
+        ge=0,
+        description="How often the matcher prunes the risk counters and raises R8 warnings (0: never; "
+        "`sw risk-prune` by hand)",
+    )
 
-    # Public endpoints (no key): in-process limits per client address (and per ID number for quota checks).
-    public_complaints_per_hour: int = Field(default=5, ge=1, description="Complaints one client may file per hour")
-    public_quota_checks_per_hour: int = Field(default=10, ge=1, description="Quota checks per client per hour")
-    public_quota_checks_per_id_day: int = Field(default=5, ge=1, description="Quota checks per ID number per day")
+    # Public endpoints (no key): limits per client address (and per ID number for quota checks), counted by the
+    # shared rate limiter (Redis with SW_REDIS_URL). 0 means no limit, as for the enterprises' limits.
+    public_complaints_per_hour: int = Field(
+        default=5, ge=0, description="Complaints one client may file per hour (0: no limit)"
+    )
+    public_quota_checks_per_hour: int = Field(
+        default=10, ge=0, description="Quota checks per client per hour (0: no limit)"
+    )
+    public_quota_checks_per_id_day: int = Field(
+        default=5, ge=0, description="Quota checks per ID number per day (0: no limit)"
+    )
     public_min_buyers: int = Field(default=5, ge=1, description="Credit disclosure: no cell of fewer buyers")
 
     # --- declaration (清单) -------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from app.config import DEVELOPMENT_CALLBACK_SECRET, DEVELOPMENT_WEBHOOK_SECRET_KEY, Settings
+from app.config import DEVELOPMENT_CALLBACK_SECRET, DEVELOPMENT_RISK_ID_SECRET, DEVELOPMENT_WEBHOOK_SECRET_KEY, Settings
 from app.services.declaration import enabled_agencies
 
 MIN_SECRET_LENGTH = 32
@@ -21,6 +21,7 @@ KNOWN_SECRETS = frozenset(
     {
         DEVELOPMENT_CALLBACK_SECRET,
         DEVELOPMENT_WEBHOOK_SECRET_KEY,
+        DEVELOPMENT_RISK_ID_SECRET,
         "admin",
         "secret",
         "changeme",
@@ -98,6 +99,10 @@ def production_refusals(settings: Settings, role: Role) -> list[str]:
     refusals: list[str] = []
     if settings.is_sqlite:
         refusals.append("SW_DATABASE_URL is SQLite: set it to postgresql+asyncpg://user:password@host/database")
+    if role in ("api", "matcher"):
+        # The matcher keys the risk counters with it; the API keys the quota check's per-ID limit (and may
+        # embed a matcher). With the published value anyone could hash ID numbers and read the risk store.
+        refusals += _secret_refusals("SW_RISK_ID_SECRET", [settings.risk_id_secret.get_secret_value()])
     if role == "matcher":
         return refusals
     if role in ("api", "deliver"):  # they seal and open the subscriptions' signing secrets

@@ -58,6 +58,7 @@ from app.services.declaration import enabled_agencies
 from app.services.filing_cache import FilingCache
 from app.services.partitions import is_postgres, keep_partitions
 from app.services.rate_limits import build_rate_limiter
+from app.services.risk_housekeeping import RiskHousekeeper
 from app.services.waiting import Waiters
 from app.worker import Dispatcher, agency_clients
 
@@ -100,9 +101,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.rate_limiter = build_rate_limiter(settings.redis_url)
     app.state.matcher = None
     matcher_task: asyncio.Task[None] | None = None
+    housekeeping_task: asyncio.Task[None] | None = None
     if settings.embedded_matcher:
         app.state.matcher = Matcher(app.state.sessionmaker, settings, app.state.waiters, app.state.metrics)
         matcher_task = asyncio.create_task(app.state.matcher.run(), name="matcher")
+        app.state.risk_housekeeper = RiskHousekeeper(app.state.sessionmaker, settings)
+        housekeeping_task = asyncio.create_task(app.state.risk_housekeeper.run(), name="risk-housekeeping")
+        app.state.risk_housekeeping_task = housekeeping_task
     app.state.dispatcher = None
     task: asyncio.Task[None] | None = None
     if settings.embedded_dispatcher:
@@ -133,6 +138,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(delivery_task, timeout=10)
         await webhooks.aclose()
+        if housekeeping_task is not None:
+            app.state.risk_housekeeper.stop()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(housekeeping_task, timeout=10)
         if matcher_task is not None:
             app.state.matcher.stop()
             # A round in progress finishes (one transaction) or is rolled back; its submissions stay pending.

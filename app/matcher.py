@@ -1,6 +1,7 @@
 """The matcher: runs the match stage (app/services/match_stage.py) in a loop. ``python -m app.matcher``
 (= ``sw matcher``) runs it standalone — several at once on PostgreSQL, each taking a disjoint share;
-embedded mode runs it inside ``sw serve``.
+embedded mode runs it inside ``sw serve``. Beside it runs the risk housekeeping (counter pruning and R8
+warnings, app/services/risk_housekeeping.py) every ``SW_RISK_HOUSEKEEPING_INTERVAL_S``.
 
 An accept in this process wakes it at once; otherwise it looks every ``match_poll_s`` (a cheap index-only
 query on the pending submissions), and right away again after a full round.
@@ -20,6 +21,7 @@ from app.db import create_engine, create_sessionmaker
 from app.environment import check_environment
 from app.observability import Metrics, configure_logging
 from app.services.match_stage import RoundResult, run_round
+from app.services.risk_housekeeping import RiskHousekeeper
 from app.services.waiting import Waiters
 
 log = logging.getLogger(__name__)
@@ -93,11 +95,17 @@ class Matcher:
 async def run_matcher(settings: Settings) -> None:
     check_environment(settings, "matcher")
     engine = create_engine(settings)
-    matcher = Matcher(create_sessionmaker(engine), settings)
+    sessionmaker = create_sessionmaker(engine)
+    matcher = Matcher(sessionmaker, settings)
+    housekeeper = RiskHousekeeper(sessionmaker, settings)
+    housekeeping = asyncio.create_task(housekeeper.run(), name="risk-housekeeping")
     log.info("matcher started (micro-batches of up to %d)", settings.match_batch_size)
     try:
         await matcher.run()
     finally:
+        housekeeper.stop()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(housekeeping, timeout=10)
         await engine.dispose()
 
 

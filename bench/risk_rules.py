@@ -44,8 +44,9 @@ class Counters:
     orders_of_id: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     quota_used: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     prices: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    ids_at_pay_second: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
 
-    def add(self, order: dict[str, Any]) -> PurchaseSignals:
+    def add(self, order: dict[str, Any], payment: dict[str, Any]) -> PurchaseSignals:
         buyer = str(order["buyerIdNumber"]).upper()
         address = normalise_address(str(order["consigneeAddress"]))
         phone = normalise_phone(str(order["consigneeTelephone"]))
@@ -55,6 +56,8 @@ class Counters:
         self.platforms_of_id[buyer].add(str(order["ebpCode"]))
         self.orders_of_id[buyer] += 1
         self.quota_used[buyer] += Decimal(str(order["goodsValue"]))
+        paid = self.ids_at_pay_second[(str(order["ebpCode"]), str(payment["payTime"]))]
+        paid.add(buyer)
         lines = [(f"{order['ebcCode']}/{line['itemNo']}", Decimal(line["price"])) for line in order["orderList"]]
         for item, price in lines:
             self.prices[item][price_bucket(price)] += 1
@@ -69,6 +72,7 @@ class Counters:
             self.quota_used[buyer],
             ANNUAL_LIMIT,
             min(ratios) if ratios else None,
+            len(paid),
         )
 
 
@@ -95,9 +99,9 @@ def score(purchases: Iterable[LabelledPurchase], thresholds: Thresholds | None =
     flagged: dict[str, list[LabelledPurchase]] = defaultdict(list)
     labelled = list(purchases)
     for item in labelled:
-        for warning in warnings_for(counters.add(item.purchase.order), thresholds):
+        for warning in warnings_for(counters.add(item.purchase.order, item.purchase.payment), thresholds):
             flagged[warning.rule].append(item)
-    rules = sorted(set(RULES) | set(TARGET_RULE.values()))
+    rules = sorted((set(RULES) - {"R8"}) | set(TARGET_RULE.values()))  # R8 judges enterprises, not purchases
     scores = {}
     for rule in rules:
         kinds = {kind for kind, target in TARGET_RULE.items() if target == rule}

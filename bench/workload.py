@@ -17,11 +17,12 @@ The parties (two platforms, three sellers, two payment firms, two carriers) and 
 from __future__ import annotations
 
 import copy
+import hashlib
 import random
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -42,7 +43,8 @@ DUPLICATE_RATE = 0.02
 BATCH_SIZE = 100
 WINDOW = 8  # purchases whose documents are shuffled together
 APP_TIME = "20261111100000"  # Double 11, China time
-PAY_TIME = "20261111095900"
+PAY_FROM = datetime(2026, 11, 10, 10, 0)  # noqa: DTZ001 - CEB wall clock: payments over the 24 hours …
+PAY_SPREAD_S = 86_400  # … before the documents are sent (APP_TIME)
 
 # --- parties -----------------------------------------------------------------------------------------------
 
@@ -216,6 +218,15 @@ def _money(value: Decimal) -> str:
     return f"{value:.2f}"
 
 
+def pay_time(prefix: str, index: int) -> str:
+    """When the purchase was paid: spread over the day before APP_TIME as independent draws (a hash, so the stream's
+    random sequence is untouched), so honest buyers paying one platform in one second are as rare as in life —
+    a handful at most, where risk rule R7 looks for ten."""
+    digest = hashlib.sha256(f"pay:{prefix}:{index}".encode()).digest()
+    offset = int.from_bytes(digest[:8], "big") % PAY_SPREAD_S
+    return f"{PAY_FROM + timedelta(seconds=offset):%Y%m%d%H%M%S}"
+
+
 def order_number(prefix: str, index: int) -> str:
     return f"{prefix}{index:012d}"
 
@@ -317,7 +328,7 @@ def make_purchase(
         "telephone": person["telephone"],
         "amountPaid": _money(paid),
         "currency": "142",
-        "payTime": PAY_TIME,
+        "payTime": pay_time(prefix, index),
     }
     waybill = {
         "guid": _guid(rng),
@@ -512,13 +523,14 @@ async def file_everything(client: httpx.AsyncClient, admin_key: str) -> dict[str
 
 # --- fraud mixed into the workload (docs/risk.md) ------------------------------------------------------------
 
-FraudKind = Literal["ring", "bought_ids", "burst", "underpriced"]
-FRAUD_KINDS: tuple[FraudKind, ...] = ("ring", "bought_ids", "burst", "underpriced")
+FraudKind = Literal["ring", "bought_ids", "burst", "underpriced", "pay_ring"]
+FRAUD_KINDS: tuple[FraudKind, ...] = ("ring", "bought_ids", "burst", "underpriced", "pay_ring")
 # The rule meant to catch each kind.
-TARGET_RULE = {"ring": "R1", "bought_ids": "R2", "burst": "R4", "underpriced": "R6"}
+TARGET_RULE = {"ring": "R1", "bought_ids": "R2", "burst": "R4", "underpriced": "R6", "pay_ring": "R7"}
 RING_SIZE = 8  # 刷单: forged triples with bought IDs, goods funnelled to one address
 BOUGHT_ID_USES = 6  # one bought ID shipped to this many addresses
 BURST_SIZE = 7  # one ID buying this many times in a day, over both platforms
+PAY_RING_SIZE = 15  # bought IDs, each shipping to an address of its own, paid by one script in one second
 
 
 @dataclass
@@ -574,6 +586,15 @@ def _scheme(kind: FraudKind, prefix: str, group: int, start: int, rng: random.Ra
             platform = PLATFORMS[k % len(PLATFORMS)]
             purchase.order |= {"ebpCode": platform["code"], "ebpName": platform["name"]}
             purchase.payment |= {"ebpCode": platform["code"], "ebpName": platform["name"]}
+            made.append(LabelledPurchase(purchase, kind, group))
+    elif kind == "pay_ring":
+        platform = PLATFORMS[group % len(PLATFORMS)]
+        second = pay_time(f"{prefix}:ring", group)
+        for k in range(PAY_RING_SIZE):
+            purchase = make_purchase(prefix, start + k, rng, mismatch_rate=0)
+            _as_buyer(purchase, buyer(base + k))
+            purchase.order |= {"ebpCode": platform["code"], "ebpName": platform["name"]}
+            purchase.payment |= {"ebpCode": platform["code"], "ebpName": platform["name"], "payTime": second}
             made.append(LabelledPurchase(purchase, kind, group))
     else:  # under-priced: the goods declared at 30 % of their price (tax evasion)
         purchase = make_purchase(prefix, start, rng, mismatch_rate=0, price_factor=Decimal("0.3"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -64,6 +64,9 @@ async def file_goods(
     return body
 
 
+PAID_FROM = datetime(2026, 11, 23, 8, 0)  # noqa: DTZ001 - a CEB wall-clock time
+
+
 def purchase(
     order_no: str | None = None, own_buyer: bool = False, **changes: Any
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -71,7 +74,12 @@ def purchase(
     n = next(_counter)
     order_no = order_no or f"T{n:010d}"
     order = copy.deepcopy(examples.ORDER) | {"orderNo": order_no, "payTransactionId": f"PAY{order_no}"}
-    payment = copy.deepcopy(examples.PAYMENT) | {"orderNo": order_no, "payTransactionId": f"PAY{order_no}"}
+    payment = copy.deepcopy(examples.PAYMENT) | {
+        "orderNo": order_no,
+        "payTransactionId": f"PAY{order_no}",
+        # A second of its own: many buyers paying one platform in one second is risk rule R7.
+        "payTime": f"{PAID_FROM + timedelta(seconds=n % 28_800):%Y%m%d%H%M%S}",
+    }
     waybill = copy.deepcopy(examples.WAYBILL) | {"orderNo": order_no, "logisticsNo": f"WB{order_no}"}
     if own_buyer:
         # A buyer of their own, for tests of many purchases that must not reach the annual quota (26,000 CNY),

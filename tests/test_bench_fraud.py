@@ -39,3 +39,20 @@ def test_under_priced_purchases_are_priced_under() -> None:
     line = under.purchase.order["orderList"][0]
     catalogue = {i.item_no: i.price for items in workload.CATALOGUE.values() for i in items}
     assert float(line["price"]) < 0.31 * float(catalogue[line["itemNo"]])
+
+
+def test_honest_purchases_are_paid_at_spread_times_and_r7_catches_the_pay_rings() -> None:
+    honest = [p.payment for p in workload.purchases("TF", 0, 20_000)]
+    buyers: dict[tuple[str, str], set[str]] = {}
+    for p in honest:
+        buyers.setdefault((p["ebpCode"], p["payTime"]), set()).add(p["payerIdNumber"])
+    assert max(len(b) for b in buyers.values()) < 10  # R7's default: normal traffic does not reach it
+    assert len({p["payTime"] for p in honest}) > 10_000
+    scores = score(workload.labelled_purchases("TF", 4000))
+    r7 = scores["R7"]
+    assert r7.flagged > 0
+    assert r7.precision is not None
+    assert r7.precision >= 0.95  # an honest buyer paying in a ring's second is flagged with it
+    assert r7.recall is not None
+    assert 0.3 <= r7.recall < 1.0  # a ring's first nine payments are below the threshold
+    assert "R8" not in scores  # an enterprise-level rule: not scored per purchase

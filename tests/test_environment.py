@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from app.config import DEVELOPMENT_CALLBACK_SECRET, DEVELOPMENT_WEBHOOK_SECRET_KEY, Settings
-from app.environment import ProductionRefused, development_warning, production_refusals
+from app.config import DEVELOPMENT_CALLBACK_SECRET, DEVELOPMENT_RISK_ID_SECRET, DEVELOPMENT_WEBHOOK_SECRET_KEY, Settings
+from app.environment import ProductionRefused, Role, development_warning, production_refusals
 from app.main import create_app
 from app.webhooks import sign
 from tests.conftest import serving
@@ -34,6 +34,7 @@ def _production(**overrides: Any) -> Settings:
         "admin_token": SecretStr("an-admin-token-of-forty-characters-0123"),
         "console_secret": SecretStr("a-console-secret-of-forty-characters-012"),
         "webhook_secret_keys": SecretStr("a-webhook-secret-key-of-forty-characters"),
+        "risk_id_secret": SecretStr("a-risk-id-secret-of-forty-characters-0123"),
         "mount_mock_agencies": False,
         "agency_urls": AGENCY_URLS,
         **{f"{agency}_callback_secrets": SecretStr(secret) for agency, secret in STRONG.items()},
@@ -65,6 +66,7 @@ def test_fit_production_settings_start() -> None:
         ({"webhook_secret_keys": SecretStr(DEVELOPMENT_WEBHOOK_SECRET_KEY)}, "SW_WEBHOOK_SECRET_KEYS"),
         ({"agency_urls": {"customs": AGENCY_URLS["customs"]}}, "SW_AGENCY_URLS"),
         ({"signing_key_path": None, "signing_certificate_path": None}, "SW_SIGNING_KEY_PATH"),
+        ({"risk_id_secret": SecretStr(DEVELOPMENT_RISK_ID_SECRET)}, "SW_RISK_ID_SECRET"),
     ],
 )
 def test_production_start_up_refuses_and_names_the_variable(overrides: dict[str, Any], variable: str) -> None:
@@ -83,11 +85,22 @@ def test_development_starts_with_anything_and_says_so() -> None:
 
 
 def test_each_process_checks_what_it_uses() -> None:
-    # The matcher holds no secret and calls no agency: only the database matters to it.
+    # The matcher calls no agency and holds only the risk ID secret: the database and that secret matter to it.
     spoiled = _production(admin_token=SecretStr("admin"), console_secret=None, agency_urls={}, signing_key_path=None)
     assert production_refusals(spoiled, "matcher") == []
     assert [r.split()[0] for r in production_refusals(spoiled, "worker")] == ["SW_AGENCY_URLS", "SW_SIGNING_KEY_PATH"]
     assert production_refusals(_production(database_url="sqlite+aiosqlite:///x.db"), "matcher") != []
+
+
+@pytest.mark.parametrize("role", ["api", "matcher"])
+def test_production_refuses_the_development_risk_id_secret(role: Role) -> None:
+    """The matcher keys the risk store's ID numbers with it, the API the quota check's per-ID limit: the
+    published value would let anyone hash ID numbers and read the store back."""
+    for weak in (DEVELOPMENT_RISK_ID_SECRET, "r" * 31):
+        refusals = production_refusals(_production(risk_id_secret=SecretStr(weak)), role)
+        assert [r.split()[0] for r in refusals] == ["SW_RISK_ID_SECRET"], refusals
+    assert production_refusals(_production(risk_id_secret=SecretStr(DEVELOPMENT_RISK_ID_SECRET)), "worker") == []
+    assert Settings(_env_file=None).risk_id_secret.get_secret_value() == DEVELOPMENT_RISK_ID_SECRET
 
 
 def test_sw_matcher_refuses_before_it_touches_the_database(tmp_path: Path) -> None:

@@ -120,7 +120,7 @@ async def test_redis_counts_for_every_api_process(settings: Settings) -> None:
         assert answers == [202, 202, 202, 429]  # 3 in all, wherever they were sent
         assert (await _order(first, parties)).status_code == 429
         assert await _stored_orders(first) == 3
-        ttl = await limiters[0].client.ttl(f"{prefix}:intake:{PLATFORM}:{int(NOW // 60)}")  # type: ignore[attr-defined]
+        ttl = await limiters[0].client.ttl(f"{prefix}:intake:{PLATFORM}:60:{int(NOW // 60)}")  # type: ignore[attr-defined]
         assert 0 < ttl <= 61  # Redis forgets the window by itself
 
 
@@ -130,3 +130,44 @@ async def test_without_redis_the_limiter_lets_requests_through(settings: Setting
         parties = await file_parties(client)
         for _ in range(3):  # over the limit of 1, but the limit cannot be counted: fairness yields, intake holds
             assert (await _order(client, parties)).status_code == 202
+
+
+async def test_local_limiter_counts_each_window_size_apart() -> None:
+    """The enterprises' minute and the public routes' hour side by side: a new minute must not wipe the hour's
+    counts (one window index shared by every size did), nor the hour's index reset the minute's."""
+    now = [NOW]
+    limiter = LocalRateLimiter(clock=lambda: now[0])
+    assert (await limiter.hit("public:complaints:1.2.3.4", 2, 3600)).allowed
+    assert (await limiter.hit("intake:P", 1, 60)).allowed
+    assert (await limiter.hit("public:complaints:1.2.3.4", 2, 3600)).allowed
+    now[0] += 60  # the next minute, the same hour
+    assert (await limiter.hit("intake:P", 1, 60)).allowed  # a new minute: counted afresh
+    assert not (await limiter.hit("public:complaints:1.2.3.4", 2, 3600)).allowed  # the hour still remembers
+    assert not (await limiter.hit("intake:P", 1, 60)).allowed
+    now[0] += 3600
+    assert (await limiter.hit("public:complaints:1.2.3.4", 2, 3600)).allowed
+
+
+async def test_a_limit_of_zero_is_no_limit_everywhere(settings: Settings) -> None:
+    limiter = LocalRateLimiter(clock=lambda: NOW)
+    assert all([(await limiter.hit("b", 0, 60)).allowed for _ in range(5)])
+    zero = {"public_complaints_per_hour": 0, "public_quota_checks_per_hour": 0, "public_quota_checks_per_id_day": 0}
+    async with serving(settings, **zero) as (_, client):
+        report = {"kind": "stolen_identity", "what": "本人未购买"}
+        for _ in range(8):  # the default would refuse the sixth
+            assert (await client.post("/api/v1/public/complaints", json=report)).status_code == 201
+
+
+@needs_redis
+async def test_public_limits_are_shared_by_every_api_process(settings: Settings) -> None:
+    prefix = f"sw:test:{uuid.uuid4().hex}"
+    limiters: list[RateLimiter] = [RedisRateLimiter(REDIS_URL, clock=lambda: NOW, prefix=prefix) for _ in range(2)]
+    async with _limited(settings, limiters, public_complaints_per_hour=3) as [(_, first), (_, second)]:
+        report = {"kind": "stolen_identity", "what": "本人未购买"}
+        answers = [(await c.post("/api/v1/public/complaints", json=report)).status_code for c in (first, second) * 2]
+        assert answers == [201, 201, 201, 429]  # one budget of 3, wherever they were sent
+        check = {"idNumber": "33010619900101123X", "name": "王小明", "telephone": "13800138000"}
+        assert (await first.post("/api/v1/public/quota-check", json=check)).status_code == 404
+        keys = [k.decode() async for k in limiters[0].client.scan_iter(f"{prefix}:*")]  # type: ignore[attr-defined]
+        assert any(k.startswith(f"{prefix}:public:quota-id:") for k in keys)
+        assert not any("33010619900101123X" in k for k in keys)  # the ID number only as a keyed hash

@@ -88,3 +88,43 @@ async def test_pruning_deletes_only_what_no_window_reads(app: FastAPI) -> None:
     assert after.ids_at_address == 2  # b-1 two days ago still counts; b-old was gone from the window anyway
     async with app.state.sessionmaker() as session, session.begin():
         assert await prune_counters(session, NOW, window_days=30) == 0  # nothing more to delete
+
+
+def paid(buyer: str, second: str | None = "P1/20261111100000", platform: str = "P1") -> Observation:
+    return Observation(buyer=buyer, address=f"a-{buyer}", phone=f"p-{buyer}", platform=platform, pay_second=second)
+
+
+async def test_r7_counts_distinct_buyers_paying_one_platform_in_one_second(app: FastAPI) -> None:
+    batch = await count(app, [paid(f"b-{k}") for k in range(3)])
+    assert [c.ids_at_pay_second for c in batch] == [3, 3, 3]  # a batch counts its own payments
+    [again] = await count(app, [paid("b-0")])  # the same buyer paying again in that second is not another
+    assert again.ids_at_pay_second == 3
+    [fourth] = await count(app, [paid("b-3")], NOW + timedelta(hours=30))  # matched a day later: still counts
+    assert fourth.ids_at_pay_second == 4
+    [other_second] = await count(app, [paid("b-9", "P1/20261111100001")])
+    assert other_second.ids_at_pay_second == 1
+    [unpaid] = await count(app, [paid("b-8", None)])
+    assert unpaid.ids_at_pay_second == 1
+    [late] = await count(app, [paid("b-7")], NOW + timedelta(days=3))  # past the two days: counted afresh
+    assert late.ids_at_pay_second == 1
+
+
+async def test_pruning_deletes_pay_second_links_after_two_days(app: FastAPI) -> None:
+    await count(app, [paid("b-1")], NOW - timedelta(days=3))
+    await count(app, [paid("b-2")], NOW - timedelta(days=1))
+    async with app.state.sessionmaker() as session, session.begin():
+        before = await prune_counters(session, NOW, window_days=30)
+    async with app.state.sessionmaker() as session, session.begin():
+        assert await prune_counters(session, NOW, window_days=30) == 0
+    # b-1: its hour link, its order count and its pay-second link; b-2: its hour link and order count.
+    assert before == 5
+    [now] = await count(app, [paid("b-3")])
+    assert now.ids_at_pay_second == 2  # b-2 (a day ago) and b-3
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_payments_in_one_second_lose_no_buyer(app: FastAPI) -> None:
+    writers = 16
+    await asyncio.gather(*(count(app, [paid(f"b-{k}")]) for k in range(writers)))
+    [after] = await count(app, [paid("b-last")])
+    assert after.ids_at_pay_second == writers + 1

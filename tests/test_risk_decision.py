@@ -117,3 +117,21 @@ async def test_a_blocking_level_rejects_the_declaration(client: httpx.AsyncClien
     assert [e["detail"]["event"] for e in detail["timeline"] if e["kind"] == "status_changed"][-1] == (
         "declaration_blocked"
     )
+
+
+async def test_r7_many_buyers_paying_one_platform_in_one_second(settings: Settings) -> None:
+    overrides = {"risk_ids_per_pay_second": 3, "risk_inspect_on_warning": True, "supervision_rate_regular": 0.0}
+    async with serving(settings, **overrides) as (_, client):
+        parties = await file_parties(client)
+        same_second = {"payment": {"payTime": "20261111000001"}}
+        decisions = []
+        for _ in range(3):
+            receipt = await buy(client, parties, **same_second)
+            decisions.append((await official_detail(client, receipt["recordId"]))["declaration"]["risk"])
+        assert [d["decision"] for d in decisions] == ["release", "release", "inspect"]
+        assert [(r["code"], r["value"]) for r in decisions[-1]["reasons"]] == [("WARNING_R7", "3")]
+        # The next second is not the ring.
+        later = await buy(client, parties, payment={"payTime": "20261111000002"})
+        assert (await official_detail(client, later["recordId"]))["declaration"]["risk"]["decision"] == "release"
+        queue = (await client.get("/api/v1/risk/warnings", params={"rule": "R7"}, headers=ADMIN)).json()
+        assert [w["recordId"] for w in queue["items"]] == [receipt["recordId"]]

@@ -93,7 +93,7 @@ async def handle_warning(
         return page.render("console/error.html", {"message": "error.note_required"}, status=422)
     try:
         async with request.app.state.sessionmaker() as session, session.begin():
-            await warning_service.handle_warning(session, page.principal.actor, warning_id, action, handling.note)
+            await warning_service.handle_warning(session, page.principal, warning_id, action, handling.note)
     except NotFound:
         return page.render("console/error.html", {"message": "error.warning_not_found"}, status=404)
     except Conflict:
@@ -115,7 +115,7 @@ async def find_enterprise(request: Request, code: str = "") -> Response:
 async def enterprise_page(request: Request, code: str, db: SessionDep) -> Response:
     page = await signed_in(request)
     try:
-        view = await warning_service.enterprise_risk(db, code)
+        view = await warning_service.enterprise_risk(db, code, request.app.state.settings)
     except NotFound:
         return page.render("console/error.html", {"message": "error.enterprise_not_found"}, status=404)
     context = _context(page) | {

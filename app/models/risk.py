@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import ExactDecimal, utcnow
@@ -67,7 +67,9 @@ class RiskCount(Base):
 
 
 class RiskWarning(Base):
-    """A rule fired for a declaration: the officials' queue (open → acknowledged | dismissed | escalated)."""
+    """A rule fired: the officials' queue (open → acknowledged | dismissed | escalated). R1–R7 fire for a
+    declaration (``record_id`` and its three parties); R8 for an enterprise (no record: the enterprise's code in
+    the column of its role, the others null), once per enterprise and period (``dedupe_key``)."""
 
     __tablename__ = "risk_warning"
     __table_args__ = (
@@ -75,14 +77,16 @@ class RiskWarning(Base):
         Index("ix_risk_warning_record", "record_id"),
         Index("ix_risk_warning_ebc", "ebc_code", "id"),
         Index("ix_risk_warning_ebp", "ebp_code", "id"),
+        UniqueConstraint("dedupe_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("match_record.id"))
+    record_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("match_record.id"))
     rule: Mapped[str] = mapped_column(String(8))
-    ebp_code: Mapped[str] = mapped_column(String(18))
-    ebc_code: Mapped[str] = mapped_column(String(18))
-    logistics_code: Mapped[str] = mapped_column(String(18))
+    ebp_code: Mapped[str | None] = mapped_column(String(18))
+    ebc_code: Mapped[str | None] = mapped_column(String(18))
+    logistics_code: Mapped[str | None] = mapped_column(String(18))
+    dedupe_key: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16), default="open")
     note: Mapped[str | None] = mapped_column(Text)

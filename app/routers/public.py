@@ -3,14 +3,14 @@ officials' complaint triage."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
 
 from app.deps import PrincipalDep, SessionDep, SettingsDep
+from app.errors import RateLimited
 from app.models import Complaint
-from app.rate_limits import FixedWindowLimiter
+from app.rules.risk import subject_key
 from app.schemas.problems import problems
 from app.schemas.public import (
     ComplaintFiled,
@@ -25,15 +25,23 @@ from app.schemas.public import (
 )
 from app.services import public as service
 from app.services.credit import require_supervisor
+from app.services.rate_limits import RateLimiter
 
 router = APIRouter(prefix="/api/v1", tags=["Public services (公共服务)"])
-HOUR_S, DAY_S = 3600.0, 86400.0
+HOUR_S, DAY_S = 3600, 86400
 
 
-def _limiter(request: Request, name: str, limit: int, window_s: float) -> FixedWindowLimiter:
-    """The app's limiter ``name`` (made on first use: one per process)."""
-    limiters: dict[str, FixedWindowLimiter] = request.app.state.__dict__.setdefault("public_limiters", {})
-    return limiters.setdefault(name, FixedWindowLimiter(limit, window_s))
+async def _within_limit(request: Request, bucket: str, limit: int, window_s: int, what: str) -> None:
+    """Count one request in the shared limiter (Redis with SW_REDIS_URL: one budget across the API processes);
+    a limit of 0 means none, as for the enterprises' limits."""
+    if limit == 0:
+        return
+    limiter: RateLimiter = request.app.state.rate_limiter
+    verdict = await limiter.hit(f"public:{bucket}", limit, window_s)
+    if not verdict.allowed:
+        raise RateLimited(
+            f"More than {limit} {what} in {window_s // 3600} h; try again later", retry_after_s=verdict.retry_after_s
+        )
 
 
 def _client(request: Request) -> str:
@@ -79,7 +87,8 @@ async def public_enterprise(code: str, session: SessionDep, settings: SettingsDe
 async def file_complaint(
     data: ComplaintIn, request: Request, session: SessionDep, settings: SettingsDep
 ) -> ComplaintFiled:
-    _limiter(request, "complaints", settings.public_complaints_per_hour, HOUR_S).hit(_client(request))
+    client = _client(request)
+    await _within_limit(request, f"complaints:{client}", settings.public_complaints_per_hour, HOUR_S, "complaints")
     complaint = await service.file_complaint(session, data)
     return ComplaintFiled(id=complaint.id, status="received", createdAt=complaint.created_at)
 
@@ -97,9 +106,15 @@ async def file_complaint(
 async def quota_check(
     data: QuotaCheckIn, request: Request, session: SessionDep, settings: SettingsDep
 ) -> QuotaCheckOut:
-    _limiter(request, "quota-client", settings.public_quota_checks_per_hour, HOUR_S).hit(_client(request))
-    id_key = hashlib.sha256(data.idNumber.upper().encode()).hexdigest()
-    _limiter(request, "quota-id", settings.public_quota_checks_per_id_day, DAY_S).hit(id_key)
+    client = _client(request)
+    await _within_limit(request, f"quota-client:{client}", settings.public_quota_checks_per_hour, HOUR_S, "checks")
+    # The ID number only as a keyed hash: the limiter's keys (in Redis) must not hold ID numbers, nor hashes
+    # anyone could compute from them.
+    secret = settings.risk_id_secret.get_secret_value().encode()
+    id_key = subject_key(secret, "quota-check", data.idNumber.strip().upper())
+    await _within_limit(
+        request, f"quota-id:{id_key}", settings.public_quota_checks_per_id_day, DAY_S, "checks of this ID number"
+    )
     return await service.quota_check(session, settings, data)
 
 
@@ -138,4 +153,4 @@ async def triage_complaint(
     principal: PrincipalDep,
 ) -> ComplaintOut:
     require_supervisor(principal)
-    return _complaint(await service.triage_complaint(session, principal.actor, complaint_id, data))
+    return _complaint(await service.triage_complaint(session, principal, complaint_id, data))

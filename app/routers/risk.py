@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from app.deps import PrincipalDep, SessionDep
+from app.deps import PrincipalDep, SessionDep, SettingsDep
 from app.models import RiskWarning
 from app.rules.credit import WATCH_BELOW, CreditLevel
 from app.schemas.problems import problems
@@ -77,7 +77,7 @@ async def handle_warning(
     principal: PrincipalDep,
 ) -> WarningOut:
     require_supervisor(principal)
-    return warning_out(await service.handle_warning(session, principal.actor, warning_id, action, data.note))
+    return warning_out(await service.handle_warning(session, principal, warning_id, action, data.note))
 
 
 @router.get(
@@ -87,9 +87,11 @@ async def handle_warning(
     responses=problems(401, 403, 404, 503),
     operation_id="get_enterprise_risk",
 )
-async def enterprise_risk(code: str, session: SessionDep, principal: PrincipalDep) -> EnterpriseRisk:
+async def enterprise_risk(
+    code: str, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
+) -> EnterpriseRisk:
     require_supervisor(principal)
-    view = await service.enterprise_risk(session, code)
+    view = await service.enterprise_risk(session, code, settings)
     record = view.record
     return EnterpriseRisk(
         enterpriseCode=view.enterprise.code,

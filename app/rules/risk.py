@@ -14,6 +14,11 @@ Rules (thresholds in Settings, defaults from the customs review system's one-to-
 - R5 the buyer's annual quota used ≥ 80 % with this purchase (quota theft shows here first)
 - R6 a line's declared unit price below 50 % of that goods record's median price (under-declaring), once the
   goods record has been declared at least 20 times (a median of a log-scale price histogram, kept by upsert)
+- R7 distinct buyer IDs whose payments to one platform carry the same payment second (``payTime``) ≥ 10:
+  scripted payments of bought IDs. Honest buyers of one platform paying in one second are a handful even at
+  a busy hour; a platform whose peak is busier than that raises the threshold.
+- R8 (enterprise-level, ``enterprise_outliers``): an enterprise's rejection rate over 7 days above 2 × its
+  peers' median, once it has enough records in the period to have a rate at all
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ import hashlib
 import hmac
 import math
 import re
+import statistics
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+
+from app.rules.credit import R8_FACTOR, rejection_outlier
 
 # Province-level names, as written with or without their suffix (浙江 / 浙江省, 上海 / 上海市, 广西 / 广西壮族自治区).
 _PROVINCES = (
@@ -76,6 +84,7 @@ class Thresholds:
     quota_share: Decimal = Decimal("0.8")
     price_share: float = 0.5
     price_min_samples: int = 20
+    ids_per_pay_second: int = 10
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,8 @@ class PurchaseSignals:
     annual_limit: Decimal
     # The lowest (unit price / its goods record's median) over the order's lines; None: no median known yet.
     price_ratio: float | None = None
+    # Distinct buyer IDs paying the same platform in the same payment second, this purchase included.
+    ids_at_pay_second: int = 1
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,11 @@ RULES = {
     ),
     "R5": ("订购人年度额度使用已达预警比例", "The buyer has used most of the annual quota"),
     "R6": ("申报单价明显低于该备案商品的中位价格", "A declared unit price is far below the goods record's median"),
+    "R7": ("同一秒内不同订购人向同一平台集中支付", "Many buyer IDs paid one platform in the same second"),
+    "R8": (
+        "企业7日内退单率超过同类企业中位数的2倍",
+        "The enterprise's 7-day rejection rate is over twice its peers'",
+    ),
 }
 PRICE_STEP = 1.1  # price histogram buckets are 10 % wide
 
@@ -175,4 +191,39 @@ def warnings_for(signals: PurchaseSignals, limits: Thresholds) -> list[Warning]:
         found.append(_warning("R5", f"{share:.2f}", limits.quota_share))
     if signals.price_ratio is not None and signals.price_ratio < limits.price_share:
         found.append(_warning("R6", f"{signals.price_ratio:.2f}", limits.price_share))
+    if signals.ids_at_pay_second >= limits.ids_per_pay_second:
+        found.append(_warning("R7", signals.ids_at_pay_second, limits.ids_per_pay_second))
+    return found
+
+
+@dataclass(frozen=True)
+class PartyRates:
+    """One enterprise's declarations in the period and the share of them rejected."""
+
+    records: int
+    rejection_rate: float
+
+
+R8_MIN_RECORDS = 20  # an enterprise's records in the period before it has a rate
+
+
+def enterprise_outliers(
+    rates: Mapping[str, PartyRates], factor: float = R8_FACTOR, min_records: int = R8_MIN_RECORDS
+) -> dict[str, Warning]:
+    """R8 over one period: each enterprise (with at least ``min_records`` records) whose rejection rate is above
+    ``factor`` × the median of its peers' (every other enterprise of the same role with at least as many
+    records). Too few records make no rate: one rejection of one record would be 100 %.
+
+    >>> quiet = {f"S{k}": PartyRates(100, 0.02) for k in range(5)}
+    >>> sorted(enterprise_outliers(quiet | {"BAD": PartyRates(100, 0.10), "NEW": PartyRates(3, 1.0)}))
+    ['BAD']
+    """
+    found: dict[str, Warning] = {}
+    for code, mine in rates.items():
+        if mine.records < min_records:
+            continue
+        peers = [r.rejection_rate for other, r in rates.items() if other != code and r.records >= min_records]
+        peer_median = statistics.median(peers) if peers else 0.0
+        if rejection_outlier(mine.rejection_rate, peer_median, bool(peers), factor):
+            found[code] = _warning("R8", f"{mine.rejection_rate:.4f}", f"{factor} × {peer_median:.4f}")
     return found

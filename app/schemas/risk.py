@@ -18,11 +18,11 @@ Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 
 class WarningOut(BaseModel):
     id: int
-    recordId: uuid.UUID
-    rule: str = Field(description="R1 … R5 (docs/risk.md)")
-    ebpCode: str
-    ebcCode: str
-    logisticsCode: str
+    recordId: uuid.UUID | None = Field(description="The declaration's record (R1–R7); null for R8")
+    rule: str = Field(description="R1 … R8 (docs/risk.md)")
+    ebpCode: str | None = Field(description="The platform; for R8, set only when the enterprise is one")
+    ebcCode: str | None = Field(description="The seller; for R8, set only when the enterprise is one")
+    logisticsCode: str | None = Field(description="The carrier (R1–R7)")
     detail: dict[str, Any] = Field(description="zh, en, value (what was counted), threshold")
     status: WarningStatus
     note: str | None
@@ -56,6 +56,9 @@ class EnterpriseRisk(BaseModel):
     peerRejectionMedian: float
     recentRejectionRate: float = Field(description="The last 7 days")
     peerRecentRejectionMedian: float = Field(description="The peers' median over the last 7 days")
-    r8RejectionOutlier: bool = Field(description="R8: the last 7 days' rejection rate is over 2 × the peers' median")
+    r8RejectionOutlier: bool = Field(
+        description="R8: the last 7 days' rejection rate is over SW_RISK_R8_FACTOR (2) × the peers' median, "
+        "with at least SW_RISK_R8_MIN_RECORDS (20) records"
+    )
     openWarnings: dict[str, int] = Field(description="Open warnings by rule")
     recentWarnings: list[WarningOut] = Field(description="The 20 newest warnings naming the enterprise")

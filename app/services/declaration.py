@@ -104,7 +104,12 @@ async def declare_matched(ws: Workspace) -> None:
         used = await used_quotas(session, buyers, china_now.year)
         agent_names = await _agent_names(session, [m.order for m in ws.matched], settings)
         supervision = (
-            await supervisor(session, settings, [(m.order, m.waybill.logisticsCode) for m in ws.matched], now)
+            await supervisor(
+                session,
+                settings,
+                [(m.order, m.waybill.logisticsCode, m.payment.payTime) for m in ws.matched],
+                now,
+            )
             if settings.risk_enabled
             else None
         )

@@ -32,6 +32,8 @@ from app.schemas.public import (
     QuotaCheckOut,
     QuotaDeclaration,
 )
+from app.services.audit import record_act
+from app.services.auth import Principal
 from app.services.enterprises import get_enterprise
 from app.services.timeline import add_event
 
@@ -139,7 +141,11 @@ async def list_complaints(
     return rows, str(rows[-1].id) if more else None
 
 
-async def triage_complaint(session: AsyncSession, actor: str, complaint_id: int, data: ComplaintTriage) -> Complaint:
+async def triage_complaint(
+    session: AsyncSession, principal: Principal, complaint_id: int, data: ComplaintTriage
+) -> Complaint:
+    """Triage, links and upholding: on the linked records' timelines and in the audit trail."""
+    actor = principal.actor
     complaint = await session.get(Complaint, complaint_id, with_for_update=True)
     if complaint is None:
         raise NotFound(f"No complaint {complaint_id}", code="COMPLAINT_NOT_FOUND")
@@ -150,10 +156,20 @@ async def triage_complaint(session: AsyncSession, actor: str, complaint_id: int,
     if unknown:
         raise NotFound(f"No records {', '.join(unknown)}", code="RECORD_NOT_FOUND")
     previous = complaint.status
+    before = _triage_view(complaint)
     complaint.status, complaint.note, complaint.handled_by = data.status, data.note, actor
     complaint.enterprise_code = data.enterpriseCode or complaint.enterprise_code
     complaint.record_ids = sorted({*complaint.record_ids, *(str(r) for r in data.recordIds)})
     complaint.updated_at = utcnow()
+    await record_act(
+        session,
+        principal,
+        f"complaint.{data.status}",
+        "complaint",
+        complaint.id,
+        before=before,
+        after=_triage_view(complaint),
+    )
     for record_id in data.recordIds:
         add_event(
             session,
@@ -170,6 +186,17 @@ async def triage_complaint(session: AsyncSession, actor: str, complaint_id: int,
     )
     await session.flush()
     return complaint
+
+
+def _triage_view(c: Complaint) -> dict[str, Any]:
+    """What triage changes (not the report: personal data stays out of the audit trail)."""
+    return {
+        "status": c.status,
+        "enterpriseCode": c.enterprise_code,
+        "recordIds": list(c.record_ids),
+        "note": c.note,
+        "handledBy": c.handled_by,
+    }
 
 
 async def upheld_complaints(session: AsyncSession, code: str) -> int:

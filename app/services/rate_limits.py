@@ -1,4 +1,5 @@
-"""Counting requests per enterprise and route class, shared by every API process.
+"""Counting requests per enterprise and route class — and per client and ID number on the public routes —
+shared by every API process.
 
 With ``SW_REDIS_URL`` the counters live in Redis: one round trip per request (a Lua script that increments
 the window's counter and sets its expiry), atomic across any number of API processes. Without it (embedded
@@ -47,19 +48,21 @@ class RateLimiter(Protocol):
 
 @dataclass
 class LocalRateLimiter:
-    """One process's counters (embedded mode)."""
+    """One process's counters (embedded mode), per window size: the enterprises' minute and the public
+    routes' hour and day are counted side by side, each forgetting its own past windows."""
 
     clock: Callable[[], float] = time.time
-    _counts: dict[str, int] = field(default_factory=dict)
-    _index: int = -1
+    # window size → (index of the current window of that size, counts in it by bucket)
+    _windows: dict[int, tuple[int, dict[str, int]]] = field(default_factory=dict)
 
     async def hit(self, bucket: str, limit: int, window_s: int) -> Verdict:
         window = current_window(self.clock(), window_s)
-        if window.index != self._index:  # a new window: the old counts are over
-            self._counts.clear()
-            self._index = window.index
-        count = self._counts.get(bucket, 0) + 1
-        self._counts[bucket] = count
+        index, counts = self._windows.get(window_s, (window.index, {}))
+        if index != window.index:  # a new window of this size: its old counts are over
+            counts = {}
+        self._windows[window_s] = (window.index, counts)
+        count = counts.get(bucket, 0) + 1
+        counts[bucket] = count
         return Verdict(allowed(count, limit), window.retry_after_s)
 
     async def aclose(self) -> None:
@@ -77,7 +80,7 @@ class RedisRateLimiter:
 
     async def hit(self, bucket: str, limit: int, window_s: int) -> Verdict:
         window = current_window(self.clock(), window_s)
-        key = f"{self.prefix}:{bucket}:{window.index}"
+        key = f"{self.prefix}:{bucket}:{window_s}:{window.index}"  # window sizes never share a counter
         try:
             count = int(await self.count(keys=[key], args=[window_s + 1]))
         except (RedisError, OSError) as exc:

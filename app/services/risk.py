@@ -42,12 +42,15 @@ from app.schemas.documents import OrderIn
 from app.services.credit import current_profiles
 
 DAY_S, HOUR_S = 86_400, 3_600
-# kind: (subject field, other field, bucket size in seconds)
-LINK_KINDS = {
-    "addr_id": ("address", "buyer", DAY_S),  # R1
-    "id_addr": ("buyer", "address", DAY_S),  # R2
-    "phone_id": ("phone", "buyer", DAY_S),  # R3
-    "id_platform": ("buyer", "platform", HOUR_S),  # R4 (platforms in 24 h)
+# kind: (subject field, other field, bucket size in seconds, window in seconds — None: SW_RISK_WINDOW_DAYS)
+LINK_KINDS: dict[str, tuple[str, str, int, int | None]] = {
+    "addr_id": ("address", "buyer", DAY_S, None),  # R1
+    "id_addr": ("buyer", "address", DAY_S, None),  # R2
+    "phone_id": ("phone", "buyer", DAY_S, None),  # R3
+    "id_platform": ("buyer", "platform", HOUR_S, DAY_S),  # R4 (platforms in 24 h)
+    # R7: the subject is the (platform, payment second) itself; the bucket is the day it was counted, and two
+    # days cover a payment matched some hours after it was made (a payment matched later counts on its own).
+    "paysec_id": ("pay_second", "buyer", DAY_S, 2 * DAY_S),
 }
 ORDERS_OF_ID = "id_orders"  # R4 (orders in 24 h), hourly buckets
 PRICES = "item_price"  # R6: a price histogram per goods record (bucket: price_bucket, no time window)
@@ -62,6 +65,7 @@ class Observation:
     phone: str
     platform: str
     prices: tuple[tuple[str, Decimal], ...] = ()  # (goods record key, unit price) per order line
+    pay_second: str | None = None  # the platform and the payment's payTime (to the second); None: not counted
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class Counts:
     orders_of_id_day: int
     platforms_of_id_day: int
     price_ratio: float | None = None
+    ids_at_pay_second: int = 1
 
 
 def thresholds(settings: Settings) -> Thresholds:
@@ -84,10 +89,18 @@ def thresholds(settings: Settings) -> Thresholds:
         quota_share=settings.risk_quota_share,
         price_share=settings.risk_price_share,
         price_min_samples=settings.risk_price_min_samples,
+        ids_per_pay_second=settings.risk_ids_per_pay_second,
     )
 
 
-def observe(order: OrderIn, secret: bytes) -> Observation:
+def window_s(kind: str, window_days: int) -> int:
+    """How far back a link kind is read."""
+    window = LINK_KINDS[kind][3]
+    return window_days * DAY_S if window is None else window
+
+
+def observe(order: OrderIn, secret: bytes, pay_time: str | None = None) -> Observation:
+    """``pay_time``: the payment's payTime (CEB wall clock, to the second) for R7."""
     return Observation(
         buyer=subject_key(secret, "id", order.buyerIdNumber.strip().upper()),
         address=subject_key(secret, "address", normalise_address(order.consigneeAddress)),
@@ -98,16 +111,17 @@ def observe(order: OrderIn, secret: bytes) -> Observation:
             for line in order.orderList
             if line.itemNo
         ),
+        pay_second=None if pay_time is None else subject_key(secret, "paysec", f"{order.ebpCode}/{pay_time}"),
     )
 
 
-def _insert(session: AsyncSession) -> Any:
+def dialect_insert(session: AsyncSession) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def _add_counts(session: AsyncSession) -> Any:
     """INSERT … ON CONFLICT DO UPDATE SET count = count + excluded.count: an increment without a read."""
-    statement = _insert(session)(RiskCount)
+    statement = dialect_insert(session)(RiskCount)
     return statement.on_conflict_do_update(
         index_elements=["kind", "subject", "bucket"], set_={"count": RiskCount.count + statement.excluded.count}
     )
@@ -124,12 +138,13 @@ async def count_purchases(
     if not observations:
         return []
     epoch = int(now.timestamp())
-    insert = _insert(session)
+    insert = dialect_insert(session)
     links = sorted(
         {
             (kind, getattr(o, subject), epoch // size, getattr(o, other))
             for o in observations
-            for kind, (subject, other, size) in LINK_KINDS.items()
+            for kind, (subject, other, size, _window) in LINK_KINDS.items()
+            if getattr(o, subject) is not None
         }
     )
     # executemany of one cached statement (SQLAlchemy batches it into multi-row INSERTs): compiling a fresh
@@ -167,6 +182,7 @@ async def count_purchases(
             orders_of_id_day=int(day_orders.get(o.buyer, 0)),
             platforms_of_id_day=distinct.get(("id_platform", o.buyer), 0),
             price_ratio=ratio,
+            ids_at_pay_second=distinct.get(("paysec_id", o.pay_second), 1) if o.pay_second is not None else 1,
         )
         for o, ratio in zip(observations, ratios, strict=True)
     ]
@@ -205,14 +221,15 @@ async def _distinct_counts(
 ) -> dict[tuple[str, str], int]:
     """Distinct partners per (kind, subject) over each kind's window, for this batch's subjects: one query."""
     clauses = []
-    for kind, (subject, _other, size) in LINK_KINDS.items():
-        window_s = window_days * DAY_S if size == DAY_S else DAY_S
-        subjects = sorted({getattr(o, subject) for o in observations})
+    for kind, (subject, _other, size, _window) in LINK_KINDS.items():
+        subjects = sorted({s for o in observations if (s := getattr(o, subject)) is not None})
+        if not subjects:
+            continue
         clauses.append(
             and_(
                 RiskLink.kind == kind,
                 RiskLink.subject.in_(subjects),
-                RiskLink.bucket > (epoch - window_s) // size,
+                RiskLink.bucket > (epoch - window_s(kind, window_days)) // size,
             )
         )
     rows = await session.execute(
@@ -253,6 +270,7 @@ class Supervisor:
             quota_used,
             self.settings.annual_limit,
             c.price_ratio,
+            c.ids_at_pay_second,
         )
         warnings = warnings_for(signals, thresholds(self.settings))
         parties = {"platform": order.ebpCode, "seller": order.ebcCode, "carrier": carrier}
@@ -264,13 +282,13 @@ class Supervisor:
 
 
 async def supervisor(
-    session: AsyncSession, settings: Settings, purchases: Sequence[tuple[OrderIn, str]], now: datetime
+    session: AsyncSession, settings: Settings, purchases: Sequence[tuple[OrderIn, str, str]], now: datetime
 ) -> Supervisor:
-    """Count the batch's purchases ((order, carrier code) each) and load what deciding them needs."""
+    """Count the batch's purchases ((order, carrier code, payTime) each) and load what deciding them needs."""
     secret = settings.risk_id_secret.get_secret_value().encode()
-    observed = [observe(o, secret) for o, _ in purchases]
+    observed = [observe(o, secret, pay_time) for o, _, pay_time in purchases]
     counts = await count_purchases(session, observed, now, settings.risk_window_days, settings.risk_price_min_samples)
-    codes = [code for o, carrier in purchases for code in (o.ebpCode, o.ebcCode, carrier)]
+    codes = [code for o, carrier, _ in purchases for code in (o.ebpCode, o.ebcCode, carrier)]
     return Supervisor(settings, await credit_levels(session, codes), await current_profiles(session, settings), counts)
 
 
@@ -301,10 +319,11 @@ async def prune_counters(session: AsyncSession, now: datetime, window_days: int)
     hourly order counts older than a day (price histograms have no window and stay). Returns the rows deleted."""
     epoch = int(now.timestamp())
     deleted = 0
-    for kind, (_subject, _other, size) in LINK_KINDS.items():
-        window_s = window_days * DAY_S if size == DAY_S else DAY_S
+    for kind, (_subject, _other, size, _window) in LINK_KINDS.items():
         result = await session.execute(
-            delete(RiskLink).where(RiskLink.kind == kind, RiskLink.bucket <= (epoch - window_s) // size)
+            delete(RiskLink).where(
+                RiskLink.kind == kind, RiskLink.bucket <= (epoch - window_s(kind, window_days)) // size
+            )
         )
         deleted += result.rowcount or 0  # type: ignore[attr-defined]
     result = await session.execute(

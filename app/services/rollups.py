@@ -210,10 +210,14 @@ async def recompute(session: AsyncSession) -> Cells:
 async def recompute_risk(session: AsyncSession) -> Cells:
     """The decisions (from the declarations) and warnings (from the queue) the declare stage counted."""
     rules: dict[uuid.UUID, list[str]] = {}
+    # R8's warnings judge an enterprise (no record): the declare stage never counted them.
     for record_id, rule in await session.execute(
-        select(RiskWarning.record_id, RiskWarning.rule).order_by(RiskWarning.id)
+        select(RiskWarning.record_id, RiskWarning.rule)
+        .where(RiskWarning.record_id.is_not(None))
+        .order_by(RiskWarning.id)
     ):
-        rules.setdefault(record_id, []).append(rule)
+        if record_id is not None:
+            rules.setdefault(record_id, []).append(rule)
     cells: Cells = {}
     decisions = await session.stream(
         select(

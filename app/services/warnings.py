@@ -11,10 +11,14 @@ from typing import Any
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.db import utcnow
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import Enterprise, MatchRecord, RiskWarning
-from app.rules.credit import WATCH_BELOW, EnterpriseRecord, local_score, rejection_outlier
+from app.rules.credit import R8_FACTOR, WATCH_BELOW, EnterpriseRecord, local_score
+from app.rules.risk import R8_MIN_RECORDS, PartyRates, enterprise_outliers
+from app.services.audit import record_act
+from app.services.auth import Principal
 from app.services.enterprises import get_enterprise
 from app.services.public import upheld_complaints
 from app.services.timeline import add_event
@@ -74,7 +78,11 @@ async def list_warnings(
     return rows, str(rows[-1].id) if more else None
 
 
-async def handle_warning(session: AsyncSession, actor: str, warning_id: int, action: str, note: str) -> RiskWarning:
+async def handle_warning(
+    session: AsyncSession, principal: Principal, warning_id: int, action: str, note: str
+) -> RiskWarning:
+    """The handling is on the record's timeline (officials' view of the case) and in the audit trail (who
+    did what, for the service's own accountability), both in the request's transaction."""
     warning = await session.get(RiskWarning, warning_id, with_for_update=True)
     if warning is None:
         raise NotFound(f"No warning {warning_id}", code="WARNING_NOT_FOUND")
@@ -84,15 +92,31 @@ async def handle_warning(session: AsyncSession, actor: str, warning_id: int, act
             code="WARNING_ALREADY_HANDLED",
             warningStatus=warning.status,
         )
-    previous = warning.status
+    previous = {"status": warning.status, "note": warning.note, "handledBy": warning.handled_by}
+    actor = principal.actor
     warning.status, warning.note, warning.handled_by = NEXT_STATUS[action], note, actor
     warning.updated_at = utcnow()
+    await record_act(
+        session,
+        principal,
+        f"risk_warning.{warning.status}",
+        "risk_warning",
+        warning.id,
+        before=previous,
+        after={"status": warning.status, "note": note, "handledBy": actor, "rule": warning.rule},
+    )
     add_event(
         session,
         "risk_warning_handled",
         actor,
         record_id=warning.record_id,
-        detail={"warningId": warning.id, "rule": warning.rule, "from": previous, "to": warning.status, "note": note},
+        detail={
+            "warningId": warning.id,
+            "rule": warning.rule,
+            "from": previous["status"],
+            "to": warning.status,
+            "note": note,
+        },
     )
     await session.flush()
     return warning
@@ -113,7 +137,7 @@ class EnterpriseRiskView:
 Rates = dict[str, tuple[int, float, float]]  # party → (records, mismatch rate, rejection rate)
 
 
-async def _rates(session: AsyncSession, column: Any, since: datetime | None) -> Rates:
+async def party_rates(session: AsyncSession, column: Any, since: datetime | None) -> Rates:
     """Each party's records, mismatch and rejection rates (one grouped query)."""
     query = (
         select(
@@ -134,12 +158,14 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-async def enterprise_risk(session: AsyncSession, code: str) -> EnterpriseRiskView:
+async def enterprise_risk(session: AsyncSession, code: str, settings: Settings | None = None) -> EnterpriseRiskView:
     """The enterprise's level, its own record against its peers (sellers against sellers, else platforms
-    against platforms), its local score, R8 over the last 7 days, open warnings by rule and the newest ones."""
+    against platforms), its local score, R8 over the last 7 days (the rule the housekeeping raises warnings
+    with, ``settings``' factor and minimum records; without settings, the defaults), open warnings by rule and
+    the newest ones."""
     enterprise = await get_enterprise(session, code)
     column = MatchRecord.ebc_code if "seller" in enterprise.roles else MatchRecord.ebp_code
-    rates = await _rates(session, column, None)
+    rates = await party_rates(session, column, None)
     mine = rates.pop(code, (0, 0.0, 0.0))
     peers = list(rates.values())
     record = EnterpriseRecord(
@@ -150,9 +176,12 @@ async def enterprise_risk(session: AsyncSession, code: str) -> EnterpriseRiskVie
         peer_rejection_median=_median([p[2] for p in peers]),
         complaints_upheld=await upheld_complaints(session, code),
     )
-    week = await _rates(session, column, utcnow() - timedelta(days=7))
+    week = await party_rates(session, column, utcnow() - timedelta(days=7))
+    factor = settings.risk_r8_factor if settings is not None else R8_FACTOR
+    min_records = settings.risk_r8_min_records if settings is not None else R8_MIN_RECORDS
+    outliers = enterprise_outliers({c: PartyRates(n, r) for c, (n, _m, r) in week.items()}, factor, min_records)
     recent_mine = week.pop(code, (0, 0.0, 0.0))
-    peer_recent = _median([p[2] for p in week.values()])
+    peer_recent = _median([p[2] for p in week.values() if p[0] >= min_records])
     about = WarningFilter(enterprise_code=code)
     open_by_rule = dict(
         (
@@ -171,7 +200,7 @@ async def enterprise_risk(session: AsyncSession, code: str) -> EnterpriseRiskVie
         local_score(record),
         recent_mine[2],
         peer_recent,
-        rejection_outlier(recent_mine[2], peer_recent, bool(week)),
+        code in outliers,
         {k: int(v) for k, v in open_by_rule.items()},
         recent,
     )

@@ -10,8 +10,10 @@ import pytest
 from app.rules.risk import (
     PRICE_STEP,
     RULES,
+    PartyRates,
     PurchaseSignals,
     Thresholds,
+    enterprise_outliers,
     median_price,
     normalise_address,
     price_bucket,
@@ -156,3 +158,40 @@ def test_each_warning_carries_its_figure_and_threshold(signals: PurchaseSignals,
 
 def test_no_annual_limit_known_raises_no_quota_warning() -> None:
     assert warnings_for(replace(QUIET, annual_limit=Decimal("0")), Thresholds()) == []
+
+
+# --- R7 and R8 (new rules) ---------------------------------------------------------------------------------
+
+
+def test_r7_fires_at_the_tenth_buyer_paying_one_platform_in_one_second() -> None:
+    assert [w.rule for w in warnings_for(replace(QUIET, ids_at_pay_second=10), Thresholds())] == ["R7"]
+    assert warnings_for(replace(QUIET, ids_at_pay_second=9), Thresholds()) == []
+    [warning] = warnings_for(replace(QUIET, ids_at_pay_second=12), Thresholds(ids_per_pay_second=4))
+    assert (warning.rule, warning.value, warning.threshold) == ("R7", "12", "4")
+    assert warning.zh
+    assert warning.en
+    assert QUIET.ids_at_pay_second == 1  # a purchase without a counted payment second is one buyer alone
+
+
+def test_r7_comes_after_the_purchase_rules() -> None:
+    loud = replace(QUIET, ids_at_address=5, price_ratio=0.1, ids_at_pay_second=10)
+    assert [w.rule for w in warnings_for(loud, Thresholds())] == ["R1", "R6", "R7"]
+
+
+def test_r8_flags_an_enterprise_over_twice_its_peers_median() -> None:
+    peers = {f"S{k}": PartyRates(100, rate) for k, rate in enumerate((0.01, 0.02, 0.03, 0.02))}
+    found = enterprise_outliers(peers | {"BAD": PartyRates(50, 0.05), "EDGE": PartyRates(50, 0.04)})
+    assert sorted(found) == ["BAD"]  # the median of BAD's peers is 0.02 (EDGE among them): 0.05 > 0.04
+    warning = found["BAD"]
+    assert (warning.rule, warning.value, warning.threshold) == ("R8", "0.0500", "2.0 × 0.0200")
+    assert enterprise_outliers(peers | {"BAD": PartyRates(50, 0.05)}, factor=3.0) == {}
+
+
+def test_r8_needs_records_and_peers() -> None:
+    assert enterprise_outliers({"ALONE": PartyRates(500, 0.9)}) == {}  # nobody to compare with
+    few = {"S1": PartyRates(100, 0.0), "NEW": PartyRates(19, 1.0)}
+    assert enterprise_outliers(few) == {}  # 19 records make no rate
+    assert sorted(enterprise_outliers(few, min_records=19)) == ["NEW"]
+    # A peer with too few records has no rate: it does not pull the median down.
+    quiet = {"S1": PartyRates(100, 0.02), "S2": PartyRates(19, 0.0), "BAD": PartyRates(100, 0.03)}
+    assert enterprise_outliers(quiet) == {}
