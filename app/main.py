@@ -40,6 +40,7 @@ from app.routers import (
     feed,
     goods,
     health,
+    inventory_requests,
     messages,
     metrics,
     operations,
@@ -170,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(messages.router)
     app.include_router(records.router)
+    app.include_router(inventory_requests.router)
     app.include_router(stats.router)
     app.include_router(operations.router)
     app.include_router(feed.router)

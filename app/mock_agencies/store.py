@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from app.mock_agencies.rules.after_release import KnownInventory
+
 AGENCIES = ("customs", "inspection", "tax", "fx")
 
 
@@ -71,6 +73,8 @@ class MockAgencyStore:
         self.lock = asyncio.Lock()
         self.ledgers = {agency: AgencyLedger() for agency in AGENCIES}
         self._annual_totals: dict[tuple[str, int], Decimal] = {}
+        # Customs' own memory of the inventories it accepted, by recordId (cancels and returns are decided on it).
+        self.inventories: dict[str, KnownInventory] = {}
 
     def ledger(self, agency: str) -> AgencyLedger:
         return self.ledgers[agency]

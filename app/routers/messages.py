@@ -7,10 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from app.ceb import samples
+from app.ceb.after_release import request_message_type
 from app.deps import PreferHeader, PrincipalDep, applied
 from app.errors import UnsupportedMediaType
 from app.schemas.problems import problems
 from app.services import messages as message_service
+from app.services.after_release_messages import receive_request_message
 from app.services.waiting import requested_wait
 
 XML_MEDIA_TYPES = ("application/xml", "text/xml")
@@ -107,7 +109,10 @@ async def submit_message(request: Request, principal: PrincipalDep, prefer: Pref
         )
     body = await request.body()
     wait = requested_wait(prefer)
-    answer = await message_service.receive_message(request.app.state, principal, body, content_type, wait)
+    if request_message_type(body) is not None:  # a cancel (CEB623) or a return (CEB625) of an inventory
+        answer = await receive_request_message(request.app.state, principal, body)
+    else:
+        answer = await message_service.receive_message(request.app.state, principal, body, content_type, wait)
     headers = {}
     if answer.http_status == 200:
         headers = applied(wait) | {

@@ -19,6 +19,8 @@ RecordStatusName = Literal[
     "CLEARED",
     "REJECTED",
     "CANCELLED",
+    "REVOKED",
+    "RETURNED",
 ]
 DocumentState = Literal["active", "draft", "cancelled"]
 
