@@ -23,6 +23,7 @@ from app.crypto.identity import signing_identity
 from app.models import InventoryRequest, MatchRecord
 from app.schemas import examples
 from app.services.inventory_signing import signed_request_message
+from app.services.rollups import recompute, stored_cells
 from app.worker import Dispatcher
 from tests.conftest import ADMIN, serving
 from tests.factories import Parties, file_enterprise, file_parties, post_triple, purchase
@@ -77,6 +78,12 @@ async def cleared(app: FastAPI, client: httpx.AsyncClient, parties: Parties, **c
     body = await record(client, receipt["recordId"])
     assert body["status"] == "CLEARED", body
     return body
+
+
+async def rollups_agree(app: FastAPI) -> None:
+    """The statistics kept as records change equal those recomputed from the records."""
+    async with app.state.sessionmaker() as session:
+        assert await stored_cells(session) == await recompute(session)
 
 
 def buyer_of(body: dict[str, Any]) -> dict[str, str]:
@@ -141,6 +148,7 @@ async def test_cancel_after_release_revokes_and_gives_the_quota_back(world: tupl
 
     after = await record(client, body["id"])
     assert after["status"] == "REVOKED"
+    await rollups_agree(app)
     assert await quota_used(client, buyer) == "0.00"
     kinds = [(e["kind"], e["detail"].get("message"), e["detail"].get("returnStatus")) for e in after["timeline"]]
     assert ("cancel_requested", None, None) in kinds
@@ -188,6 +196,7 @@ async def test_cancel_before_release_waits_for_the_declaration(world: tuple[Fast
     await drain(app)
     after = await record(client, body["id"])
     assert after["status"] == "REVOKED"
+    await rollups_agree(app)
     changes = [e["detail"]["to"] for e in after["timeline"] if e["kind"] == "status_changed"]
     assert changes[-2:] == ["CLEARED", "REVOKED"]
 
@@ -216,6 +225,7 @@ async def test_a_partial_return_gives_back_its_share(world: tuple[FastAPI, httpx
     done = (await client.get(f"/api/v1/inventory-returns/{request['id']}", headers=parties.seller)).json()
     assert (done["status"], [r["returnStatus"] for r in done["receipts"]]) == ("approved", ["2", "120", "399"])
     assert (await record(client, body["id"]))["status"] == "RETURNED"
+    await rollups_agree(app)
     assert await quota_used(client, buyer) == "200.00"
 
     xml = await client.get(f"/api/v1/inventory-returns/{request['id']}", headers={**ADMIN, "Accept": "application/xml"})
