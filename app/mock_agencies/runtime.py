@@ -91,13 +91,20 @@ class MockAgencies:
 
     # --- one call ---------------------------------------------------------------------------------------
 
-    async def declare(self, agency: str, idempotency_key: str | None, raw_body: bytes) -> AgencyResponse:
+    async def _received(self, agency: str, idempotency_key: str | None) -> str | AgencyResponse:
+        """A keyed call arrives: counted, the configured latency, then its key (or the 400 without one)."""
         self.store.count_request(agency)
         if self.settings.mock_latency_ms:
             await asyncio.sleep(self.settings.mock_latency_ms / 1000)
         key = (idempotency_key or "").strip()
         if not key or len(key) > 255:
             return problem(400, "IDEMPOTENCY_KEY_REQUIRED", "Idempotency-Key required", "Send 1..255 characters.")
+        return key
+
+    async def declare(self, agency: str, idempotency_key: str | None, raw_body: bytes) -> AgencyResponse:
+        key = await self._received(agency, idempotency_key)
+        if isinstance(key, AgencyResponse):
+            return key
         try:
             package = self._check(agency, _json(raw_body))
         except MalformedPackage as exc:
@@ -251,12 +258,9 @@ class MockAgencies:
     async def request(self, kind: str, idempotency_key: str | None, raw_body: bytes) -> AgencyResponse:
         """``POST /mock/customs/cancels`` or ``…/refunds``: as a declaration — counted, latency, faults, one
         answer per key — decided on what customs remembers of the inventory (``rules.after_release``)."""
-        self.store.count_request("customs")
-        if self.settings.mock_latency_ms:
-            await asyncio.sleep(self.settings.mock_latency_ms / 1000)
-        key = (idempotency_key or "").strip()
-        if not key or len(key) > 255:
-            return problem(400, "IDEMPOTENCY_KEY_REQUIRED", "Idempotency-Key required", "Send 1..255 characters.")
+        key = await self._received("customs", idempotency_key)
+        if isinstance(key, AgencyResponse):
+            return key
         try:
             package = _json(raw_body)
             if not isinstance(package, dict) or not rules.record_id(package) or not package.get("message"):
