@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -69,9 +70,11 @@ async def record(client: httpx.AsyncClient, record_id: str) -> dict[str, Any]:
     return body
 
 
-async def cleared(app: FastAPI, client: httpx.AsyncClient, parties: Parties, **changes: Any) -> dict[str, Any]:
+async def cleared(
+    app: FastAPI, client: httpx.AsyncClient, parties: Parties, own_buyer: bool = True, **changes: Any
+) -> dict[str, Any]:
     """A purchase declared and released (CLEARED); its record."""
-    triple = purchase(own_buyer=True, **changes)
+    triple = purchase(own_buyer=own_buyer, **changes)
     receipt = (await post_triple(client, parties, triple))[-1].json()
     assert receipt["recordStatus"] == "DECLARED", receipt
     await drain(app)
@@ -410,3 +413,23 @@ async def test_mock_customs_decides_on_what_it_knows(world: tuple[FastAPI, httpx
         "/mock/customs/cancels", json=package | {"message": tampered}, headers={"Idempotency-Key": "k2"}
     )
     assert "-623029" in answer.json()["receipts"][0]["returnInfo"]
+
+
+async def test_a_cancelled_purchase_no_longer_counts_against_the_annual_limit(settings: Settings) -> None:
+    """The declare stage's quota computation (and the tax agency's own total) give the cancelled value back: a
+    purchase refused for the annual limit before the cancel is declared after it."""
+    async with serving(
+        settings, supervision_rate_regular=0.0, dispatch_backoff_base_s=0.001, annual_limit=Decimal("300")
+    ) as (app, client):
+        parties = await file_parties(client)
+        first = await cleared(app, client, parties, own_buyer=False)
+        over = (await post_triple(client, parties, purchase()))[-1].json()
+        assert over["recordStatus"] == "REJECTED"  # 200 + 200 > 300
+        filed = await client.post("/api/v1/inventory-cancels", json=cancel_of(first), headers=parties.seller)
+        assert filed.status_code == 201, filed.text
+        await drain(app)
+        assert (await record(client, first["id"]))["status"] == "REVOKED"
+        again = (await post_triple(client, parties, purchase()))[-1].json()
+        assert again["recordStatus"] == "DECLARED", again
+        await drain(app)
+        assert (await record(client, again["recordId"]))["status"] == "CLEARED"  # the tax agency agrees

@@ -235,6 +235,7 @@ class MockAgencies:
             if decision.quota_use is not None:
                 use = decision.quota_use
                 self.store.add_to_annual_total(use.buyer_id_number, use.year, use.dutiable_value)
+                self.store.quota_uses[rules.record_id(package)] = use
             return decision
         if agency == "fx":
             return rules.fx_decision(package, now, self.settings.mock_fx_check_id_checksum)
@@ -293,6 +294,7 @@ class MockAgencies:
             known.state = "cancelled" if kind == "cancel" else "returned"
             if kind == "return":
                 known.returned = after_release.returned_quantities(message)
+            self.store.give_back(record, after_release.returned_share(known))
         stamp = rules.return_time(now)
         body = {
             "agency": "customs",

@@ -11,6 +11,7 @@ from app.mock_agencies.rules.after_release import (
     cancel_decision,
     known_inventory,
     refund_decision,
+    returned_share,
 )
 from app.services.inventory_signing import signed_request_message
 from tests.mock_agencies.packages import package
@@ -81,3 +82,12 @@ def test_what_mock_customs_refuses_of_a_return_or_cancel() -> None:
     assert "已撤销" in cancelled.receipts[0].return_info
     assert _statuses(cancel_decision(_request("cancel"), _known(), certificate)) == ["120", "399"]
     assert known_inventory(package("customs")).lines == {1: Decimal("1")}
+
+
+def test_the_share_a_decided_request_gives_back() -> None:
+    known = _known()
+    known.lines, known.values = {1: Decimal("2"), 2: Decimal("1")}, {1: Decimal("300"), 2: Decimal("100")}
+    known.state, known.returned = "returned", {1: Decimal("1")}
+    assert returned_share(known) == Decimal("0.375")  # 150 of 400
+    known.state = "cancelled"
+    assert returned_share(known) == Decimal(1)

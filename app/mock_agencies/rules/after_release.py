@@ -39,6 +39,7 @@ class KnownInventory:
 
     head: dict[str, str]  # the COMPARED fields
     lines: dict[int, Decimal]  # gnum → declared qty
+    values: dict[int, Decimal] = field(default_factory=dict)  # gnum → declared totalPrice
     released_at: datetime | None = None
     state: str = "declared"  # declared | cancelled | returned
     invt_no: str = ""  # the number customs gave the inventory
@@ -48,12 +49,30 @@ class KnownInventory:
 def known_inventory(package: Mapping[str, Any]) -> KnownInventory:
     inventory = package.get("inventory") if isinstance(package.get("inventory"), Mapping) else {}
     assert isinstance(inventory, Mapping)
-    lines = {}
+    lines, values = {}, {}
     for line in inventory.get("inventoryList") or ():
         gnum, qty = whole(line.get("gnum")), number(line.get("qty"))
         if gnum is not None and qty is not None:
             lines[gnum] = qty
-    return KnownInventory({name: text(inventory.get(name)) for name in COMPARED}, lines)
+            values[gnum] = number(line.get("totalPrice")) or Decimal(0)
+    return KnownInventory({name: text(inventory.get(name)) for name in COMPARED}, lines, values)
+
+
+def returned_share(known: KnownInventory) -> Decimal:
+    """The part of the purchase a decided request gives back: all of it for a cancel, else the value of the
+    quantities returned over the value declared."""
+    declared = sum(known.values.values(), Decimal(0))
+    if known.state == "cancelled" or declared <= 0:
+        return Decimal(1)
+    returned = sum(
+        (
+            known.values.get(g, Decimal(0)) * qty / known.lines[g]
+            for g, qty in known.returned.items()
+            if known.lines.get(g)
+        ),
+        Decimal(0),
+    )
+    return min(returned / declared, Decimal(1))
 
 
 def inventory_number(package: Mapping[str, Any], now: datetime, serial: int) -> str:
