@@ -151,6 +151,8 @@ async def test_cancel_after_release_revokes_and_gives_the_quota_back(world: tupl
 
     after = await record(client, body["id"])
     assert after["status"] == "REVOKED"
+    [shown] = after["inventoryRequests"]
+    assert (shown["id"], shown["kind"], shown["status"]) == (request["id"], "cancel", "approved")
     await rollups_agree(app)
     assert await quota_used(client, buyer) == "0.00"
     kinds = [(e["kind"], e["detail"].get("message"), e["detail"].get("returnStatus")) for e in after["timeline"]]
@@ -199,6 +201,8 @@ async def test_cancel_before_release_waits_for_the_declaration(world: tuple[Fast
     await drain(app)
     after = await record(client, body["id"])
     assert after["status"] == "REVOKED"
+    [shown] = after["inventoryRequests"]
+    assert (shown["id"], shown["kind"], shown["status"]) == (filed.json()["id"], "cancel", "approved")
     await rollups_agree(app)
     changes = [e["detail"]["to"] for e in after["timeline"] if e["kind"] == "status_changed"]
     assert changes[-2:] == ["CLEARED", "REVOKED"]
@@ -294,6 +298,8 @@ async def test_only_the_declarant_or_the_platform_may_file(world: tuple[FastAPI,
     assert (unknown.status_code, unknown.json()["code"]) == (404, "RECORD_NOT_FOUND")
     carrier = await client.post("/api/v1/inventory-cancels", json=cancel_of(body), headers=parties.logistics)
     assert (carrier.status_code, carrier.json()["code"]) == (403, "NOT_AUTHORISED_FOR_ENTERPRISE")
+    seen_by_carrier = (await client.get(f"/api/v1/records/{body['id']}", headers=parties.logistics)).json()
+    assert seen_by_carrier["inventoryRequests"] == []  # as the declaration: the purchase's own parties only
     official = await client.post("/api/v1/inventory-cancels", json=cancel_of(body), headers=ADMIN)
     assert official.status_code == 403
 

@@ -15,6 +15,7 @@ from app.rules.after_release import RequestKind
 from app.schemas.after_release import InventoryCancelIn, InventoryRequestOut, InventoryReturnIn
 from app.schemas.problems import problems
 from app.services import after_release as service
+from app.services.request_views import receipt_rows, request_out
 
 router = APIRouter(prefix="/api/v1", tags=["Cancels and returns (撤销 CEB623, 退货 CEB625)"])
 
@@ -33,7 +34,7 @@ _REFUSED = (
 
 
 def _created(request: Any, path: str) -> JSONResponse:
-    body = service.request_out(request).model_dump(mode="json")
+    body = request_out(request).model_dump(mode="json")
     return JSONResponse(body, status_code=201, headers={"Location": f"/api/v1/{path}/{request.id}"})
 
 
@@ -96,9 +97,9 @@ async def _read(
 ) -> Response:
     request = await service.get_request(session, principal, kind, request_id)
     if prefers_xml(http.headers.get("accept")):
-        body = render_request_receipts(kind, service.receipt_rows(request))
+        body = render_request_receipts(kind, receipt_rows(request))
         return Response(body, media_type=XML_RESPONSE)
-    return JSONResponse(service.request_out(request).model_dump(mode="json"))
+    return JSONResponse(request_out(request).model_dump(mode="json"))
 
 
 @router.get(

@@ -26,7 +26,6 @@ from app.errors import DomainError, NotFound
 from app.models import AgencyReceipt, Declaration, Delegation, InventoryRequest, MatchRecord
 from app.rules import after_release as rules
 from app.rules.after_release import Refused, RequestKind
-from app.schemas.after_release import InventoryRequestOut, RequestReceipt
 from app.schemas.ceb_types import CHINA_TZ
 from app.services.accept import check_sender
 from app.services.audit import record_act
@@ -244,35 +243,3 @@ async def get_request(
         if visible is None:
             raise NotFound(f"No {kind} request {request_id}", code="REQUEST_NOT_FOUND")
     return request
-
-
-def request_out(request: InventoryRequest) -> InventoryRequestOut:
-    return InventoryRequestOut(
-        id=request.id,
-        kind=request.kind,
-        recordId=request.record_id,
-        status=request.status,
-        request=request.fields,
-        quotaReturned=request.returned_value if request.status == "approved" else None,
-        goodsBackBy=request.goods_back_by,
-        receipts=[RequestReceipt.model_validate(r) for r in request.receipts],
-        delivery=request.delivery,
-        lastError=request.last_error,
-        createdAt=request.created_at,
-        decidedAt=request.decided_at,
-    )
-
-
-def receipt_rows(request: InventoryRequest) -> list[dict[str, Any]]:
-    """The request's answers as CEB624 / CEB626 ``…Return`` rows."""
-    fields = request.fields
-    return [
-        {
-            "guid": request.guid,
-            **{name: fields.get(name) for name in ("customsCode", "agentCode", "ebpCode", "ebcCode", "invtNo")},
-            "copNo": fields.get("copNo") or request.guid[:20],
-            "preNo": fields.get("preNo"),
-            **receipt,
-        }
-        for receipt in request.receipts
-    ]

@@ -21,10 +21,11 @@ from app.db import run_in_transaction
 from app.errors import DomainError
 from app.schemas.after_release import InventoryCancelIn, InventoryReturnIn
 from app.services.accept import check_sender
-from app.services.after_release import file_request, receipt_rows
+from app.services.after_release import file_request
 from app.services.auth import Principal
 from app.services.message_signatures import check_signature
 from app.services.messages import MessageAnswer
+from app.services.request_views import receipt_rows
 
 # The XML fields the wire model reads; the rest of InvtCancel is the inventory's.
 _WIRE_FIELDS = (

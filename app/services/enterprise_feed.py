@@ -25,8 +25,8 @@ from app.rules.feed_audience import (
     refused_document_parties,
     view_of,
 )
-from app.services.after_release import receipt_rows
 from app.services.records import RECEIPT_KINDS, party_clause
+from app.services.request_views import receipt_rows
 
 _MESSAGE_NAMESPACE = uuid.UUID("0d7f5c2e-8b1a-4c3d-9e6f-2a1b3c4d5e6f")
 
