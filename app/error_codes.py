@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.rules.after_release import AFTER_RELEASE_REFUSALS
+
 API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
     # code: (HTTP status, spec receipt code where one exists, meaning)
     "MALFORMED_BODY": (400, "", "The body is not UTF-8 JSON (or not well-formed)."),
@@ -165,4 +167,7 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
         "A read meant for the replica (statistics, the feed, an official's search) while the replica is further "
         "behind than SW_READ_MAX_LAG_S or unreachable, and SW_READ_FALLBACK is off; retry after Retry-After.",
     ),
+    # Cancels (CEB623) and returns (CEB625): app/rules/after_release.py, with the spec's -623xxx / -625xxx codes.
+    **{r.code: (r.http_status, r.ceb_return_status, f"{r.en} ({r.zh})") for r in AFTER_RELEASE_REFUSALS.values()},
+    "REQUEST_NOT_FOUND": (404, "", "No such cancel or return request, or not visible to this key."),
 }

@@ -42,6 +42,7 @@ from app.routers import (
     feed,
     goods,
     health,
+    inventory_requests,
     messages,
     metrics,
     operations,
@@ -197,6 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(messages.router)
     app.include_router(records.router)
+    app.include_router(inventory_requests.router)
     app.include_router(stats.router)
     app.include_router(operations.router)
     app.include_router(feed.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.error_codes import API_ERROR_CODES
+from app.rules.after_release import AFTER_RELEASE_REFUSALS
 from app.rules.inventory import REFUSAL_CODES
 from app.rules.reason_codes import REASON_CODES
 
@@ -41,6 +42,13 @@ def refusal_table() -> str:
     return "\n".join(lines)
 
 
+def after_release_table() -> str:
+    lines = ["| code | HTTP | returnStatus | meaning | 说明 |", "|---|---|---|---|---|"]
+    for r in AFTER_RELEASE_REFUSALS.values():
+        lines.append(f"| `{r.code}` | {r.http_status} | {r.ceb_return_status} | {_cell(r.en)} | {_cell(r.zh)} |")
+    return "\n".join(lines)
+
+
 def error_table() -> str:
     lines = ["| code | HTTP | spec receipt code | meaning |", "|---|---|---|---|"]
     for code, (status, spec, meaning) in API_ERROR_CODES.items():
@@ -51,7 +59,8 @@ def error_table() -> str:
 def render() -> str:
     return f"""# Reason codes
 
-Generated from `app/rules/reason_codes.py` and `app/error_codes.py` by `sw docs`; a test keeps this file current.
+Generated from `app/rules/reason_codes.py`, `app/rules/after_release.py` and `app/error_codes.py` by `sw docs`;
+a test keeps this file current.
 
 ## Discrepancies (三单对碰) — on every record
 
@@ -74,6 +83,15 @@ the reason in `rejection`; nothing is dispatched and the buyer's quota is not us
 (`SINGLE_LIMIT_EXCEEDED` -621005, `ANNUAL_QUOTA_EXCEEDED` -621018, [tax.md](tax.md)).
 
 {refusal_table()}
+
+## Cancel and return refusals (撤销 CEB623, 退货 CEB625)
+
+A cancel or return the single window refuses before customs sees it (`app/rules/after_release.py`): the
+problem's `code`, its HTTP status, and the `-623xxx` / `-625xxx` returnStatus a CEB624 / CEB626 receipt of the
+XML door carries for it (the spec reserves those ranges for cancels and returns; `-625209` and `-625010` are
+its own). Customs' own refusals of a request it was sent come back as `100` with the reason in `returnInfo`.
+
+{after_release_table()}
 
 ## Rejections — problem+json `code` on 4xx/5xx answers
 

@@ -23,6 +23,7 @@ from app.db import create_engine, create_sessionmaker, is_outage
 from app.environment import check_environment
 from app.observability import Metrics, configure_logging
 from app.pg_listen import Listener
+from app.services.after_release_delivery import deliver_requests
 from app.services.declaration import DISPATCH_CHANNEL, enabled_agencies
 from app.services.dispatch import (
     Sent,
@@ -86,7 +87,9 @@ class Dispatcher:
                 else:
                     sent.append(call)
             await self._record(sent)
-        return len(claims)
+        # Cancels and returns go to customs in the same rounds (they are few), once their declaration did.
+        requests = await deliver_requests(self.sessionmaker, self.settings, self.adapters, self.rng)
+        return len(claims) + requests
 
     async def _record(self, sent: list[Sent]) -> None:
         """The round's outcomes in one transaction; if that fails for anything but an outage, each agency's

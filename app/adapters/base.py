@@ -77,6 +77,20 @@ class BatchAgencyAdapter(AgencyAdapter, Protocol):
     async def submit_batch(self, items: list[tuple[str, dict[str, Any]]]) -> list[AgencyAnswer | AgencyError]: ...
 
 
+# Where an after-release request goes on an agency (docs/adapters.md): a cancel (CEB623) or a return (CEB625).
+REQUEST_PATHS = {"cancel": "/cancels", "return": "/refunds"}
+
+
+@runtime_checkable
+class AfterReleaseAdapter(Protocol):
+    """Also passes the declarant's cancel (撤销, CEB623) or return (退货, CEB625) of a declared inventory to the
+    agency and reads its answer (CEB624 / CEB626 ``returnStatus``: 120 / 399 approved, 100 or negative
+    refused). ``request_id`` is the agency-side idempotency key. Optional: only customs needs it, and an
+    adapter without it leaves the request undelivered (dead, with that reason)."""
+
+    async def submit_request(self, kind: str, package: dict[str, Any], request_id: str) -> AgencyAnswer: ...
+
+
 RETRYABLE_STATUSES = frozenset({408, 429})
 
 
@@ -113,6 +127,11 @@ class HttpAgencyAdapter:
 
     async def submit(self, package: dict[str, Any], dispatch_id: str) -> AgencyAnswer:
         response = await self._post("/declarations", self.payload(package), {"Idempotency-Key": dispatch_id})
+        return self.read_answer(response)
+
+    async def submit_request(self, kind: str, package: dict[str, Any], request_id: str) -> AgencyAnswer:
+        """POST ``{base_url}/cancels`` or ``{base_url}/refunds`` with the request (its signed CEB623 / CEB625)."""
+        response = await self._post(REQUEST_PATHS[kind], package, {"Idempotency-Key": request_id})
         return self.read_answer(response)
 
     async def submit_batch(self, items: list[tuple[str, dict[str, Any]]]) -> list[AgencyAnswer | AgencyError]:

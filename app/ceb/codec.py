@@ -337,18 +337,30 @@ def render_inventory_receipts(rows: Sequence[Mapping[str, Any]], guid: str | Non
     """A CEB622Message: one ``InventoryReturn`` per receipt of the inventory, in the order given; each row has
     the InventoryReturn fields, ``returnTime`` as the agency's C17 text or a datetime."""
     root = _receipt_root("CEB622Message", guid)
+    add_return_records(root, "InventoryReturn", INVENTORY_RETURN_FIELDS, rows)
+    return _bytes(root, False)
+
+
+# The fields of an inventory, cancel or return receipt that may be left out when empty (CEB622 / 624 / 626).
+OPTIONAL_RETURN_FIELDS = frozenset({"customsCode", "ebpCode", "ebcCode", "agentCode", "invtNo"})
+
+
+def add_return_records(
+    root: etree._Element, record_name: str, fields: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """One ``record_name`` per row, with ``fields`` in order: ``returnTime`` as C17 text or a datetime,
+    ``returnInfo`` cut to its limit, the optional keys left out when empty."""
     for row in rows:
-        record = etree.SubElement(root, _P + "InventoryReturn")
-        for name in INVENTORY_RETURN_FIELDS:
+        record = etree.SubElement(root, _P + record_name)
+        for name in fields:
             value = row.get(name)
             if name == "returnTime" and isinstance(value, datetime):
                 value = return_time(value)
             elif name == "returnInfo":
                 value = str(value or "-")[: return_codes.RETURN_INFO_MAX]
-            if value in (None, "") and name in ("customsCode", "ebpCode", "ebcCode", "agentCode", "invtNo"):
+            if value in (None, "") and name in OPTIONAL_RETURN_FIELDS:
                 continue
             etree.SubElement(record, _P + name).text = _text(str(value))
-    return _bytes(root, False)
 
 
 ORI_COP_MSG_ID_MAX = 255  # CEB900 oriCopMsgId, official schema

@@ -202,7 +202,7 @@ WAYBILL = MessageKind(
 KINDS: dict[DocType, MessageKind] = {"order": ORDER, "payment": PAYMENT, "waybill": WAYBILL}
 KIND_BY_MESSAGE = {kind.message: kind for kind in KINDS.values()}
 
-# Every message our XSD folder describes (the declaration issue uses 621/622).
+# Every message our XSD folder describes (the declaration uses 621/622; cancel and return 623–626).
 XSD_BY_MESSAGE = {
     "CEB311Message": "CEB311.xsd",
     "CEB312Message": "CEB312.xsd",
@@ -212,5 +212,9 @@ XSD_BY_MESSAGE = {
     "CEB512Message": "CEB512.xsd",
     "CEB621Message": "CEB621.xsd",
     "CEB622Message": "CEB622.xsd",
+    "CEB623Message": "CEB623.xsd",
+    "CEB624Message": "CEB624.xsd",
+    "CEB625Message": "CEB625.xsd",
+    "CEB626Message": "CEB626.xsd",
     "CEB900Message": "CEB900.xsd",
 }

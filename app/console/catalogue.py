@@ -88,6 +88,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "status.CLEARED": ("已放行", "Cleared"),
     "status.REJECTED": ("已退单", "Rejected"),
     "status.CANCELLED": ("已撤销", "Cancelled"),
+    "status.REVOKED": ("清单已撤销", "Inventory cancelled"),
+    "status.RETURNED": ("已退货", "Returned"),
     "verdict.AWAITING_DOCUMENTS": ("尚缺 {missing},未能对碰。", "Waiting for the {missing}: not matched yet."),
     "verdict.MISMATCHED": (
         "三单不一致:{count} 处差异,未申报。",
@@ -99,6 +101,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "verdict.CLEARED": ("三单一致,已申报并放行。", "Matched, declared and released."),
     "verdict.REJECTED": ("已被 {agency} 退单:{reason}", "Rejected by {agency}: {reason}"),
     "verdict.CANCELLED": ("单证均已撤销。", "Every document was cancelled."),
+    "verdict.REVOKED": ("申报人已撤销清单,海关已同意。", "The declarant cancelled the inventory; customs agreed."),
+    "verdict.RETURNED": ("放行后退货,海关已同意。", "The goods were returned after release; customs agreed."),
     "record.title": ("记录 {order_no}", "Record {order_no}"),
     "record.id": ("记录编号", "Record id"),
     "record.matched_at": ("对碰时间", "Matched at"),

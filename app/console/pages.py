@@ -50,7 +50,7 @@ templates.env.filters["local_time"] = local_time
 templates.env.filters["compact"] = compact
 STATUSES: tuple[RecordStatusName, ...] = RecordStatusName.__args__  # type: ignore[attr-defined]
 # Statuses after which nothing more happens to a record: its page stops asking for news.
-SETTLED = frozenset({"MISMATCHED", "CLEARED", "REJECTED", "CANCELLED"})
+SETTLED = frozenset({"MISMATCHED", "CLEARED", "REJECTED", "CANCELLED", "REVOKED", "RETURNED"})
 PAGE_SIZE = 50
 # The warning actions each status still allows (app/services/warnings.py HANDLEABLE, the other way round).
 WARNING_ACTIONS = ("acknowledge", "dismiss", "escalate")

@@ -20,6 +20,8 @@ class RecordStatus(StrEnum):
     CLEARED = "CLEARED"
     REJECTED = "REJECTED"
     CANCELLED = "CANCELLED"
+    REVOKED = "REVOKED"  # the inventory was cancelled with customs (撤销, CEB623 → CEB624 approved)
+    RETURNED = "RETURNED"  # the released goods were returned (退货, CEB625 → CEB626 approved)
 
 
 class RecordEvent(StrEnum):
@@ -34,12 +36,15 @@ class RecordEvent(StrEnum):
     AGENCY_HELD = "agency_held"  # customs holds the goods (500 inspection, 50x)
     AGENCY_RELEASED = "agency_released"  # customs released (800) and every agency answered without refusal
     AGENCY_REJECTED = "agency_rejected"  # an agency refused (100 or a negative code)
+    INVENTORY_CANCELLED = "inventory_cancelled"  # customs approved the declarant's cancel (CEB624 120/399)
+    GOODS_RETURNED = "goods_returned"  # customs approved the return of released goods (CEB626 120/399)
 
 
 class Effect(StrEnum):
     DECLARE = "declare"  # compose the inventory, tax and limits (the declare stage)
     DISPATCH = "dispatch"  # write the outbox rows to every agency
     RELEASE_QUOTA = "release_quota"  # a refused purchase no longer counts against the buyer's quota
+    RETURN_QUOTA = "return_quota"  # what was returned no longer counts against the buyer's quota (all or part)
 
 
 class IllegalTransition(ValueError):
@@ -64,6 +69,9 @@ DOCUMENT_OUTCOMES = {
     E.DOCUMENTS_AGREE: Transition(S.MATCHED, (Effect.DECLARE,)),
     E.DOCUMENTS_CANCELLED: Transition(S.CANCELLED),
 }
+DECLARED_ON = (S.DECLARED, S.INSPECTION, S.CLEARED)
+AFTER_RELEASE_FINAL = (S.REVOKED, S.RETURNED)
+AGENCY_ANSWERS = (E.AGENCY_HELD, E.AGENCY_RELEASED, E.AGENCY_REJECTED)
 TABLE: dict[tuple[RecordStatus, RecordEvent], Transition] = {
     **{(status, event): outcome for status in OPEN for event, outcome in DOCUMENT_OUTCOMES.items()},
     (S.MATCHED, E.DECLARATION_ACCEPTED): Transition(S.DECLARED, (Effect.DISPATCH,)),
@@ -83,11 +91,19 @@ TABLE: dict[tuple[RecordStatus, RecordEvent], Transition] = {
     (S.REJECTED, E.AGENCY_RELEASED): Transition(S.REJECTED),
     (S.REJECTED, E.AGENCY_REJECTED): Transition(S.REJECTED),
     (S.CLEARED, E.AGENCY_REJECTED): Transition(S.CLEARED),  # CLEARED is final: goods released stay released
+    # After the declaration: the declarant cancels the inventory customs holds, before or after release, or
+    # returns released goods (app/rules/after_release.py decides which may be filed; customs approves).
+    **{(status, E.INVENTORY_CANCELLED): Transition(S.REVOKED, (Effect.RELEASE_QUOTA,)) for status in DECLARED_ON},
+    (S.CLEARED, E.GOODS_RETURNED): Transition(S.RETURNED, (Effect.RETURN_QUOTA,)),
+    # Another agency refused the declaration while customs weighed the cancel: refused it stays (quota released).
+    (S.REJECTED, E.INVENTORY_CANCELLED): Transition(S.REJECTED),
+    # A cancelled or returned inventory stays so, whatever customs' late answers to the declaration say.
+    **{(status, event): Transition(status) for status in AFTER_RELEASE_FINAL for event in AGENCY_ANSWERS},
 }
 
 # Statuses after which the record's documents are frozen: MATCHED never outlives the matcher's transaction
 # that reached it (the declare stage runs in it), so from then on no document may change.
-FROZEN = frozenset({S.MATCHED, S.DECLARED, S.INSPECTION, S.CLEARED, S.REJECTED})
+FROZEN = frozenset({S.MATCHED, S.DECLARED, S.INSPECTION, S.CLEARED, S.REJECTED, S.REVOKED, S.RETURNED})
 
 
 def transition(status: RecordStatus | str, event: RecordEvent) -> Transition:

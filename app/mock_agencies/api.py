@@ -87,6 +87,12 @@ class MockAgencyAnswer(BaseModel):
     settlement: dict[str, Any] | None = Field(default=None, description="FX agency")
 
 
+class MockRequestAnswer(BaseModel):
+    agency: str
+    requestId: str = Field(description="The Idempotency-Key of the cancel or return")
+    receipts: list[MockAgencyReceipt]
+
+
 class MockAgencyBatchResult(BaseModel):
     status: int = Field(description="As an HTTP status of its own: 200 answered; 400 / 422 this declaration refused")
     dispatchId: str | None
@@ -200,6 +206,57 @@ def _add_agency_routes(router: APIRouter, agencies: MockAgencies, agency: str) -
     )
 
 
+_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["recordId", "message"],
+    "description": "A cancel or return of a declared inventory: the signed CEB623 / CEB625 and its fields",
+    "properties": {
+        "requestId": {"type": "string"},
+        "recordId": {"type": "string"},
+        "kind": {"type": "string", "enum": ["cancel", "return"]},
+        "message": {"type": "string", "description": "The signed CEB623Message / CEB625Message (XML text)"},
+        "request": {"type": "object", "description": "The InvtCancel / InvtRefundHead fields (and invtRefundList)"},
+    },
+}
+
+
+def _add_request_routes(router: APIRouter, agencies: MockAgencies) -> None:
+    for kind, path, what in (
+        ("cancel", "cancels", "a cancel (撤销, CEB623) → CEB624-like receipts"),
+        ("return", "refunds", "a return (退货, CEB625) → CEB626-like receipts"),
+    ):
+
+        async def submit(
+            request: Request,
+            idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+            kind: str = kind,
+        ) -> JSONResponse:
+            outcome = await agencies.request(kind, idempotency_key, await request.body())
+            return JSONResponse(
+                outcome.body, status_code=outcome.status_code, headers=outcome.headers, media_type=outcome.media_type
+            )
+
+        router.add_api_route(
+            f"/mock/customs/{path}",
+            submit,
+            methods=["POST"],
+            response_model=MockRequestAnswer,
+            summary=f"Mock customs: {what} (same Idempotency-Key → same answer)",
+            description="Decided on what customs remembers of the inventory: `120` `399` approved; `100` with the "
+            "spec's -623xxx / -625xxx code (not declared to it, already cancelled or returned, not released, "
+            "more than 30 days after release, a line or quantity it did not declare, a signature that fails).",
+            operation_id=f"mock_customs_{kind}",
+            openapi_extra={
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _REQUEST_SCHEMA}}}
+            },
+            responses={
+                400: {"description": "No Idempotency-Key", **_PROBLEM},
+                422: {"description": "Not a request (permanent)", **_PROBLEM},
+                **_INJECTED,
+            },
+        )
+
+
 def build_router(agencies: MockAgencies) -> APIRouter:
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
@@ -211,6 +268,7 @@ def build_router(agencies: MockAgencies) -> APIRouter:
     router = APIRouter(tags=[TAG], lifespan=lifespan)
     for agency in AGENCIES:
         _add_agency_routes(router, agencies, agency)
+    _add_request_routes(router, agencies)
     return router
 
 

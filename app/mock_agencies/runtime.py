@@ -35,6 +35,7 @@ from app.crypto.identity import signing_identity
 from app.mock_agencies import rules
 from app.mock_agencies.callbacks import CallbackSender
 from app.mock_agencies.faults import FAILURES, Fault, draw_fault
+from app.mock_agencies.rules import after_release
 from app.mock_agencies.store import AGENCIES, CallbackState, MockAgencyStore, StoredAnswer
 
 log = logging.getLogger(__name__)
@@ -91,13 +92,20 @@ class MockAgencies:
 
     # --- one call ---------------------------------------------------------------------------------------
 
-    async def declare(self, agency: str, idempotency_key: str | None, raw_body: bytes) -> AgencyResponse:
+    async def _received(self, agency: str, idempotency_key: str | None) -> str | AgencyResponse:
+        """A keyed call arrives: counted, the configured latency, then its key (or the 400 without one)."""
         self.store.count_request(agency)
         if self.settings.mock_latency_ms:
             await asyncio.sleep(self.settings.mock_latency_ms / 1000)
         key = (idempotency_key or "").strip()
         if not key or len(key) > 255:
             return problem(400, "IDEMPOTENCY_KEY_REQUIRED", "Idempotency-Key required", "Send 1..255 characters.")
+        return key
+
+    async def declare(self, agency: str, idempotency_key: str | None, raw_body: bytes) -> AgencyResponse:
+        key = await self._received(agency, idempotency_key)
+        if isinstance(key, AgencyResponse):
+            return key
         try:
             package = self._check(agency, _json(raw_body))
         except MalformedPackage as exc:
@@ -201,6 +209,9 @@ class MockAgencies:
             "dispatchId": str(package.get("dispatchId") or key),
             "receipts": [_receipt_json(r, stamp) for r in decision.receipts],
         }
+        known = self.store.inventories.get(rules.record_id(package)) if agency == "customs" else None
+        if known is not None:  # customs numbers the inventory it accepted (清单编号), on each receipt
+            body["receipts"] = [{**receipt, "invtNo": known.invt_no} for receipt in body["receipts"]]
         if decision.tax_bill is not None:
             body["taxBill"] = decision.tax_bill
         if decision.settlement is not None:
@@ -213,7 +224,9 @@ class MockAgencies:
     def _rule(self, agency: str, package: Mapping[str, Any], now: datetime) -> rules.AgencyDecision:
         if agency == "customs":
             inspect = rules.selected_for_inspection(package)
-            return rules.customs_decision(package, inspect, self.service_certificate(), now)
+            decision = rules.customs_decision(package, inspect, self.service_certificate(), now)
+            self._remember_inventory(package, decision, now)
+            return decision
         if agency == "inspection":
             return rules.inspection_decision(package)
         if agency == "tax":
@@ -223,10 +236,74 @@ class MockAgencies:
             if decision.quota_use is not None:
                 use = decision.quota_use
                 self.store.add_to_annual_total(use.buyer_id_number, use.year, use.dutiable_value)
+                self.store.quota_uses[rules.record_id(package)] = use
             return decision
         if agency == "fx":
             return rules.fx_decision(package, now, self.settings.mock_fx_check_id_checksum)
         raise ValueError(f"unknown agency {agency!r}; known: {AGENCIES}")
+
+    def _remember_inventory(self, package: Mapping[str, Any], decision: rules.AgencyDecision, now: datetime) -> None:
+        """An accepted inventory is kept (released now, or when the inspection ends) for cancels and returns."""
+        if any(r.return_status == "100" for r in decision.receipts):
+            return
+        known = after_release.known_inventory(package)
+        # The number customs put on its receipts (rules.customs_decision), which cancels and returns then quote.
+        known.invt_no = next((r.invt_no for r in decision.receipts if r.invt_no), rules.inventory_number(package, now))
+        released = any(r.return_status == "800" for r in decision.receipts)
+        if decision.held_for_inspection:
+            released = True
+            now += timedelta(milliseconds=self.settings.mock_inspection_delay_ms)
+        known.released_at = now if released else None
+        self.store.inventories[rules.record_id(package)] = known
+
+    # --- cancels (CEB623) and returns (CEB625) of an inventory customs holds ----------------------------
+
+    async def request(self, kind: str, idempotency_key: str | None, raw_body: bytes) -> AgencyResponse:
+        """``POST /mock/customs/cancels`` or ``…/refunds``: as a declaration — counted, latency, faults, one
+        answer per key — decided on what customs remembers of the inventory (``rules.after_release``)."""
+        key = await self._received("customs", idempotency_key)
+        if isinstance(key, AgencyResponse):
+            return key
+        try:
+            package = _json(raw_body)
+            if not isinstance(package, dict) or not rules.record_id(package) or not package.get("message"):
+                raise MalformedPackage("the body must be one JSON object with recordId and message (the signed XML)")
+        except MalformedPackage as exc:
+            return problem(422, "MALFORMED_PACKAGE", "The request cannot be processed", str(exc))
+        fault = draw_fault(self.rng, self.settings.mock_failure_rate, self.settings.mock_slow_answer_rate)
+        if fault in FAILURES:
+            self.store.count_fault("customs", fault)
+            return await self._fail(fault)
+        stored, _ = await self.store.answer_once(
+            "customs",
+            f"{kind}:{key}",
+            hashlib.sha256(raw_body).hexdigest(),
+            lambda: self._decide_request(kind, key, package, hashlib.sha256(raw_body).hexdigest()),
+        )
+        await self._hold_if_slow("customs", fault)
+        return AgencyResponse(200, stored.body)
+
+    def _decide_request(self, kind: str, key: str, package: Mapping[str, Any], request_sha256: str) -> StoredAnswer:
+        now = self.clock()
+        record = rules.record_id(package)
+        known = self.store.inventories.get(record)
+        message = package.get("message")
+        if kind == "cancel":
+            decision = after_release.cancel_decision(message, known, self.service_certificate())
+        else:
+            decision = after_release.refund_decision(message, known, self.service_certificate(), now)
+        if known is not None and decision.receipts[-1].return_status == "399":
+            known.state = "cancelled" if kind == "cancel" else "returned"
+            if kind == "return":
+                known.returned = after_release.returned_quantities(message)
+            self.store.give_back(record, after_release.returned_share(known))
+        stamp = rules.return_time(now)
+        body = {
+            "agency": "customs",
+            "requestId": key,
+            "receipts": [_receipt_json(r, stamp) for r in decision.receipts],
+        }
+        return StoredAnswer(body, request_sha256, record_id=record)
 
     def _release_callback(self, key: str, package: Mapping[str, Any], dispatch_id: str, now: datetime) -> CallbackState:
         released_at = now + timedelta(milliseconds=self.settings.mock_inspection_delay_ms)

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from app.mock_agencies.rules.after_release import KnownInventory
+from app.mock_agencies.rules.common import QuotaUse
+
 AGENCIES = ("customs", "inspection", "tax", "fx")
 
 
@@ -71,6 +74,10 @@ class MockAgencyStore:
         self.lock = asyncio.Lock()
         self.ledgers = {agency: AgencyLedger() for agency in AGENCIES}
         self._annual_totals: dict[tuple[str, int], Decimal] = {}
+        # Customs' own memory of the inventories it accepted, by recordId (cancels and returns are decided on it).
+        self.inventories: dict[str, KnownInventory] = {}
+        # What each record added to its buyer's annual total (the tax agency), given back by a cancel or return.
+        self.quota_uses: dict[str, QuotaUse] = {}
 
     def ledger(self, agency: str) -> AgencyLedger:
         return self.ledgers[agency]
@@ -108,3 +115,10 @@ class MockAgencyStore:
     def add_to_annual_total(self, buyer_id_number: str, year: int, dutiable_value: Decimal) -> None:
         key = (buyer_id_number, year)
         self._annual_totals[key] = self.annual_total(buyer_id_number, year) + dutiable_value
+
+    def give_back(self, record_id: str, share: Decimal) -> None:
+        """A cancel (``share`` 1) or return (the part returned) approved by customs: the buyer's annual total no
+        longer counts that part of the record's purchase."""
+        use = self.quota_uses.get(record_id)
+        if use is not None:
+            self.add_to_annual_total(use.buyer_id_number, use.year, -(use.dutiable_value * share))

@@ -6,6 +6,7 @@ from app.models.certificate import Certificate
 from app.models.declaration import AgencyReceipt, Declaration, Dispatch, DispatchAttempt, Goods
 from app.models.document import Document, RawMessage
 from app.models.enterprise import ApiKey, Delegation, Enterprise
+from app.models.inventory_request import InventoryRequest
 from app.models.match_record import MatchRecord, RecordEvent
 from app.models.risk import Complaint, CreditAssessment, RiskCount, RiskLink, RiskWarning, SupervisionProfileRow
 from app.models.stats import StatsRollup, StatsRollupDaily
@@ -28,6 +29,7 @@ __all__ = [
     "Enterprise",
     "FeedCursor",
     "Goods",
+    "InventoryRequest",
     "MatchRecord",
     "RawMessage",
     "RecordEvent",

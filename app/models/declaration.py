@@ -47,6 +47,8 @@ class Declaration(Base):
     buyer_id_number: Mapped[str] = mapped_column(String(60))
     decl_year: Mapped[int] = mapped_column(Integer)
     counts_to_quota: Mapped[bool] = mapped_column(Boolean)
+    # What an approved return gave back to the buyer's quota: the quota counts dutiable_value − returned_value.
+    returned_value: Mapped[Decimal] = mapped_column(ExactDecimal(19, 5), default=Decimal(0), server_default="0")
     rejection: Mapped[dict[str, Any] | None]
     # The risk and credit decision (app/rules/supervision.py): {decision: release|inspect|block, reasons, …}.
     risk: Mapped[dict[str, Any] | None]

@@ -1,4 +1,5 @@
-"""CEB XML door: POST a CEB311 / CEB411 / CEB511 message, get its CEB312 / 412 / 512 receipt (or a CEB900)."""
+"""CEB XML door: POST a CEB311 / CEB411 / CEB511 message, get its CEB312 / 412 / 512 receipt (or a CEB900); a
+CEB623 / CEB625 (cancel / return of an inventory) gets its CEB624 / CEB626."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from app.ceb import samples
+from app.ceb.after_release import request_message_type
 from app.deps import PreferHeader, PrincipalDep, applied
 from app.errors import UnsupportedMediaType
 from app.schemas.problems import problems
 from app.services import messages as message_service
+from app.services.after_release_messages import receive_request_message
 from app.services.waiting import requested_wait
 
 XML_MEDIA_TYPES = ("application/xml", "text/xml")
@@ -72,7 +75,10 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "`2` at once, or with `Prefer: wait=N` the business result (`120`, or the negative code). "
         "`BaseTransfer/copCode` must be the enterprise of the X-API-Key; delegations decide whose documents it "
         "may transmit. `ds:Signature`, `BaseSubscribe` and `ExtendMessage` are accepted and kept with the raw "
-        "message. The encoding comes from the BOM or the XML declaration (UTF-8, GB18030, GBK …)."
+        "message. The encoding comes from the BOM or the XML declaration (UTF-8, GB18030, GBK …). "
+        "A `CEB623Message` (cancel, 撤销) or `CEB625Message` (return, 退货) of a declared inventory is filed as "
+        "POST /api/v1/inventory-cancels / inventory-returns would and answered with a `CEB624Message` / "
+        "`CEB626Message`: `2` per request filed, or the refusal's -623xxx / -625xxx code (docs/xml.md)."
     ),
     response_class=Response,
     responses=problems(
@@ -107,7 +113,10 @@ async def submit_message(request: Request, principal: PrincipalDep, prefer: Pref
         )
     body = await request.body()
     wait = requested_wait(prefer)
-    answer = await message_service.receive_message(request.app.state, principal, body, content_type, wait)
+    if request_message_type(body) is not None:  # a cancel (CEB623) or a return (CEB625) of an inventory
+        answer = await receive_request_message(request.app.state, principal, body)
+    else:
+        answer = await message_service.receive_message(request.app.state, principal, body, content_type, wait)
     headers = {}
     if answer.http_status == 200:
         headers = applied(wait) | {

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-FINAL_STATUSES = frozenset({"CLEARED", "REJECTED"})
+# REVOKED / RETURNED: cancelled or returned after the declaration (app/rules/after_release.py); final too.
+FINAL_STATUSES = frozenset({"CLEARED", "REJECTED", "REVOKED", "RETURNED"})
 RELEASED = frozenset({"800", "899"})  # 放行, 结关
 HELD = frozenset({"500", "501", "502", "503", "599"})  # 查验 and the detentions
 

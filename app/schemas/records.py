@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from app.rules.matching import Discrepancy
+from app.schemas.after_release import InventoryRequestOut
 
 RecordStatusName = Literal[
     "AWAITING_DOCUMENTS",
@@ -19,6 +20,8 @@ RecordStatusName = Literal[
     "CLEARED",
     "REJECTED",
     "CANCELLED",
+    "REVOKED",
+    "RETURNED",
 ]
 DocumentState = Literal["active", "draft", "cancelled"]
 
@@ -171,6 +174,11 @@ class RecordDetail(RecordSummary):
         default_factory=list,
         description="Every receipt of every submission of the record's documents (that the caller may read), "
         "in the order they happened",
+    )
+    inventoryRequests: list[InventoryRequestOut] = Field(
+        default_factory=list,
+        description="Cancels (CEB623) and returns (CEB625) of the inventory, oldest first, each with customs' "
+        "answers (CEB624 / CEB626); shown to those who see the declaration",
     )
 
 

@@ -74,14 +74,15 @@ async def used_quotas(session: AsyncSession, buyers: Iterable[str], year: int) -
     used = dict.fromkeys(wanted, Decimal("0"))
     if wanted:
         rows = await session.execute(
-            select(Declaration.buyer_id_number, Declaration.dutiable_value).where(
+            select(Declaration.buyer_id_number, Declaration.dutiable_value, Declaration.returned_value).where(
                 Declaration.buyer_id_number.in_(wanted),
                 Declaration.decl_year == year,
                 Declaration.counts_to_quota.is_(True),
             )
         )
-        for buyer, value in rows:
-            used[buyer] += value
+        # An approved return gave part of a purchase back (returned_value); an approved cancel all of it.
+        for buyer, value, returned in rows:
+            used[buyer] += value - (returned or Decimal("0"))
     return used
 
 

@@ -4,17 +4,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ceb import return_codes
+from app.ceb.after_release import render_request_receipts
 from app.ceb.codec import ReturnRow, render_inventory_receipts, render_receipts
 from app.lifecycle.feed import FeedEvent, FeedPosition, read_feed
-from app.models import AgencyReceipt, Declaration, Document, MatchRecord, RecordEvent
+from app.models import AgencyReceipt, Declaration, Document, InventoryRequest, MatchRecord, RecordEvent
 from app.rules.feed_audience import (
     DocumentParties,
     RecordParties,
@@ -24,6 +26,7 @@ from app.rules.feed_audience import (
     view_of,
 )
 from app.services.records import RECEIPT_KINDS, party_clause
+from app.services.request_views import receipt_rows
 
 _MESSAGE_NAMESPACE = uuid.UUID("0d7f5c2e-8b1a-4c3d-9e6f-2a1b3c4d5e6f")
 
@@ -136,6 +139,8 @@ async def receipt_message(session: AsyncSession, shown: ShownEvent) -> bytes | N
             info = return_codes.return_info(code, info)
         row = ReturnRow(str(event.detail.get("guid") or guid), keys, status, info, event.at)
         return render_receipts(kind, [row], guid=guid)
+    if event.kind == "agency_receipt" and event.detail.get("requestId") and shown.view == "whole":
+        return await _request_receipt_message(session, event.detail, event.at, guid)
     if event.kind == "agency_receipt" and event.detail.get("agency") == "customs" and shown.view == "whole":
         declaration = await session.get(Declaration, event.record_id) if event.record_id is not None else None
         if declaration is None or event.record_id is None:
@@ -152,3 +157,21 @@ async def receipt_message(session: AsyncSession, shown: ShownEvent) -> bytes | N
         }
         return render_inventory_receipts([row_], guid=guid)
     return None
+
+
+async def _request_receipt_message(
+    session: AsyncSession, detail: Mapping[str, Any], at: datetime, guid: str
+) -> bytes | None:
+    """Customs' answer to a cancel or return (CEB624 / CEB626), one ``…Return``."""
+    try:
+        request = await session.get(InventoryRequest, uuid.UUID(str(detail["requestId"])))
+    except ValueError:
+        return None
+    if request is None:
+        return None
+    row = receipt_rows(request)[0] | {
+        "returnStatus": detail.get("returnStatus"),
+        "returnTime": at,
+        "returnInfo": detail.get("returnInfo"),
+    }
+    return render_request_receipts(request.kind, [row], guid=guid)  # type: ignore[arg-type]

@@ -17,11 +17,12 @@ from lxml import etree
 
 from app.adapters.base import AgencyError, PermanentAgencyError
 from app.ceb import conformance, signature
+from app.ceb.after_release import RequestKind, request_element
 from app.ceb.conformance import OutgoingMessageInvalid
 from app.config import Settings
 from app.crypto.identity import SigningIdentity, SigningNotConfigured, signing_identity
 from app.errors import DomainError
-from app.services.inventory_message import inventory_tree
+from app.services.inventory_message import inventory_transfer, inventory_tree
 
 if TYPE_CHECKING:
     from app.services.dispatch import Claim
@@ -39,6 +40,18 @@ def signed_inventory_message(
     declaration's own (``inventory_message_guid``: the same on every rendering; the signature value, SM2 being
     randomised, is not)."""
     root = inventory_tree(record_id, inventory)
+    signature.sign(root, identity.key, identity.certificate)
+    conformance.check(root)
+    return _DECLARATION + bytes(etree.tostring(root, encoding="UTF-8"))
+
+
+def signed_request_message(
+    kind: RequestKind, fields: Mapping[str, Any], identity: SigningIdentity, guid: str | None = None
+) -> bytes:
+    """A cancel (CEB623) or return (CEB625) as customs is sent it: transmitted by the declarant (agentCode,
+    as for its CEB621), signed with the service's key like the CEB621 and checked against its XSD, signature
+    included (``OutgoingMessageInvalid`` otherwise: never sent)."""
+    root = request_element(kind, fields, inventory_transfer(fields), guid=guid)
     signature.sign(root, identity.key, identity.certificate)
     conformance.check(root)
     return _DECLARATION + bytes(etree.tostring(root, encoding="UTF-8"))

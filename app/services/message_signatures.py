@@ -8,8 +8,9 @@ trace but its CEB900 answer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,16 +26,30 @@ from app.schemas.ceb_types import CHINA_TZ
 
 async def check_message_signature(engine: AsyncEngine, message: ParsedMessage, sender: str) -> MessageRejected | None:
     """The CEB900 refusal of a message whose signature does not let it in, else None."""
-    signature = message.signature
+    return await check_signature(
+        engine, message.signature, sender, message.records, message_type=message.kind.message, guid=message.guid
+    )
+
+
+async def check_signature(
+    engine: AsyncEngine,
+    signature: EnvelopedSignature | None,
+    sender: str,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    message_type: str,
+    guid: str,
+) -> MessageRejected | None:
+    """The same check for any message read with its signature detached (CEB623 / CEB625 too)."""
     policy, certificate = await _policy_and_certificate(engine, sender, signature)
-    refusal = signature_refusal(policy, signature, sender, certificate, _app_times(message))
+    refusal = signature_refusal(policy, signature, sender, certificate, _app_times(records))
     if refusal is None:
         return None
     return MessageRejected(
         refusal.code,
         refusal.detail,
-        message_type=message.kind.message,
-        message_guid=message.guid,
+        message_type=message_type,
+        message_guid=guid,
         http_status=refusal.http_status,
     )
 
@@ -79,10 +94,10 @@ async def _policy_and_certificate(
     )
 
 
-def _app_times(message: ParsedMessage) -> list[datetime]:
+def _app_times(records: Sequence[Mapping[str, Any]]) -> list[datetime]:
     """Each record's appTime (C14, China time); one that cannot be read is left to the record's validation."""
     times = []
-    for record in message.records:
+    for record in records:
         try:
             times.append(datetime.strptime(str(record.get("appTime")), "%Y%m%d%H%M%S").replace(tzinfo=CHINA_TZ))
         except ValueError:

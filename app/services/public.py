@@ -219,13 +219,16 @@ async def quota_check(session: AsyncSession, settings: Settings, data: QuotaChec
     year = data.year or utcnow().astimezone(CHINA_TZ).year
     declarations = list(
         await session.execute(
-            select(Declaration.record_id, Declaration.dutiable_value, Declaration.created_at).where(
-                Declaration.buyer_id_number == buyer,
-                Declaration.decl_year == year,
-                Declaration.counts_to_quota.is_(True),
-            )
+            select(
+                Declaration.record_id,
+                Declaration.dutiable_value,
+                Declaration.returned_value,
+                Declaration.counts_to_quota,
+                Declaration.created_at,
+            ).where(Declaration.buyer_id_number == buyer, Declaration.decl_year == year)
         )
     )
+    # Every purchase of the year proves the buyer (a cancelled one too); only those that count use the quota.
     record_ids = [row.record_id for row in declarations]
     orders: dict[uuid.UUID, dict[str, Any]] = {}
     if record_ids:
@@ -245,8 +248,9 @@ async def quota_check(session: AsyncSession, settings: Settings, data: QuotaChec
     names = dict(
         (await session.execute(select(Enterprise.code, Enterprise.name).where(Enterprise.code.in_(platforms)))).all()
     )
-    used = sum((row.dutiable_value for row in declarations), Decimal("0"))
-    listed = sorted(declarations, key=lambda row: row.created_at)
+    counted = [row for row in declarations if row.counts_to_quota and row.dutiable_value > row.returned_value]
+    used = sum((row.dutiable_value - row.returned_value for row in counted), Decimal("0"))
+    listed = sorted(counted, key=lambda row: row.created_at)
     return QuotaCheckOut(
         year=year,
         idNumber=buyer[:6] + "*" * (len(buyer) - 10) + buyer[-4:],
@@ -258,7 +262,7 @@ async def quota_check(session: AsyncSession, settings: Settings, data: QuotaChec
                 date=row.created_at.astimezone(CHINA_TZ).date().isoformat(),
                 platform=names.get(str(orders.get(row.record_id, {}).get("ebpCode")), "?"),
                 orderNo=_mask_order(str(orders.get(row.record_id, {}).get("orderNo", ""))),
-                value=row.dutiable_value.quantize(Decimal("0.01")),
+                value=(row.dutiable_value - row.returned_value).quantize(Decimal("0.01")),
             )
             for row in listed
         ],

@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -17,7 +18,7 @@ from app.ceb import return_codes
 from app.ceb.codec import ReturnRow, render_inventory_receipts, render_receipts, return_time
 from app.ceb.kinds import ORDER, PAYMENT, WAYBILL
 from app.errors import NotFound, Unprocessable
-from app.models import AgencyReceipt, Declaration, Document, MatchRecord, RecordEvent, Submission
+from app.models import AgencyReceipt, Declaration, Document, InventoryRequest, MatchRecord, RecordEvent, Submission
 from app.rules.agency_status import receipt_order
 from app.schemas.documents import key_dict
 from app.schemas.records import (
@@ -33,6 +34,7 @@ from app.schemas.records import (
 )
 from app.services.accept import acceptance_info
 from app.services.auth import Principal
+from app.services.request_views import request_out
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,15 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: uui
         select(AgencyReceipt).where(AgencyReceipt.record_id == record.id).order_by(AgencyReceipt.received_at)
     )
     submissions = await submissions_of(session, docs)
+    requests: Iterable[InventoryRequest] = (
+        await session.scalars(
+            select(InventoryRequest)
+            .where(InventoryRequest.record_id == record.id)
+            .order_by(InventoryRequest.created_at, InventoryRequest.id)
+        )
+        if sees_all
+        else []
+    )
     return RecordDetail(
         **summary(record, principal).model_dump(),
         declaration=(
@@ -247,6 +258,7 @@ async def get_record(session: AsyncSession, principal: Principal, record_id: uui
         ],
         documents=[document_out(d) for d in docs],
         documentReceipts=document_receipts(submissions),
+        inventoryRequests=[request_out(r) for r in requests],
         timeline=[
             TimelineEvent(at=e.at, kind=e.kind, actor=e.actor, detail=e.detail)
             for e in events

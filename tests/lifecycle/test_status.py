@@ -106,3 +106,32 @@ def test_no_code_but_the_lifecycle_assigns_a_record_status() -> None:
                     ):
                         offenders.append(f"{path.relative_to(root)}:{leaf.lineno}")
     assert offenders == []
+
+
+@pytest.mark.parametrize("start", [S.DECLARED, S.INSPECTION, S.CLEARED])
+def test_a_cancelled_inventory_is_revoked_and_releases_the_quota(start: RecordStatus) -> None:
+    revoked = transition(start, E.INVENTORY_CANCELLED)
+    assert (revoked.status, revoked.effects) == (S.REVOKED, (Effect.RELEASE_QUOTA,))
+
+
+def test_only_released_goods_are_returned_and_give_their_quota_back() -> None:
+    returned = transition(S.CLEARED, E.GOODS_RETURNED)
+    assert (returned.status, returned.effects) == (S.RETURNED, (Effect.RETURN_QUOTA,))
+    for status in (S.DECLARED, S.INSPECTION, S.REJECTED, S.REVOKED, S.RETURNED, S.MATCHED):
+        with pytest.raises(IllegalTransition):
+            transition(status, E.GOODS_RETURNED)
+    for status in (S.AWAITING_DOCUMENTS, S.MATCHED, S.REVOKED, S.RETURNED, S.CANCELLED):
+        with pytest.raises(IllegalTransition):
+            transition(status, E.INVENTORY_CANCELLED)
+    # A declaration another agency refused meanwhile stays refused (its quota is already released).
+    assert transition(S.REJECTED, E.INVENTORY_CANCELLED) == transition(S.REJECTED, E.AGENCY_HELD).__class__(S.REJECTED)
+
+
+@pytest.mark.parametrize("final", [S.REVOKED, S.RETURNED])
+def test_cancelled_or_returned_stays_so_whatever_customs_answers_late(final: RecordStatus) -> None:
+    for event in (E.AGENCY_HELD, E.AGENCY_RELEASED, E.AGENCY_REJECTED):
+        assert transition(final, event).status == final
+        assert transition(final, event).effects == ()
+    for event in (E.DOCUMENTS_AGREE, E.DOCUMENTS_CANCELLED, E.DECLARATION_ACCEPTED):
+        with pytest.raises(IllegalTransition):
+            transition(final, event)

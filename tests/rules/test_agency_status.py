@@ -45,6 +45,10 @@ def agencies(**states: str | None) -> dict[str, dict[str, str | None]]:
         ("DECLARED", {"customs": "released", "inspection": "accepted", "tax": None, "fx": "accepted"}, "DECLARED"),
         ("DECLARED", {"customs": "released", "inspection": "rejected", "tax": "accepted", "fx": None}, "REJECTED"),
         ("CLEARED", {"customs": "released", "fx": "rejected"}, "CLEARED"),  # final
+        # Cancelled or returned after the declaration: final too, whatever customs' late answers to it say.
+        ("REVOKED", {"customs": "released", "inspection": "accepted", "tax": "accepted", "fx": "accepted"}, "REVOKED"),
+        ("REVOKED", {"customs": "held", "fx": "rejected"}, "REVOKED"),
+        ("RETURNED", {"customs": "released", "fx": "rejected"}, "RETURNED"),
     ],
 )
 def test_record_status_after(current: str, states: dict[str, str | None], expected: str) -> None:
