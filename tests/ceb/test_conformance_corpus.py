@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from app.ceb import codec, safe_xml
+from app.ceb.after_release import RequestKind, render_request_receipts, request_element
 from app.ceb.codec import MessageRejected
+from app.rules.after_release import INVENTORY_FIELDS, ReturnedLines, inventory_number, returned_lines
 from app.rules.inventory import DeclarationParty, GoodsRecord, compose_inventory
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.services.accept import acceptance_receipt
@@ -110,6 +113,7 @@ def test_every_message_of_the_bench_workload_and_its_answers_conform() -> None:
                 for status, i in (("120", "入库"), ("399", "审结"), ("800", "放行"))
             ]
             seen.add(valid(codec.render_inventory_receipts(answers)))
+            seen |= after_release_messages(inventory)
     for batch in list(workload.batches(workload.document_stream("CB", 0, 120)))[:12]:
         body = batch.xml_body()
         seen.add(valid(body))
@@ -123,7 +127,41 @@ def test_every_message_of_the_bench_workload_and_its_answers_conform() -> None:
         "CEB512Message",
         "CEB621Message",
         "CEB622Message",
+        "CEB623Message",
+        "CEB624Message",
+        "CEB625Message",
+        "CEB626Message",
     }
+
+
+def after_release_messages(inventory: dict[str, Any]) -> set[str]:
+    """A cancel (CEB623) and a return of every line (CEB625) of ``inventory`` as customs is sent them (unsigned
+    here: tests/test_cancel_returns.py checks the signed ones), and customs' answers as CEB624 / CEB626."""
+    seen = set()
+    kinds: tuple[RequestKind, ...] = ("cancel", "return")
+    for kind in kinds:
+        fields: dict[str, Any] = {
+            "guid": str(uuid.uuid4()).upper(),
+            "appType": "1",
+            "appTime": "20261201102000",
+            "appStatus": "2",
+            **{name: inventory.get(name) for name in INVENTORY_FIELDS},
+            "preNo": "B20261123000000001",
+            "invtNo": inventory_number(str(inventory["customsCode"]), 2026, uuid.uuid4().int),
+            "reason": "买家申请退货" if kind == "return" else "订单取消",
+        }
+        if kind == "return":
+            lines = returned_lines(inventory["inventoryList"], None)
+            assert isinstance(lines, ReturnedLines)
+            fields["invtRefundList"] = lines.lines
+        request = request_element(kind, fields, transfer(str(inventory["agentCode"])))
+        seen.add(valid(etree.tostring(request, encoding="UTF-8"), signature_optional=True))
+        answers = [
+            {**fields, "returnStatus": status, "returnTime": NOW, "returnInfo": info}
+            for status, info in (("120", "入库"), ("399", "审结"))
+        ]
+        seen.add(valid(render_request_receipts(kind, answers)))
+    return seen
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))
