@@ -64,6 +64,10 @@ PUBLIC = {
     ("GET", "/console/records/{record_id}/live"),
     ("GET", "/console/dashboard"),
     ("GET", "/console/dashboard/live"),
+    ("GET", "/console/warnings"),
+    ("POST", "/console/warnings/{warning_id}"),
+    ("GET", "/console/enterprises"),
+    ("GET", "/console/enterprises/{code}"),
     # Public services: credit disclosure (of an enterprise no group's markers name), complaints, a buyer's own
     # check (which answers only with the buyer's own purchases, masked).
     ("GET", "/api/v1/public/enterprises/{code}"),
@@ -345,6 +349,21 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("GET", "/console/dashboard"): lambda w, r, t: Call(
         "GET", "/console/dashboard", params={"ebpCode": t.group.triple[0]["ebpCode"]}
     ),
+    ("GET", "/console/warnings"): lambda w, r, t: Call(
+        "GET", "/console/warnings", params={"enterprise": t.group.triple[0]["ebpCode"]}
+    ),
+    ("POST", "/console/warnings/{warning_id}"): lambda w, r, t: Call(
+        "POST",
+        "/console/warnings/1",
+        content=b"action=dismiss&note=x",
+        content_type="application/x-www-form-urlencoded",
+    ),
+    ("GET", "/console/enterprises"): lambda w, r, t: Call(
+        "GET", "/console/enterprises", params={"code": t.group.triple[0]["ebpCode"]}
+    ),
+    ("GET", "/console/enterprises/{code}"): lambda w, r, t: Call(
+        "GET", f"/console/enterprises/{t.group.triple[0]['ebpCode']}"
+    ),
     ("GET", "/console/dashboard/live"): lambda w, r, t: Call(
         "GET", "/console/dashboard/live", params={"ebpCode": t.group.triple[0]["ebpCode"]}
     ),
@@ -433,7 +452,16 @@ OPERATIONS: dict[tuple[str, str], Build] = {
         ("GET", f"/api/v1/stats/{name}"): lambda w, r, t, name=name: Call(
             "GET", f"/api/v1/stats/{name}", params={"ebpCode": t.group.triple[0]["ebpCode"]}
         )
-        for name in ("summary", "timeseries", "mismatch-reasons", "rejections", "clearance-times", "backlog")
+        for name in (
+            "summary",
+            "timeseries",
+            "mismatch-reasons",
+            "rejections",
+            "clearance-times",
+            "backlog",
+            "inspections",
+            "warnings",
+        )
     },
     ("GET", "/api/v1/records/{record_id}"): lambda w, r, t: Call("GET", f"/api/v1/records/{_record(t)}"),
     ("GET", "/api/v1/records/{record_id}/receipts/{kind}"): lambda w, r, t: Call(
@@ -534,6 +562,29 @@ OPERATIONS: dict[tuple[str, str], Build] = {
         "/api/v1/complaints/999999/triage",
         json={"status": "investigating", "recordIds": [_record(t)], "note": "核查"},
     ),
+    # Cancels and returns name the inventory by its platform and order number: another's (or a missing one) is 404.
+    # A request filed on one's own declared record stays pending (no dispatcher runs here), so the later roles'
+    # own requests are refused as pending: none changes the record the snapshots compare.
+    **{
+        ("POST", f"/api/v1/inventory-{kind}"): lambda w, r, t, kind=kind: Call(
+            "POST",
+            f"/api/v1/inventory-{kind}",
+            json={
+                "ebpCode": t.group.triple[0]["ebpCode"],
+                "orderNo": "NOSUCH0001" if t.missing else t.group.triple[0]["orderNo"],
+                "reason": "买家申请",
+            },
+        )
+        for kind in ("cancels", "returns")
+    },
+    # No request exists in this world: by id, every caller's answer is the same 404 (tests/test_cancel_returns.py
+    # reads one's own and another's requests).
+    **{
+        ("GET", f"/api/v1/inventory-{kind}/{{request_id}}"): lambda w, r, t, kind=kind: Call(
+            "GET", f"/api/v1/inventory-{kind}/00000000-0000-4000-8000-000000000623"
+        )
+        for kind in ("cancels", "returns")
+    },
     ("GET", "/api/v1/public/enterprises/{code}"): lambda w, r, t: Call("GET", f"/api/v1/public/enterprises/{G_SELLER}"),
     ("POST", "/api/v1/public/complaints"): lambda w, r, t: Call(
         "POST", "/api/v1/public/complaints", json={"kind": "other", "what": "商品与描述不符"}
