@@ -12,6 +12,7 @@ from app.rules.after_release import (
     Refused,
     ReturnedLines,
     cancel_refusal,
+    decimal_or_zero,
     disagreements,
     goods_back_by,
     inventory_number,
@@ -124,3 +125,99 @@ def test_every_refusal_has_chinese_and_english_and_a_receipt_code() -> None:
         assert refusal.en
         assert refusal.ceb_return_status.startswith(("-623", "-625"))
         assert refusal.http_status in (409, 422)
+
+
+# --- the exact refusals and edges (each case kills a mutant `make mutation` showed surviving) ----------------
+
+
+def test_each_refusal_says_what_stands_in_the_way() -> None:
+    pending = ("REQUEST_PENDING", "another request of this inventory is with customs")
+    cases = [
+        (cancel_refusal("REVOKED", False), ("INVENTORY_ALREADY_CANCELLED", "the inventory is already cancelled")),
+        (cancel_refusal("RETURNED", False), ("INVENTORY_ALREADY_RETURNED", "the goods were already returned")),
+        (
+            cancel_refusal("MATCHED", False),
+            ("INVENTORY_NOT_DECLARED", "a MATCHED record has no inventory with customs"),
+        ),
+        (cancel_refusal("DECLARED", True), pending),
+        (return_refusal("CLEARED", True, RELEASED, RELEASED), pending),
+        (
+            return_refusal("DECLARED", False, None, RELEASED),
+            ("INVENTORY_NOT_RELEASED", "a DECLARED record is not released"),
+        ),
+        (
+            return_refusal("CLEARED", False, RELEASED, RELEASED + timedelta(days=31)),
+            (
+                "RETURN_PERIOD_EXPIRED",
+                "released 2026-11-01T10:00:00+00:00, the period ended 2026-12-01T10:00:00+00:00",
+            ),
+        ),
+        (
+            returned_lines(LINES, [{"gnum": 3}]),
+            ("RETURN_LINE_NOT_FOUND", "gnum 3 is not a line of the inventory (or is repeated)"),
+        ),
+        (
+            returned_lines(LINES, [{"gnum": 2, "qty": Decimal("1.5")}]),
+            ("RETURN_QUANTITY_EXCEEDED", "line 2: 1.5 returned, 1 declared"),
+        ),
+    ]
+    for refused, expected in cases:
+        assert isinstance(refused, Refused)
+        assert (refused.code, refused.detail) == expected
+
+
+@pytest.mark.parametrize("qty", [Decimal("0"), Decimal("-1"), "many"])
+def test_a_returned_quantity_must_be_more_than_nothing(qty: object) -> None:
+    refused = returned_lines(LINES, [{"gnum": 1, "qty": qty}])
+    assert isinstance(refused, Refused)
+    assert (refused.code, refused.detail) == ("RETURN_QUANTITY_EXCEEDED", "line 1: the quantity must be more than 0")
+
+
+def test_a_return_needs_a_release_time_and_a_released_status() -> None:
+    assert code(return_refusal("CLEARED", False, None, RELEASED)) == "INVENTORY_NOT_RELEASED"
+    assert code(return_refusal("DECLARED", False, RELEASED, RELEASED)) == "INVENTORY_NOT_RELEASED"
+
+
+def test_one_line_returned_in_full_beside_another_kept_is_not_a_whole_return() -> None:
+    first_line_only = returned_lines(LINES, [{"gnum": 1}])
+    assert isinstance(first_line_only, ReturnedLines)
+    assert (first_line_only.whole, first_line_only.value) == (False, Decimal("300.00"))
+
+
+def test_unreadable_quantities_and_prices_count_as_nothing() -> None:
+    odd = [{"gnum": 1, "gcode": "3304990099", "gname": "精华液", "qty": "n/a", "unit": "142"}]
+    whole = returned_lines(odd, None)
+    assert isinstance(whole, ReturnedLines)
+    assert (whole.whole, whole.value, whole.lines[0]["qty"]) == (True, Decimal("0.00"), "0")
+    unpriced = returned_lines([{**odd[0], "qty": "3"}], None)
+    assert isinstance(unpriced, ReturnedLines)
+    assert unpriced.value == Decimal("0.00")
+    assert (decimal_or_zero("12.5"), decimal_or_zero("x"), decimal_or_zero(None)) == (Decimal("12.5"), 0, 0)
+    assert (decimal_or_zero("Infinity"), decimal_or_zero("NaN")) == (0, 0)
+
+
+def test_values_round_half_up_to_the_cent() -> None:
+    half = returned_lines([{**LINES[1], "price": "0.125"}], None)
+    assert isinstance(half, ReturnedLines)
+    assert half.value == Decimal("0.13")
+    assert quota_given_back(Decimal("0.25"), Decimal("2"), ReturnedLines([], Decimal("1"), False)) == Decimal("0.13")
+
+
+def test_the_quota_given_back_at_its_edges() -> None:
+    whole = returned_lines(LINES, None)
+    assert isinstance(whole, ReturnedLines)
+    # A whole return gives everything back even when the lines' total prices add up to another figure.
+    assert quota_given_back(Decimal("420"), Decimal("500"), whole) == Decimal("420")
+    part = ReturnedLines([], Decimal("0.50"), False)
+    assert quota_given_back(Decimal("420"), Decimal("0"), part) == Decimal("420")  # nothing declared to divide by
+    assert quota_given_back(Decimal("420"), Decimal("1"), part) == Decimal("210.00")
+
+
+def test_an_empty_field_names_nothing_and_a_field_the_inventory_lacks_disagrees() -> None:
+    inventory = {"orderNo": "A1", "ebpCode": "3120960A01"}
+    assert disagreements({"ebpCode": ""}, inventory) == []
+    assert disagreements({"logisticsNo": "xxxx"}, inventory) == ["logisticsNo"]
+
+
+def test_the_inventory_number_takes_four_digits_of_the_customs_code() -> None:
+    assert inventory_number("150123", 2026, 7) == "15012026I000000007"

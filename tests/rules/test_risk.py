@@ -195,3 +195,14 @@ def test_r8_needs_records_and_peers() -> None:
     # A peer with too few records has no rate: it does not pull the median down.
     quiet = {"S1": PartyRates(100, 0.02), "S2": PartyRates(19, 0.0), "BAD": PartyRates(100, 0.03)}
     assert enterprise_outliers(quiet) == {}
+
+
+def test_r8_passes_over_a_small_enterprise_to_the_next() -> None:
+    quiet = {f"S{k}": PartyRates(100, 0.02) for k in range(5)}
+    # The enterprise with too few records comes first: the ones after it are still judged.
+    assert sorted(enterprise_outliers({"NEW": PartyRates(3, 1.0)} | quiet | {"BAD": PartyRates(100, 0.10)})) == ["BAD"]
+
+
+def test_r8_counts_a_peer_with_exactly_the_minimum_records() -> None:
+    peers = {f"S{k}": PartyRates(20, 0.02) for k in range(5)}
+    assert sorted(enterprise_outliers(peers | {"BAD": PartyRates(100, 0.10)}, min_records=20)) == ["BAD"]
