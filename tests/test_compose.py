@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRETS = {
     "SW_DB_PASSWORD": "db-password-for-the-compose-check-0123",
     "SW_CONSOLE_SECRET": "console-secret-for-the-compose-check-0",
+    "SW_RISK_ID_SECRET": "risk-id-secret-for-the-compose-check-01",
+    "SW_WEBHOOK_SECRET_KEYS": "webhook-secret-key-for-the-compose-check",
     "SW_CUSTOMS_CALLBACK_SECRETS": "customs-secret-for-the-compose-check-0",
     "SW_INSPECTION_CALLBACK_SECRETS": "inspection-secret-for-the-compose-check",
     "SW_TAX_CALLBACK_SECRETS": "tax-secret-for-the-compose-check-012345",

@@ -163,6 +163,26 @@ ROUTES = [
         lambda: {"idNumber": "33010619900101123X", "name": "王小明", "telephone": "13800138000"},
         ("name",),
     ),
+    Route(
+        "POST",
+        "/api/v1/inventory-cancels",
+        lambda: {"ebpCode": PLATFORM, "orderNo": "HOSTILE0001", "reason": "买家取消"},
+        ("reason",),
+        key="platform",
+    ),
+    Route(
+        "POST",
+        "/api/v1/inventory-returns",
+        lambda: {
+            "ebpCode": PLATFORM,
+            "orderNo": "HOSTILE0001",
+            "reason": "买家退货",
+            "invtRefundList": [{"gnum": 1, "qty": "1"}],
+        },
+        ("reason",),
+        ("invtRefundList", 0, "qty"),
+        "platform",
+    ),
     Route("POST", "/api/v1/goods", lambda: goods_record(itemNo="HOSTILE-1"), ("gname",), ("vatRate",)),
     Route("PATCH", f"/api/v1/goods/{SELLER}/JP-SSD-50", lambda: {"vatRate": "0.13"}, ("gname",), ("vatRate",)),
     Route(

@@ -50,7 +50,7 @@ def _created(request: Any, path: str) -> JSONResponse:
         + _FILED.format(message="CEB623", receipt="CEB624")
         + " The same can be sent as a CEB623Message to POST /api/v1/messages."
     ),
-    responses=problems(401, 403, 404, 409, 422, 503),
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 503),
     operation_id="file_inventory_cancel",
 )
 async def file_cancel(
@@ -74,7 +74,7 @@ async def file_cancel(
         + _FILED.format(message="CEB625", receipt="CEB626")
         + " The same can be sent as a CEB625Message to POST /api/v1/messages."
     ),
-    responses=problems(401, 403, 404, 409, 422, 503),
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 503),
     operation_id="file_inventory_return",
 )
 async def file_return(
