@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -20,7 +19,7 @@ from app.read_replica import ReadReplica, ReadSource, primary_source
 from app.rules.rate_limits import route_class
 from app.services.auth import BOOTSTRAP_KEY_ID, Principal, authenticate, record_key_use
 from app.services.filing_cache import FilingCache
-from app.services.rate_limits import RateLimiter
+from app.services.rate_limits import RateLimiter, refusal
 from app.services.waiting import MAX_WAIT_S
 
 api_key_header = APIKeyHeader(
@@ -97,16 +96,13 @@ async def _within_rate_limit(request: Request, principal: Principal) -> None:
     limit = (
         own if own is not None else (settings.rate_limit_intake if route == "intake" else settings.rate_limit_queries)
     )
-    if limit == 0:
-        return
     limiter: RateLimiter = request.app.state.rate_limiter
-    verdict = await limiter.hit(f"{route}:{principal.enterprise_code}", limit, settings.rate_limit_window_s)
-    if not verdict.allowed:
-        # A runaway loop that ignores Retry-After would otherwise be answered as fast as it asks, and refusing
-        # it hundreds of times a second costs the other senders' latency (tests/soak/test_runaway_sender.py).
-        await asyncio.sleep(min(verdict.retry_after_s, settings.rate_limit_refusal_delay_s))
+    bucket = f"{route}:{principal.enterprise_code}"
+    window_s = settings.rate_limit_window_s
+    verdict = await refusal(limiter, bucket, limit, window_s, hold_s=settings.rate_limit_refusal_delay_s)
+    if verdict is not None:
         raise RateLimited(
-            f"More than {limit} {route} requests from {principal.enterprise_code} in {settings.rate_limit_window_s} s; "
+            f"More than {limit} {route} requests from {principal.enterprise_code} in {window_s} s; "
             f"retry after {verdict.retry_after_s} s",
             retry_after_s=verdict.retry_after_s,
         )

@@ -25,7 +25,7 @@ from app.schemas.public import (
 )
 from app.services import public as service
 from app.services.credit import require_supervisor
-from app.services.rate_limits import RateLimiter
+from app.services.rate_limits import RateLimiter, refusal
 
 router = APIRouter(prefix="/api/v1", tags=["Public services (公共服务)"])
 HOUR_S, DAY_S = 3600, 86400
@@ -34,11 +34,9 @@ HOUR_S, DAY_S = 3600, 86400
 async def _within_limit(request: Request, bucket: str, limit: int, window_s: int, what: str) -> None:
     """Count one request in the shared limiter (Redis with SW_REDIS_URL: one budget across the API processes);
     a limit of 0 means none, as for the enterprises' limits."""
-    if limit == 0:
-        return
     limiter: RateLimiter = request.app.state.rate_limiter
-    verdict = await limiter.hit(f"public:{bucket}", limit, window_s)
-    if not verdict.allowed:
+    verdict = await refusal(limiter, f"public:{bucket}", limit, window_s)
+    if verdict is not None:
         raise RateLimited(
             f"More than {limit} {what} in {window_s // 3600} h; try again later", retry_after_s=verdict.retry_after_s
         )

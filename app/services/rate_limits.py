@@ -14,6 +14,7 @@ limiter outage must not become an outage of intake.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -90,6 +91,20 @@ class RedisRateLimiter:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+async def refusal(limiter: RateLimiter, bucket: str, limit: int, window_s: int, hold_s: float = 0.0) -> Verdict | None:
+    """Count one request of ``bucket``: None when it is within ``limit`` (0: no limit, nothing counted), else the
+    refusing verdict — returned only after ``hold_s`` (never past its Retry-After), so that a loop which ignores
+    Retry-After cannot be refused as fast as it asks (tests/soak/test_runaway_sender.py)."""
+    if limit == 0:
+        return None
+    verdict = await limiter.hit(bucket, limit, window_s)
+    if verdict.allowed:
+        return None
+    if hold_s > 0:
+        await asyncio.sleep(min(verdict.retry_after_s, hold_s))
+    return verdict
 
 
 def build_rate_limiter(redis_url: str | None) -> RateLimiter:
