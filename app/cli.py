@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from app.ceb.importer import ImportSummary, Outcome
+    from app.partitioning import Month
 
 cli = typer.Typer(help="Single Window — cross-border e-commerce three-document exchange", no_args_is_help=True)
 
@@ -264,6 +265,27 @@ def partitions_list() -> None:
         typer.echo(f"{table:18} {name:28} {rows:>12,}")
 
 
+def _prune_cutoff(before: str | None, retention_months: int, keep_all: str) -> Month | None:
+    """The first month kept: ``--before`` or the retention setting; None (said) when everything is kept; exit
+    status 2 for a month that is not one or is still written to."""
+    from app.db import utcnow
+    from app.partitioning import Month
+    from app.services.partitions import retention_cutoff
+
+    this_month = Month.of(utcnow())
+    try:
+        cutoff = Month.parse(before) if before is not None else retention_cutoff(retention_months)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    if cutoff is None:
+        typer.echo(f"{keep_all}; pass --before YYYY-MM to prune anyway")
+    elif cutoff > this_month:
+        typer.echo(f"--before {cutoff} is after the current month {this_month}: months still written to", err=True)
+        raise typer.Exit(2)
+    return cutoff
+
+
 @cli.command("prune")
 def prune(
     before: Annotated[
@@ -275,24 +297,13 @@ def prune(
     """Export, verify, then drop the months of the logs older than the retention (PostgreSQL: detach and drop
     the partitions; SQLite: delete the rows). Refuses, touching nothing, if any of those months holds a row of
     a purchase, delivery or dispatch not yet final. Each pruned partition is an audited act."""
-    from app.db import utcnow
-    from app.partitioning import Month
-    from app.services.partitions import PruneRefused, PruneReport, retention_cutoff
+    from app.services.partitions import PruneRefused, PruneReport
     from app.services.partitions import prune as prune_months
 
     settings = get_settings()
-    this_month = Month.of(utcnow())
-    try:
-        cutoff = Month.parse(before) if before is not None else retention_cutoff(settings.retention_months)
-    except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from exc
+    cutoff = _prune_cutoff(before, settings.retention_months, "SW_RETENTION_MONTHS=0: everything is kept")
     if cutoff is None:
-        typer.echo("SW_RETENTION_MONTHS=0: everything is kept; pass --before YYYY-MM to prune anyway")
         return
-    if cutoff > this_month:
-        typer.echo(f"--before {cutoff} is after the current month {this_month}: months still written to", err=True)
-        raise typer.Exit(2)
 
     async def run(cutoff: Month) -> PruneReport:
         engine = create_engine(settings)
@@ -314,6 +325,49 @@ def prune(
         typer.echo(f"pruned {pruned.table} {pruned.month}: {pruned.rows} rows → {pruned.file} (sha256 {pruned.sha256})")
     if not report.checked and not report.pruned:
         typer.echo(f"nothing before {cutoff}")
+
+
+@cli.command("prune-purchases")
+def prune_purchases(
+    before: Annotated[
+        str | None,
+        typer.Option(
+            help="Prune final purchases last changed before YYYY-MM (default: SW_PURCHASE_RETENTION_MONTHS ago)"
+        ),
+    ] = None,
+    export_dir: Annotated[Path, typer.Option(help="Where the exports go")] = Path("var/exports"),
+    batch_size: Annotated[int, typer.Option(min=1, max=5000, help="Purchases a transaction")] = 500,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count the purchases that would go, touch nothing")
+    ] = False,
+) -> None:
+    """Export, verify, then delete the rows of final purchases older than the retention, in batches; each batch
+    is an audited act, and the purchases' keys are kept so that a late resend is refused (PURCHASE_ARCHIVED)."""
+    from app.services.purchase_retention import PurchasePruneReport
+    from app.services.purchase_retention import prune_purchases as prune
+
+    settings = get_settings()
+    kept = "SW_PURCHASE_RETENTION_MONTHS=0: every purchase is kept"
+    cutoff = _prune_cutoff(before, settings.purchase_retention_months, kept)
+    if cutoff is None:
+        return
+
+    async def run() -> PurchasePruneReport:
+        engine = create_engine(settings)
+        try:
+            return await prune(engine, cutoff.start(), export_dir, batch_size=batch_size, dry_run=dry_run)
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    if dry_run:
+        typer.echo(f"would prune {report.eligible} purchases last changed before {cutoff}")
+        return
+    for batch in report.batches:
+        typer.echo(f"pruned {batch.purchases} purchases ({sum(batch.rows.values())} rows) → {batch.manifest}")
+    typer.echo(f"{report.purchases} purchases pruned before {cutoff}")
+    if report.kept_unfinished_fanout:
+        typer.echo(f"{report.kept_unfinished_fanout} kept for now: webhook deliveries still to send")
 
 
 keys_cli = typer.Typer(help="The service's signing key and certificate (docs/xml.md#signatures)", no_args_is_help=True)

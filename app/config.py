@@ -351,6 +351,11 @@ class Settings(BaseSettings):
     retention_months: int = Field(
         default=24, ge=0, description="Whole months kept before the current one by `sw prune` (0 keeps all)"
     )
+    purchase_retention_months: int = Field(
+        default=0,
+        ge=0,
+        description="Whole months a final purchase is kept after its last change by `sw prune-purchases` (0 keeps all)",
+    )
     partitions_ahead: int = Field(default=3, ge=1, le=24, description="Monthly partitions created ahead")
     partition_maintenance_s: float = Field(
         default=6 * 3600.0, ge=0, description="How often the worker creates the months ahead (0: only at start)"

@@ -109,6 +109,11 @@ API_ERROR_CODES: dict[str, tuple[int, str, str]] = {
         "-301011 / -401008",
         "The record is declared; its documents can no longer be changed or cancelled.",
     ),
+    "PURCHASE_ARCHIVED": (
+        409,
+        "",
+        "A document of a purchase completed and pruned by retention (sw prune-purchases): it is not taken again.",
+    ),
     "STALE_MESSAGE": (409, "-301014 / -401012", "A change whose appTime is older than the stored version."),
     "DOCUMENT_CANCELLED": (409, "", "appType 2 for a cancelled document: send it again with appType 1."),
     "PAYLOAD_TOO_LARGE": (413, "", "The body is larger than SW_MAX_BODY_BYTES (10 MiB by default)."),

@@ -8,6 +8,7 @@ from app.models.document import Document, RawMessage
 from app.models.enterprise import ApiKey, Delegation, Enterprise
 from app.models.inventory_request import InventoryRequest
 from app.models.match_record import MatchRecord, RecordEvent
+from app.models.retention import PrunedPurchase
 from app.models.risk import Complaint, CreditAssessment, RiskCount, RiskLink, RiskWarning, SupervisionProfileRow
 from app.models.stats import StatsRollup, StatsRollupDaily
 from app.models.submission import Submission
@@ -31,6 +32,7 @@ __all__ = [
     "Goods",
     "InventoryRequest",
     "MatchRecord",
+    "PrunedPurchase",
     "RawMessage",
     "RecordEvent",
     "RiskCount",

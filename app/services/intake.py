@@ -310,6 +310,15 @@ def apply_submission(ws: Workspace, sender: Sender, index: int, accepted: Accept
     document = accepted.document
     owner, business_no = natural_key(document)
     existing = ws.document(sender.doc_type, owner, business_no)
+    if existing is None and ws.archived(document.ebpCode, document.orderNo):
+        # Its purchase was final and pruned: taking the document as new would start a second purchase and
+        # declare it again (docs/storage.md, "Retention of purchases").
+        raise spec_error(
+            Conflict,
+            "PURCHASE_ARCHIVED",
+            sender.doc_type,
+            "The purchase was completed and its records archived; no document of it is accepted again",
+        )
     digest = accepted.content_sha256
     frozen = False
     if existing is not None and existing.record_id is not None:

@@ -216,7 +216,7 @@ async def _candidates(conn: AsyncConnection, before: Month) -> list[tuple[str, M
     return sorted(set(found), key=lambda pair: (pair[1], pair[0]))
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     if isinstance(value, bytes | memoryview):
         return {"$base64": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, datetime | date):
@@ -242,7 +242,7 @@ async def _export(conn: AsyncConnection, table: str, month: Month, export_dir: P
                 page_query = page_query.where(key > last)
             page = (await conn.execute(page_query)).all()
             for row in page:
-                out.write(json.dumps({k: _plain(v) for k, v in row._mapping.items()}, ensure_ascii=False) + "\n")
+                out.write(json.dumps({k: plain_value(v) for k, v in row._mapping.items()}, ensure_ascii=False) + "\n")
             written += len(page)
             if len(page) < EXPORT_PAGE:
                 break

@@ -27,7 +27,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db import ORDER_LOCKS, advisory_xact_locks, utcnow
-from app.models import Base, Declaration, Dispatch, Document, Goods, MatchRecord, RecordEvent, RiskWarning
+from app.models import (
+    Base,
+    Declaration,
+    Dispatch,
+    Document,
+    Goods,
+    MatchRecord,
+    PrunedPurchase,
+    RecordEvent,
+    RiskWarning,
+)
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.services.rollups import RollupTally
 
@@ -65,6 +75,8 @@ class Workspace:
     matched: list[MatchedPurchase] = field(default_factory=list)
     _parsed: dict[tuple[uuid.UUID, int], BaseModel] = field(default_factory=dict)
     _records_by_order: dict[str, list[MatchRecord]] = field(default_factory=dict)
+    # (ebpCode, orderNo) of the loaded order numbers' purchases pruned by retention (``archived``).
+    pruned: set[tuple[str, str]] = field(default_factory=set)
     # Rows nothing in the unit of work reads back, written in one statement per table by ``write``.
     events: list[dict[str, Any]] = field(default_factory=list)
     declarations: list[dict[str, Any]] = field(default_factory=list)
@@ -102,6 +114,8 @@ class Workspace:
             self._keep_record(record)
         for doc in await self.session.scalars(select(Document).where(Document.order_no.in_(wanted))):
             self._keep(doc)
+        pruned = select(PrunedPurchase.ebp_code, PrunedPurchase.order_no).where(PrunedPurchase.order_no.in_(wanted))
+        self.pruned |= {(row[0], row[1]) for row in await self.session.execute(pruned)}
 
     async def load_goods(self, orders: Iterable[OrderIn]) -> None:
         """The goods records that these orders, and the stored orders in view, name (one query)."""
@@ -151,6 +165,13 @@ class Workspace:
             if record.ebp_code == ebp_code:
                 return record
         return None
+
+    def archived(self, ebp_code: str | None, order_no: str) -> bool:
+        """Whether a document naming this purchase belongs to one pruned by retention (docs/storage.md); a
+        waybill naming no platform, only when no purchase of its order number is still kept."""
+        if ebp_code is not None:
+            return (ebp_code, order_no) in self.pruned
+        return any(no == order_no for _, no in self.pruned) and not self.records_for_order_no(order_no)
 
     def records_for_order_no(self, order_no: str) -> list[MatchRecord]:
         return list(self._records_by_order.get(order_no, ()))
