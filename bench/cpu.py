@@ -35,6 +35,25 @@ def _postgres() -> dict[int, float]:
     return found
 
 
+def family(pid: int) -> list[int]:
+    """``pid`` and every process descended from it (a uvicorn with ``--workers`` runs its workers as children)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents.setdefault(int(text[text.rindex(")") + 2 :].split()[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(parents.get(current, []))
+    return found
+
+
 def _machine() -> tuple[float, float]:
     """(busy, all) CPU seconds of the whole machine since boot."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

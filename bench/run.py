@@ -54,7 +54,7 @@ import httpx
 
 from bench import seed as seeding
 from bench import workload
-from bench.cpu import CpuWindow
+from bench.cpu import CpuWindow, family
 from bench.loadgen import latency_summary
 from bench.pipeline import Sample, backlog_verdict, drain_rate, next_rate
 from bench.procs import Child, Children, free_port, wait_http, wait_until
@@ -299,6 +299,8 @@ class Harness:
         self.db: Db
         self.dispatchers: list[Child] = []
         self.matchers: list[Child] = []
+        self.service: Child | None = None
+        self.mock: Child | None = None
         self.best_matchers = 1  # the matcher count that drained fastest (set by the first point)
         self.unverified: list[tuple[str, str, int]] = []  # (run, order-number prefix, distinct keys acknowledged)
         self.results: dict[str, Any] = {"scale": [], "checks": []}
@@ -354,6 +356,7 @@ class Harness:
             "mock-agencies", self.uvicorn("app.mock_agencies:create_mock_agencies_app", self.ports["mock"], 1), env
         )
         service = self.children.start("service", self.uvicorn("app.main:create_app", self.ports["service"], 2), env)
+        self.service, self.mock = service, mock
         baseline_env = env | {"BENCH_DATABASE_URL": self.sa_url}
         baseline = self.children.start(
             "baseline", self.uvicorn("bench.baseline_app:create_app", self.ports["baseline"], 2), baseline_env
@@ -370,12 +373,18 @@ class Harness:
             self.dispatchers.append(self.children.start(f"dispatcher-{n}", [PY, "-m", "app", "worker"], env))
         want = len(self.dispatchers)
 
+        from app.services.declaration import DISPATCH_CHANNEL
+
         async def listening() -> bool:
             for child in self.dispatchers:
                 if not child.alive():
                     raise RuntimeError(f"{child.name} exited:\n{child.tail()}")
+            # The channel named: the service's processes LISTEN too (the webhook stage's sw_feed), and counting
+            # them started the window before the dispatchers were up.
             listeners = await self.db.scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'", self.db_name
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query ILIKE $2",
+                self.db_name,
+                f"LISTEN%{DISPATCH_CHANNEL}%",
             )
             return int(listeners) >= want
 
@@ -742,6 +751,16 @@ class Harness:
         backlog = await self.db.backlog()
         start = await self.db.now()
         window = self.config.dispatch_window_s
+        # Where the machine's CPU goes while declarations are delivered: the dispatchers, the service (the
+        # agencies' callbacks, and whatever else its processes run), the mock agencies, PostgreSQL.
+        cpu = CpuWindow()
+        cpu.start(
+            {
+                "dispatcher": [c.pid for c in self.dispatchers if c.pid is not None],
+                "service": family(self.service.pid) if self.service and self.service.pid else [],
+                "mock": family(self.mock.pid) if self.mock and self.mock.pid else [],
+            }
+        )
 
         async def done() -> bool:
             if await self.db.backlog() == 0:
@@ -782,6 +801,7 @@ class Harness:
             )
         )
         seconds = max((end - start).total_seconds(), 1e-6)
+        cpu_use = cpu.stop(declarations)
         outcome = {
             "workers": workers,
             "backlog_at_start": backlog,
@@ -793,6 +813,7 @@ class Harness:
             "declarations_per_s": round(declarations / seconds, 1),
             "records_cleared": cleared,
             "records_cleared_per_s": round(cleared / seconds, 1),
+            "cpu_per_declaration": cpu_use,
         }
         log(
             f"  dispatcher, {workers} worker{'s' if workers > 1 else ' '}{'':<11} "
@@ -800,6 +821,14 @@ class Harness:
             f"declarations/s (all four agencies)  {outcome['records_cleared_per_s']:>8,.1f} records cleared/s  "
             f"(backlog {backlog:,}, {seconds:.1f} s)"
         )
+        if declarations:
+            log(
+                "    CPU per declaration: "
+                + ", ".join(
+                    f"{k.removesuffix('_cpu_ms_per_doc')} {v} ms" for k, v in cpu_use.items() if k.endswith("doc")
+                )
+                + f" ({cpu_use['cores_busy']} cores busy)"
+            )
         return outcome
 
     async def quiesce_dispatchers(self) -> int:
@@ -1520,7 +1549,11 @@ async def bench(config: Config, children: Children, db_name: str, work: Path) ->
         "config": asdict(config),
     }
     try:
-        await harness.run()
+        if config.mode.endswith("-dispatch"):
+            await harness.setup()
+            await harness.dispatcher_phase()
+        else:
+            await harness.run()
     finally:
         with contextlib.suppress(Exception):
             await harness.db.conn.close()
@@ -1537,8 +1570,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Single Window benchmark harness (docs/performance.md)")
     parser.add_argument("--quick", action="store_true", help="small sizes (the CI shape, about 5 minutes)")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the bench database (debugging)")
+    parser.add_argument(
+        "--only",
+        choices=["dispatch"],
+        help="one stage alone, for profiling work: `dispatch` = the dispatcher figures (1 and 2 workers) on a "
+        "backlog of 12,000 dispatches, with the CPU per declaration by process; prints them, writes no results",
+    )
     args = parser.parse_args()
     config = QUICK if args.quick else FULL
+    if args.only == "dispatch":
+        config = dataclasses.replace(config, mode=f"{config.mode}-dispatch", dispatch_min_backlog=12_000)
     # Explicitly: a process started in the background inherits SIGINT ignored, and Python then installs nothing.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
@@ -1572,6 +1613,9 @@ def main() -> int:
                 log(f"! could not drop {db_name}: {exc}")
                 code = code or 1
     if results is None:
+        return code
+    if args.only:
+        print(json.dumps(results.get("dispatcher"), ensure_ascii=False, default=str), flush=True)
         return code
     table, summary = write_outputs(results)
     log("")

@@ -190,15 +190,25 @@ async def test_a_declaration_the_agency_refuses_fails_alone_and_the_batch_is_del
         return {**sent, "recordId": ""} if package["recordId"] == refused else sent
 
     fx.payload = without_record_id_for_one  # the real mock agency answers 422 in that slot
-    fx_edge.item_status[str((await dispatches(app, "fx"))[retried].id)] = 503
+    before = await dispatches(app, "fx")
+    fx_edge.item_status[str(before[retried].id)] = 503
+    sent_at = utcnow()
     await dispatcher(app).run_once()
     assert len(fx_edge.calls) == 1
     rows = await dispatches(app, "fx")
     tried = await attempts(app)
+    # Each row of the one UPDATE that records the batch gets its own values, by its id.
     assert (rows[refused].status, tried[rows[refused].id]) == ("dead", [("dead", 422)])
     assert "MALFORMED_PACKAGE" in (rows[refused].last_error or "")
+    assert rows[refused].next_attempt_at == before[refused].next_attempt_at  # dead: never due again
+    assert rows[refused].delivered_at is None
     assert (rows[retried].status, tried[rows[retried].id]) == ("retry", [("retry", 503)])
+    assert "BUSY" in (rows[retried].last_error or "")
+    assert sent_at < rows[retried].next_attempt_at <= utcnow() + timedelta(seconds=0.01)  # the backoff's cap
+    assert rows[retried].delivered_at is None
     assert {rows[r].status for r in good} == {"delivered"}
+    assert all(rows[r].delivered_at is not None and rows[r].last_error is None for r in good)
+    assert {rows[r].lease_until for r in (refused, retried, *good)} == {None}
     assert (await detail(client, refused))["agencies"]["fx"]["status"] == "dead"
     assert (await detail(client, good[0]))["status"] == "CLEARED"
 

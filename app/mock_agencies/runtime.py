@@ -349,6 +349,7 @@ class MockAgencies:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.callbacks.aclose()
 
 
 def _json(raw_body: bytes) -> Any:

@@ -1,7 +1,7 @@
 """SQLAlchemy tables, one module per concept. Importing this package registers them all."""
 
 from app.models.audit import AuditEntry
-from app.models.base import Base
+from app.models.base import Base, table_of
 from app.models.certificate import Certificate
 from app.models.declaration import AgencyReceipt, Declaration, Dispatch, DispatchAttempt, Goods
 from app.models.document import Document, RawMessage
@@ -45,4 +45,5 @@ __all__ = [
     "SupervisionProfileRow",
     "WebhookAttempt",
     "WebhookDelivery",
+    "table_of",
 ]

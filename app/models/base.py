@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, MetaData
+from sqlalchemy import JSON, MetaData, Table
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -28,6 +28,11 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSONType,
         list[Any]: JSONType,
     }
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for Core statements that write many rows without ORM objects (insert-only rows)."""
+    return Base.metadata.tables[model.__tablename__]
 
 
 class TimestampMixin:

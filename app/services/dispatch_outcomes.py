@@ -13,17 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, case, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, case, insert, literal, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.adapters.base import AgencyAnswer, AgencyError, RetryableAgencyError
 from app.config import Settings
 from app.db import utcnow
-from app.models import Dispatch, DispatchAttempt, MatchRecord
+from app.models import Dispatch, DispatchAttempt, MatchRecord, table_of
 from app.rules.backoff import backoff_delay
-from app.services.receipts import apply_receipts, mark_dispatch_state
+from app.services.receipts import ReceiptRows, apply_receipts, mark_dispatch_state
 from app.services.rollups import write_session_tally
-from app.services.timeline import add_event
 
 if TYPE_CHECKING:
     from app.services.dispatch import Claim
@@ -69,31 +68,45 @@ async def record_outcomes(
     held = await _close_claims(session, [claim for claim, _, _ in sent], plans, now)
     outcomes = {claim.id: plans[claim.id].outcome if claim.id in held else LOST_LEASE for claim, _, _ in sent}
     mine = sorted(((c, r, t) for c, r, t in sent if c.id in held), key=lambda item: item[0].record_id)
-    session.add_all(
-        DispatchAttempt(
-            dispatch_id=claim.id,
-            attempt_no=claim.attempt,
-            started_at=started,
-            finished_at=now,
-            outcome=plans[claim.id].outcome,
-            http_status=result.status if isinstance(result, AgencyError) else 200,
-            error=plans[claim.id].error,
+    if mine:
+        await session.execute(
+            insert(table_of(DispatchAttempt)),  # Core: no ORM objects for the round's attempt rows
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "dispatch_id": claim.id,
+                    "attempt_no": claim.attempt,
+                    "started_at": started,
+                    "finished_at": now,
+                    "outcome": plans[claim.id].outcome,
+                    "http_status": result.status if isinstance(result, AgencyError) else 200,
+                    "error": plans[claim.id].error,
+                }
+                for claim, result, started in mine
+            ],
         )
-        for claim, result, started in mine
-    )
     records = await _lock_records(session, [claim.record_id for claim, _, _ in mine])
+    rows = ReceiptRows()
     for claim, result, _ in mine:
         record = records[claim.record_id]
         if isinstance(result, AgencyAnswer):
             await apply_receipts(
-                session, record, claim.agency, result.receipts, source="reply", actor=WORKER_ACTOR, dispatch_id=claim.id
+                session,
+                record,
+                claim.agency,
+                result.receipts,
+                source="reply",
+                actor=WORKER_ACTOR,
+                dispatch_id=claim.id,
+                rows=rows,
             )
             continue
         outcome, error = plans[claim.id].outcome, str(result)[:300]
         mark_dispatch_state(record, claim.agency, outcome, error)
         if outcome == "dead":
             detail = {"agency": claim.agency, "dispatchId": str(claim.id), "error": error}
-            add_event(session, "dispatch_dead", WORKER_ACTOR, record_id=record.id, detail=detail)
+            rows.events.add("dispatch_dead", WORKER_ACTOR, record_id=record.id, detail=detail)
+    await rows.write(session)
     await write_session_tally(session)
     return outcomes
 
@@ -105,6 +118,8 @@ async def _close_claims(
     with the attempt number of our claim)."""
     if not claims:
         return set()
+    if session.get_bind().dialect.name == "postgresql":
+        return await _close_claims_pg(session, claims, plans, now)
 
     def by_id(values: dict[uuid.UUID, Any], column: Any) -> ColumnElement[Any]:
         if not values:
@@ -131,6 +146,45 @@ async def _close_claims(
         )
         .returning(Dispatch.id)
         .execution_options(synchronize_session=False)
+    )
+    return set(result.scalars())
+
+
+# The same UPDATE on PostgreSQL with the values as arrays: one statement text whatever the batch (prepared once
+# per connection), where the CASE form above is a new statement — parsed and planned again — for every batch size.
+_CLOSE_CLAIMS_PG = text(
+    """
+    UPDATE dispatch AS d
+       SET status = v.status,
+           last_error = v.last_error,
+           next_attempt_at = coalesce(v.next_attempt_at, d.next_attempt_at),
+           delivered_at = coalesce(v.delivered_at, d.delivered_at),
+           lease_until = NULL,
+           updated_at = :now
+      FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:statuses AS text[]),
+                  CAST(:errors AS text[]), CAST(:next_attempts AS timestamptz[]), CAST(:delivered AS timestamptz[]))
+           AS v(id, attempts, status, last_error, next_attempt_at, delivered_at)
+     WHERE d.id = v.id AND d.attempts = v.attempts AND d.status = 'in_flight'
+    RETURNING d.id
+    """
+)
+
+
+async def _close_claims_pg(
+    session: AsyncSession, claims: Sequence[Claim], plans: dict[uuid.UUID, Plan], now: datetime
+) -> set[uuid.UUID]:
+    chosen = [plans[c.id] for c in claims]
+    result = await session.execute(
+        _CLOSE_CLAIMS_PG,
+        {
+            "now": now,
+            "ids": [c.id for c in claims],
+            "attempts": [c.attempt for c in claims],
+            "statuses": [p.outcome for p in chosen],
+            "errors": [p.error for p in chosen],
+            "next_attempts": [p.next_attempt_at for p in chosen],
+            "delivered": [now if p.outcome == "delivered" else None for p in chosen],
+        },
     )
     return set(result.scalars())
 

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Row, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.adapters.base import AgencyError, PermanentAgencyError
@@ -27,6 +27,15 @@ if TYPE_CHECKING:
     from app.services.dispatch import Claim
 
 log = logging.getLogger(__name__)
+GOODS_COLUMNS = (
+    Goods.ebc_code,
+    Goods.item_no,
+    Goods.gcode,
+    Goods.gname,
+    Goods.positive_list,
+    Goods.vat_rate,
+    Goods.consumption_tax_rate,
+)
 
 
 async def build_package(session: AsyncSession, claim: Claim, settings: Settings) -> dict[str, Any]:
@@ -42,20 +51,27 @@ async def build_packages(
 ) -> dict[uuid.UUID, dict[str, Any] | AgencyError]:
     """The packages of a round of claims (the four agencies of a record share its declaration, documents
     and goods)."""
+    # Plain rows, not ORM entities: the packages only read them, and a round reads hundreds.
     record_ids = sorted({c.record_id for c in claims})
     declarations = {
-        d.record_id: d for d in await session.scalars(select(Declaration).where(Declaration.record_id.in_(record_ids)))
+        d.record_id: d
+        for d in await session.execute(
+            select(Declaration.record_id, Declaration.inventory, Declaration.tax, Declaration.risk).where(
+                Declaration.record_id.in_(record_ids)
+            )
+        )
     }
     docs: dict[uuid.UUID, dict[str, Any]] = {}
-    for d in await session.scalars(
-        select(Document).where(Document.record_id.in_(record_ids), Document.state == "active")
+    for record_id, doc_type, payload in await session.execute(
+        select(Document.record_id, Document.doc_type, Document.payload).where(
+            Document.record_id.in_(record_ids), Document.state == "active"
+        )
     ):
-        assert d.record_id is not None
-        docs.setdefault(d.record_id, {})[d.doc_type] = d.payload
+        docs.setdefault(record_id, {})[doc_type] = payload
     wanted = sorted({key for record_docs in docs.values() for key in _goods_keys(record_docs.get("order"))})
-    goods: dict[str, list[Goods]] = {}
+    goods: dict[str, list[Any]] = {}
     if wanted:
-        for g in await session.scalars(select(Goods).where(tuple_(Goods.ebc_code, Goods.item_no).in_(wanted))):
+        for g in await session.execute(select(*GOODS_COLUMNS).where(tuple_(Goods.ebc_code, Goods.item_no).in_(wanted))):
             goods.setdefault(g.ebc_code, []).append(g)
     base = (settings.public_base_url or "http://embedded").rstrip("/")
     packages: dict[uuid.UUID, dict[str, Any] | AgencyError] = {}
@@ -86,9 +102,9 @@ def _goods_keys(order: Any) -> set[tuple[str, str]]:
 
 def _package(
     claim: Claim,
-    declaration: Declaration,
+    declaration: Row[Any],
     record_docs: dict[str, Any],
-    goods: dict[str, list[Goods]],
+    goods: dict[str, list[Any]],
     base: str,
 ) -> dict[str, Any]:
     inventory = declaration.inventory

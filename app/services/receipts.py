@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.adapters.base import AgencyReceipt
@@ -15,10 +18,10 @@ from app.db import utcnow
 from app.lifecycle.apply import apply_event
 from app.lifecycle.status import Effect, RecordEvent
 from app.models import AgencyReceipt as AgencyReceiptRow
-from app.models import Declaration, MatchRecord
+from app.models import Declaration, MatchRecord, table_of
 from app.rules.agency_status import agency_state, is_rejection, later_state, record_status_after
 from app.services.rollups import session_tally
-from app.services.timeline import add_event
+from app.services.timeline import EventRows
 
 # The status ``record_status_after`` reads from the agencies' answers, as the lifecycle event it is.
 AGENCY_EVENTS = {
@@ -26,6 +29,21 @@ AGENCY_EVENTS = {
     "CLEARED": RecordEvent.AGENCY_RELEASED,
     "REJECTED": RecordEvent.AGENCY_REJECTED,
 }
+
+
+@dataclass
+class ReceiptRows:
+    """The receipt rows and timeline events of one or many records' answers, written together (``write``,
+    before the transaction commits): a round of the dispatcher records hundreds at once."""
+
+    receipts: list[dict[str, Any]] = field(default_factory=list)
+    events: EventRows = field(default_factory=EventRows)
+
+    async def write(self, session: AsyncSession) -> None:
+        receipts, self.receipts = self.receipts, []
+        if receipts:
+            await session.execute(insert(table_of(AgencyReceiptRow)), receipts)
+        await self.events.write(session)
 
 
 async def apply_receipts(
@@ -38,28 +56,32 @@ async def apply_receipts(
     actor: str,
     dispatch_id: uuid.UUID | None = None,
     callback_id: str | None = None,
+    rows: ReceiptRows | None = None,
 ) -> None:
+    """``rows``: where to gather the rows for the caller to write; without it they are written here."""
+    own_rows = rows is None
+    rows = rows or ReceiptRows()
     now = utcnow()
     session_tally(session).before(record)
     agencies = dict(record.agencies)
     for receipt in receipts:
-        session.add(
-            AgencyReceiptRow(
-                record_id=record.id,
-                agency=agency,
-                dispatch_id=dispatch_id,
-                return_status=receipt.return_status,
-                return_info=receipt.return_info,
-                source=source,
-                callback_id=callback_id,
-                payload={"returnTime": receipt.return_time, **receipt.extra},
-                received_at=now,
-            )
+        rows.receipts.append(
+            {
+                "id": uuid.uuid4(),
+                "record_id": record.id,
+                "agency": agency,
+                "dispatch_id": dispatch_id,
+                "return_status": receipt.return_status,
+                "return_info": receipt.return_info,
+                "source": source,
+                "callback_id": callback_id,
+                "payload": {"returnTime": receipt.return_time, **receipt.extra},
+                "received_at": now,
+            }
         )
         # Only the first row of a callback carries its id (the unique dedupe key).
         callback_id = None
-        add_event(
-            session,
+        rows.events.add(
             "agency_receipt",
             actor,
             record_id=record.id,
@@ -99,7 +121,7 @@ async def apply_receipts(
         effects = apply_event(
             record,
             AGENCY_EVENTS[status],
-            lambda kind, rec, detail: add_event(session, kind, actor, record_id=rec.id, detail=detail),
+            lambda kind, rec, detail: rows.events.add(kind, actor, record_id=rec.id, detail=detail),
             agency=agency,
         )
         if Effect.RELEASE_QUOTA in effects:
@@ -107,6 +129,8 @@ async def apply_receipts(
             if declaration is not None:
                 declaration.counts_to_quota = False  # a rejected purchase does not use the buyer's quota
     record.updated_at = now
+    if own_rows:
+        await rows.write(session)
 
 
 def mark_dispatch_state(record: MatchRecord, agency: str, status: str, error: str | None = None) -> None:
