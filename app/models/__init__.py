@@ -10,7 +10,7 @@ from app.models.inventory_request import InventoryRequest
 from app.models.match_record import MatchRecord, RecordEvent
 from app.models.risk import Complaint, CreditAssessment, RiskCount, RiskLink, RiskWarning, SupervisionProfileRow
 from app.models.stats import StatsRollup, StatsRollupDaily
-from app.models.submission import Submission
+from app.models.submission import Submission, SubmissionSpan
 from app.models.subscription import FeedCursor, Subscription, WebhookAttempt, WebhookDelivery
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "StatsRollup",
     "StatsRollupDaily",
     "Submission",
+    "SubmissionSpan",
     "Subscription",
     "SupervisionProfileRow",
     "WebhookAttempt",
