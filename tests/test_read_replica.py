@@ -21,9 +21,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from app.config import Settings
 from app.migrate import upgrade
+from app.read_replica_retry import recovery_conflict
 from tests.conftest import ADMIN, serving
 from tests.factories import Parties, file_parties, post_triple, purchase
 from tests.pg_cluster import Cluster, base_backup, clusters, new_cluster, pg_bin
@@ -363,3 +365,22 @@ async def test_a_read_the_replica_cancels_answers_503_without_fallback(replicate
         assert answer.json()["code"] == "READ_REPLICA_UNAVAILABLE"
         assert "conflict with recovery" in answer.json()["detail"]
         assert answer.headers["Retry-After"] == "1"
+
+
+def test_only_a_statement_cancelled_by_recovery_counts_as_a_conflict() -> None:
+    class DriverError(Exception):
+        def __init__(self, sqlstate: str) -> None:
+            super().__init__(sqlstate)
+            self.sqlstate = sqlstate
+
+    def failed(sqlstate: str) -> DBAPIError:
+        return DBAPIError("SELECT 1", {}, DriverError(sqlstate))
+
+    assert recovery_conflict(failed("40001"))
+    assert recovery_conflict(failed("40P01"))
+    for other in ("23505", "57P01", "08006", "42P01"):  # a bug or an outage: never asked again of the primary
+        assert not recovery_conflict(failed(other)), other
+    raised_from = RuntimeError("while answering")
+    raised_from.__cause__ = failed("40001")
+    assert recovery_conflict(raised_from)
+    assert not recovery_conflict(ValueError("no database involved"))
