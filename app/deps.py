@@ -16,6 +16,7 @@ from app.config import Settings
 from app.db import session_scope, utcnow
 from app.errors import RateLimited
 from app.read_replica import ReadReplica, ReadSource, primary_source
+from app.read_replica_retry import REPLICA_CONFLICT
 from app.rules.rate_limits import route_class
 from app.services.auth import BOOTSTRAP_KEY_ID, Principal, authenticate, record_key_use
 from app.services.filing_cache import FilingCache
@@ -54,7 +55,12 @@ async def read_source(request: Request) -> ReadSource:
     """The database this request's reads go to (app/read_replica.py), noted for the answer's headers."""
     replica: ReadReplica | None = request.app.state.read_replica
     primary = get_sessionmaker(request)
-    source = primary_source(primary) if replica is None else await replica.choose(primary)
+    if replica is None:
+        source = primary_source(primary)
+    elif getattr(request.state, REPLICA_CONFLICT, False):
+        source = replica.after_conflict(primary)
+    else:
+        source = await replica.choose(primary)
     request.state.read_source = source
     reason = "replica" if source.name == "replica" else source.fallback or "none configured"
     request.app.state.metrics.reads.labels(source=source.name, reason=reason).inc()
@@ -89,6 +95,8 @@ async def _within_rate_limit(request: Request, principal: Principal) -> None:
     """Before the route runs, so a refused request leaves nothing behind. Enterprises only: admins and
     officials are people, not a sender's loop."""
     route = route_class(request.method, request.url.path)
+    if getattr(request.state, REPLICA_CONFLICT, False):
+        return  # the second attempt of a read the replica cancelled (app/read_replica_retry.py): counted once
     if route is None or principal.kind != "enterprise" or principal.enterprise_code is None:
         return
     settings = get_settings_dep(request)

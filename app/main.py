@@ -31,6 +31,7 @@ from app.notify.webhook import webhook_client
 from app.notify.worker import DeliveryWorker
 from app.observability import Metrics, RequestIdMiddleware
 from app.read_replica import ReadReplica
+from app.read_replica_retry import ReplicaConflictRetry
 from app.routers import (
     api_docs,
     audit,
@@ -182,6 +183,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.filing_cache = FilingCache(settings.key_cache_s)
     install_error_handlers(app)
+    # Innermost: a read the replica cancelled runs again whole, past the error handlers that would answer 500.
+    app.add_middleware(ReplicaConflictRetry)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.mount(api_docs.STATIC_PREFIX, api_docs.static_files(), name="static")

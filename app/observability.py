@@ -108,7 +108,7 @@ class Metrics:
         self.reads = Counter(
             "sw_routed_reads",
             "Reads meant for the replica, by the database that answered them (replica, or primary with the reason: "
-            "none configured, lagging, unreachable)",
+            "none configured, lagging, unreachable, conflict: the replica cancelled the read)",
             ["source", "reason"],
             registry=self.registry,
         )

@@ -27,6 +27,9 @@ from app.errors import DomainError
 log = logging.getLogger(__name__)
 
 ReplicaHealth = Literal["ok", "lagging", "unreachable"]
+# Why the primary answers a read meant for the replica: the replica was behind or away when the read began, or
+# it cancelled the read mid-way (a conflict with recovery: app/read_replica_retry.py).
+Fallback = ReplicaHealth | Literal["conflict"]
 
 # Seconds the replica's data may be behind the primary's. Caught up (all WAL received is replayed while a WAL
 # receiver runs): 0 — an idle primary sends nothing, so the time since the last replayed commit says nothing then.
@@ -65,7 +68,7 @@ class ReadSource:
     name: Literal["primary", "replica"]
     sessionmaker: async_sessionmaker[AsyncSession]
     lag_s: float
-    fallback: ReplicaHealth | None = None  # why the primary answers a read meant for the replica
+    fallback: Fallback | None = None  # why the primary answers a read meant for the replica
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         found = [(b"x-read-source", self.name.encode()), (b"x-read-lag", f"{self.lag_s:.3f}".encode())]
@@ -126,6 +129,17 @@ class ReadReplica:
                 retry_after_s=max(1, round(self.retry_s)),
             )
         return ReadSource("primary", primary, 0.0, fallback=state.health)
+
+    def after_conflict(self, primary: async_sessionmaker[AsyncSession]) -> ReadSource:
+        """The second attempt of a read the replica cancelled (app/read_replica_retry.py): the primary, which
+        has every row the replica had; with ``SW_READ_FALLBACK`` off, a 503 to retry."""
+        if not self.fallback:
+            raise ReplicaUnavailable(
+                "The read replica cancelled this read (a conflict with recovery: the rows it was reading were "
+                "being replayed away) and SW_READ_FALLBACK is off",
+                retry_after_s=1,
+            )
+        return ReadSource("primary", primary, 0.0, fallback="conflict")
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS = {
@@ -64,3 +65,33 @@ def test_compose_refuses_to_start_without_a_secret() -> None:
     refused = _run("config", "-q", env=missing)
     assert refused.returncode != 0
     assert "SW_CUSTOMS_CALLBACK_SECRETS" in refused.stderr
+
+
+def _environment(service: str, *args: str, env: dict[str, str]) -> dict[str, str]:
+    checked = _run(*args, "config", env=env)
+    assert checked.returncode == 0, checked.stderr
+    environment: dict[str, str] = yaml.safe_load(checked.stdout)["services"][service]["environment"]
+    return {k: "" if v is None else str(v) for k, v in environment.items()}
+
+
+def test_the_replica_profile_adds_a_standby_and_the_api_reads_from_it_when_named() -> None:
+    replica = {**SECRETS, "SW_READ_DATABASE_URL": "postgresql+asyncpg://sw:pw@db-replica:5432/single_window"}
+    checked = _run("--profile", "replica", "config", env=replica)
+    assert checked.returncode == 0, checked.stderr
+    services = yaml.safe_load(checked.stdout)["services"]
+    standby = services["db-replica"]
+    script = standby["command"][0]
+    # A standby of `db` (pg_basebackup -R), made once, then the server; the volume is its own.
+    assert "pg_basebackup -h db -U sw" in script
+    assert " -R" in script
+    assert "$PGDATA/PG_VERSION" in script  # compose's $$ reaches the shell as $
+    assert script.rstrip().endswith("exec postgres -c hot_standby=on -c hot_standby_feedback=on")
+    assert any(str(v).startswith("pgreplica:") or "pgreplica" in str(v) for v in standby["volumes"])
+    assert standby["depends_on"]["db"]["condition"] == "service_healthy"
+    # The primary lets it replicate (an init script of the postgres image).
+    assert any("docker-entrypoint-initdb.d/allow-replication.sh" in str(v) for v in services["db"]["volumes"])
+    assert (ROOT / "deploy/postgres/allow-replication.sh").stat().st_mode & 0o111
+    for service in ("api", "matcher", "dispatcher"):
+        assert services[service]["environment"]["SW_READ_DATABASE_URL"] == replica["SW_READ_DATABASE_URL"]
+    # Not named: the API processes have no replica (an empty SW_READ_DATABASE_URL is none).
+    assert _environment("api", env=SECRETS)["SW_READ_DATABASE_URL"] == ""

@@ -21,9 +21,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from app.config import Settings
 from app.migrate import upgrade
+from app.read_replica_retry import recovery_conflict
 from tests.conftest import ADMIN, serving
 from tests.factories import Parties, file_parties, post_triple, purchase
 from tests.pg_cluster import Cluster, base_backup, clusters, new_cluster, pg_bin
@@ -56,6 +58,18 @@ class Pair:
             "read_database_url": self.standby.url(DATABASE, "postgresql+asyncpg"),
         }
 
+    async def standby_shows(self, sql: str, *args: object) -> None:
+        """Waits until ``sql`` (with ``args``) is true on the standby."""
+        standby = await asyncpg.connect(self.standby.url(DATABASE))
+        try:
+            for _ in range(1200):
+                if await standby.fetchval(sql, *args):
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError(f"the standby never showed {sql} {args}")
+        finally:
+            await standby.close()
+
     async def _lsn_reached(self, function: str) -> None:
         """Waits until the standby's ``function`` (receive or replay LSN) has reached the primary's WAL now."""
         primary = await asyncpg.connect(self.primary.url(DATABASE))
@@ -63,15 +77,7 @@ class Pair:
             target = await primary.fetchval("SELECT pg_current_wal_lsn()")
         finally:
             await primary.close()
-        standby = await asyncpg.connect(self.standby.url(DATABASE))
-        try:
-            for _ in range(1200):
-                if await standby.fetchval(f"SELECT {function}() >= $1::pg_lsn", target):
-                    return
-                await asyncio.sleep(0.05)
-            raise AssertionError(f"the standby's {function} never reached {target}")
-        finally:
-            await standby.close()
+        await self.standby_shows(f"SELECT {function}() >= $1::pg_lsn", target)
 
     async def caught_up(self) -> None:
         await self._lsn_reached("pg_last_wal_replay_lsn")
@@ -277,3 +283,104 @@ async def test_without_a_replica_reads_say_they_come_from_the_primary(client: ht
 def test_the_pair_is_a_primary_and_its_standby(pair: Pair) -> None:
     assert pair.primary.psql("SELECT pg_is_in_recovery()") == "f"
     assert pair.standby.psql("SELECT pg_is_in_recovery()") == "t"
+
+
+class Conflict:
+    """Makes the standby cancel the next official's search with a recovery conflict, deterministically.
+
+    A transaction on the primary REINDEXes an index of ``match_record`` (its AccessExclusiveLock on the index is
+    written to the WAL, so the standby's startup process takes it too). The search on the standby locks the
+    table, then — planning — waits for that index. The primary's transaction then locks the table itself: to
+    replay that, the startup process needs the lock the waiting search holds, and with
+    ``max_standby_streaming_delay = 0`` it cancels the search at once ("canceling statement due to conflict with
+    recovery"). The primary's transaction rolls back: nothing changes."""
+
+    def __init__(self, pair: Pair) -> None:
+        self.pair = pair
+        self.holder: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> Conflict:
+        self.pair.standby.psql("ALTER SYSTEM SET max_standby_streaming_delay = 0")
+        self.pair.standby.psql("SELECT pg_reload_conf()")
+        self.holder = await asyncpg.connect(self.pair.primary.url(DATABASE))
+        await self.holder.execute("BEGIN; REINDEX INDEX ix_match_record_order_no")
+        await self.pair.standby_shows(
+            "SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'ix_match_record_order_no'::regclass "
+            "AND mode = 'AccessExclusiveLock' AND granted)"
+        )
+        return self
+
+    async def search_waits(self) -> None:
+        await self.pair.standby_shows(
+            "SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'ix_match_record_order_no'::regclass AND NOT granted)"
+        )
+
+    async def cancel(self) -> None:
+        assert self.holder is not None
+        await self.holder.execute("LOCK TABLE match_record IN ACCESS EXCLUSIVE MODE")
+        await self.holder.execute("ROLLBACK")
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.holder is not None:
+            await self.holder.close()
+        self.pair.standby.psql("ALTER SYSTEM RESET max_standby_streaming_delay")
+        self.pair.standby.psql("SELECT pg_reload_conf()")
+
+
+@with_replica
+async def test_a_read_the_replica_cancels_is_answered_by_the_primary(replicated: tuple[Pair, Settings]) -> None:
+    pair, settings = replicated
+    async with serving(settings, read_max_lag_s=TOLERANT) as (_, http):
+        parties = await file_parties(http)
+        record = await stored_purchase(http, parties)
+        await pair.caught_up()
+        async with Conflict(pair) as conflict:
+            searching = asyncio.create_task(
+                http.get("/api/v1/records", params={"orderNo": record["orderNo"]}, headers=ADMIN)
+            )
+            await conflict.search_waits()
+            await conflict.cancel()
+            answer = await asyncio.wait_for(searching, 60)
+        assert answer.status_code == 200, answer.text
+        assert [r["id"] for r in answer.json()["items"]] == [record["id"]]
+        assert source(answer) == ("primary", 0.0, "conflict")
+        metrics = (await http.get("/metrics", headers=ADMIN)).text
+        assert 'sw_routed_reads_total{reason="conflict",source="primary"} 1.0' in metrics
+        # The next read goes to the replica again: a conflict says nothing about the replica's health.
+        await pair.caught_up()
+        assert source(await search(http, record["orderNo"])) == ("replica", 0.0, None)
+
+
+@with_replica
+async def test_a_read_the_replica_cancels_answers_503_without_fallback(replicated: tuple[Pair, Settings]) -> None:
+    pair, settings = replicated
+    async with serving(settings, read_max_lag_s=TOLERANT, read_fallback=False) as (_, http):
+        async with Conflict(pair) as conflict:
+            searching = asyncio.create_task(http.get("/api/v1/records", params={"orderNo": "x"}, headers=ADMIN))
+            await conflict.search_waits()
+            await conflict.cancel()
+            answer = await asyncio.wait_for(searching, 60)
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["code"] == "READ_REPLICA_UNAVAILABLE"
+        assert "conflict with recovery" in answer.json()["detail"]
+        assert answer.headers["Retry-After"] == "1"
+
+
+def test_only_a_statement_cancelled_by_recovery_counts_as_a_conflict() -> None:
+    class DriverError(Exception):
+        def __init__(self, sqlstate: str) -> None:
+            super().__init__(sqlstate)
+            self.sqlstate = sqlstate
+
+    def failed(sqlstate: str) -> DBAPIError:
+        return DBAPIError("SELECT 1", {}, DriverError(sqlstate))
+
+    assert recovery_conflict(failed("40001"))
+    assert recovery_conflict(failed("40P01"))
+    for other in ("23505", "57P01", "08006", "42P01"):  # a bug or an outage: never asked again of the primary
+        assert not recovery_conflict(failed(other)), other
+    raised_from = RuntimeError("while answering")
+    raised_from.__cause__ = failed("40001")
+    assert recovery_conflict(raised_from)
+    assert not recovery_conflict(ValueError("no database involved"))
