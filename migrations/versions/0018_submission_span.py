@@ -1,8 +1,8 @@
 """submission_span: the accepted_at span of each natural key's submissions, so that the accept path's lookup of
 a key's latest submission reads only the months that can hold it (docs/storage.md).
 
-Revision ID: 0017_submission_span
-Revises: 0016_cancel_returns
+Revision ID: 0018_submission_span
+Revises: 0017_purchase_retention
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0017_submission_span"
-down_revision: str | None = "0016_cancel_returns"
+revision: str = "0018_submission_span"
+down_revision: str | None = "0017_purchase_retention"
 branch_labels = None
 depends_on = None
 
