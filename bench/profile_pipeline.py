@@ -101,24 +101,28 @@ async def _measure(
     top: int,
     counter: StatementCounter | None,
     backends: Callable[[], Awaitable[list[int]]] | None = None,
+    repeat: int = 1,
 ) -> dict[str, Any]:
     """``plain`` without the profiler (the CPU and wall figures: cProfile inflates Python-heavy code most),
     then ``profiled`` — the same amount of like work — under cProfile. With ``backends``, also the CPU of
-    those PostgreSQL backend processes (this database's connections: other databases' work is left out)."""
+    those PostgreSQL backend processes (this database's connections: other databases' work is left out).
+    ``plain`` runs ``repeat`` times (``n_docs`` each): the figures are over all of them."""
     statements = counter.count if counter else 0
     window = CpuWindow()
     if backends is not None:
         window.start({"backends": await backends()})
     wall, cpu = time.perf_counter(), time.process_time()
-    await plain()
+    for _ in range(repeat):
+        await plain()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    postgres = window.stop(n_docs).get("backends_cpu_ms_per_doc") if backends is not None else None
+    plain_docs = n_docs * repeat
+    postgres = window.stop(plain_docs).get("backends_cpu_ms_per_doc") if backends is not None else None
     result = {
         "label": label,
-        "docs": n_docs,
-        "wall_ms_per_doc": round(wall * 1000 / n_docs, 3),
-        "cpu_ms_per_doc": round(cpu * 1000 / n_docs, 3),
-        "statements_per_doc": round((counter.count - statements) / n_docs, 2) if counter else None,
+        "docs": plain_docs,
+        "wall_ms_per_doc": round(wall * 1000 / plain_docs, 3),
+        "cpu_ms_per_doc": round(cpu * 1000 / plain_docs, 3),
+        "statements_per_doc": round((counter.count - statements) / plain_docs, 2) if counter else None,
         "postgres_backends_cpu_ms_per_doc": postgres,
     }
     profile = cProfile.Profile()
@@ -147,7 +151,7 @@ async def _post_all(client: httpx.AsyncClient, requests: list[Request]) -> None:
             raise RuntimeError(f"{r.path}: {response.status_code} {response.text[:300]}")
 
 
-async def profile(db_name: str, docs: int, batch: int, top: int, matcher_gc: bool = False) -> None:
+async def profile(db_name: str, docs: int, batch: int, top: int, matcher_gc: bool = False, repeat: int = 1) -> None:
     from app.config import Settings
     from app.main import create_app
     from app.matcher import tune_gc
@@ -193,7 +197,8 @@ async def profile(db_name: str, docs: int, batch: int, top: int, matcher_gc: boo
             # (accepted by batches): one plain, one profiled.
             sessionmaker = app.state.sessionmaker
             await run_round(sessionmaker, settings.model_copy(update={"match_batch_size": 5000}))
-            spec = {"mode": "batch_json", "keys": keys, "prefix": "PM", "start": 0, "purchases": 2 * batch // 3 + 60}
+            purchases = (repeat + 1) * batch // 3 + 60
+            spec = {"mode": "batch_json", "keys": keys, "prefix": "PM", "start": 0, "purchases": purchases}
             await _post_all(client, build_requests(spec))
             claimed: list[int] = []
 
@@ -205,7 +210,8 @@ async def profile(db_name: str, docs: int, batch: int, top: int, matcher_gc: boo
                     query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
                     return list(await session.scalars(text(query)))
 
-            await _measure(f"match, one micro-batch of {batch}", batch, one_round, one_round, top, counter, backends)
+            label = f"match, one micro-batch of {batch}"
+            await _measure(label, batch, one_round, one_round, top, counter, backends, repeat)
             # The low-rate case: the matcher looks every 50 ms, so at ~100 documents/s a round holds ~5.
             small = 8
             spec = {"mode": "single", "keys": keys, "prefix": "PS", "start": 0, "purchases": 2 * small // 3 + 4}
@@ -287,11 +293,12 @@ def main() -> None:
     parser.add_argument(
         "--matcher-gc", action="store_true", help="profile the match stage with the collector settings of sw matcher"
     )
+    parser.add_argument("--repeat", type=int, default=1, help="plain micro-batches of --batch to measure")
     args = parser.parse_args()
     db_name = f"sw_prof_{os.getpid()}"
     asyncio.run(admin_execute(f'CREATE DATABASE "{db_name}"'))
     try:
-        asyncio.run(profile(db_name, args.docs, args.batch, args.top, args.matcher_gc))
+        asyncio.run(profile(db_name, args.docs, args.batch, args.top, args.matcher_gc, args.repeat))
     finally:
         asyncio.run(admin_execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
 

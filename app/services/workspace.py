@@ -22,13 +22,14 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db import ORDER_LOCKS, advisory_xact_locks, utcnow
 from app.models import Base, Declaration, Dispatch, Document, Goods, MatchRecord, RecordEvent, RiskWarning
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
+from app.services.bulk_insert import insert_rows
 from app.services.rollups import RollupTally
 from app.services.rows import DocumentRow, RecordRow, load_rows, select_rows, write_rows
 
@@ -202,9 +203,8 @@ class Workspace:
             (RecordEvent, self.events),
             (RiskWarning, self.risk_warnings),
         ):
-            if rows:
-                await self.session.execute(insert(Base.metadata.tables[model.__tablename__]), rows)
-                rows.clear()
+            await insert_rows(self.session, Base.metadata.tables[model.__tablename__], rows)
+            rows.clear()
 
     def add_record(self, record: RecordRow) -> None:
         self.tally.track_new(record)
