@@ -3,8 +3,9 @@
 Intake locks the order numbers of a request and then loads, in a handful of set queries, every record and
 document that carries one of them, the goods records their orders name and the enterprises they need.
 Linking and matching then run in memory against this view, which the unit of work keeps current as it adds
-and changes rows; the session writes everything at commit (one multi-row statement per table), and the
-records that matched are declared together at the end (``app.services.declaration.declare_matched``).
+and changes rows (plain rows, not ORM objects: app/services/rows.py); ``write`` sends everything before commit
+(new rows in one multi-row statement or COPY per table, changed ones by primary key), and the records that
+matched are declared together at the end (``app.services.declaration.declare_matched``).
 
 Why this is safe: every write that touches an order number holds that order number's lock (PostgreSQL
 advisory lock; on SQLite, BEGIN IMMEDIATE serialises all writers), so nothing loaded here can change under
