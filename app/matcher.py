@@ -109,12 +109,16 @@ async def run_matcher(settings: Settings) -> None:
         await engine.dispose()
 
 
-def main() -> None:
-    configure_logging()
-    # A round allocates tens of thousands of short-lived objects per hundred documents; the default collector
-    # thresholds spent about a tenth of the matcher's CPU walking them and the modules loaded at start.
+def tune_gc() -> None:
+    """A round allocates tens of thousands of short-lived objects per hundred documents; the default collector
+    thresholds spent about a tenth of the matcher's CPU walking them and the modules loaded at start."""
     gc.freeze()
     gc.set_threshold(50_000, 50, 50)
+
+
+def main() -> None:
+    configure_logging()
+    tune_gc()
     asyncio.run(run_matcher(get_settings()))
 
 

@@ -31,9 +31,10 @@ from typing import Any
 import httpx
 from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from bench import workload
+from bench.cpu import CpuWindow
 from bench.loadgen import Request, build_requests
 from bench.run import _migrate, admin_execute, database_url
 
@@ -99,19 +100,30 @@ async def _measure(
     profiled: Callable[[], Awaitable[None]],
     top: int,
     counter: StatementCounter | None,
+    backends: Callable[[], Awaitable[list[int]]] | None = None,
+    repeat: int = 1,
 ) -> dict[str, Any]:
     """``plain`` without the profiler (the CPU and wall figures: cProfile inflates Python-heavy code most),
-    then ``profiled`` — the same amount of like work — under cProfile."""
+    then ``profiled`` — the same amount of like work — under cProfile. With ``backends``, also the CPU of
+    those PostgreSQL backend processes (this database's connections: other databases' work is left out).
+    ``plain`` runs ``repeat`` times (``n_docs`` each): the figures are over all of them."""
     statements = counter.count if counter else 0
+    window = CpuWindow()
+    if backends is not None:
+        window.start({"backends": await backends()})
     wall, cpu = time.perf_counter(), time.process_time()
-    await plain()
+    for _ in range(repeat):
+        await plain()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    plain_docs = n_docs * repeat
+    postgres = window.stop(plain_docs).get("backends_cpu_ms_per_doc") if backends is not None else None
     result = {
         "label": label,
-        "docs": n_docs,
-        "wall_ms_per_doc": round(wall * 1000 / n_docs, 3),
-        "cpu_ms_per_doc": round(cpu * 1000 / n_docs, 3),
-        "statements_per_doc": round((counter.count - statements) / n_docs, 2) if counter else None,
+        "docs": plain_docs,
+        "wall_ms_per_doc": round(wall * 1000 / plain_docs, 3),
+        "cpu_ms_per_doc": round(cpu * 1000 / plain_docs, 3),
+        "statements_per_doc": round((counter.count - statements) / plain_docs, 2) if counter else None,
+        "postgres_backends_cpu_ms_per_doc": postgres,
     }
     profile = cProfile.Profile()
     cpu = time.process_time()
@@ -139,9 +151,10 @@ async def _post_all(client: httpx.AsyncClient, requests: list[Request]) -> None:
             raise RuntimeError(f"{r.path}: {response.status_code} {response.text[:300]}")
 
 
-async def profile(db_name: str, docs: int, batch: int, top: int) -> None:
+async def profile(db_name: str, docs: int, batch: int, top: int, matcher_gc: bool = False, repeat: int = 1) -> None:
     from app.config import Settings
     from app.main import create_app
+    from app.matcher import tune_gc
     from app.services.match_stage import run_round
     from bench.baseline_app import create_app as create_baseline
     from bench.baseline_app import create_table
@@ -155,6 +168,8 @@ async def profile(db_name: str, docs: int, batch: int, top: int) -> None:
         admin_token=SecretStr(admin),
         embedded_matcher=False,
         embedded_dispatcher=False,
+        # The fan-out and delivery workers read the feed the rounds write: their CPU is not the match stage's.
+        embedded_delivery=False,
         match_batch_size=batch,
         _env_file=None,
     )
@@ -176,18 +191,27 @@ async def profile(db_name: str, docs: int, batch: int, top: int) -> None:
                 top,
                 counter,
             )
+            if matcher_gc:  # the collector settings of ``sw matcher`` (app/matcher.py), for the match profiles
+                tune_gc()
             # The match stage: the accept profile's documents as a warm-up, then two micro-batches of ``batch``
             # (accepted by batches): one plain, one profiled.
             sessionmaker = app.state.sessionmaker
             await run_round(sessionmaker, settings.model_copy(update={"match_batch_size": 5000}))
-            spec = {"mode": "batch_json", "keys": keys, "prefix": "PM", "start": 0, "purchases": 2 * batch // 3 + 60}
+            purchases = (repeat + 1) * batch // 3 + 60
+            spec = {"mode": "batch_json", "keys": keys, "prefix": "PM", "start": 0, "purchases": purchases}
             await _post_all(client, build_requests(spec))
             claimed: list[int] = []
 
             async def one_round() -> None:
                 claimed.append((await run_round(sessionmaker, settings)).claimed)
 
-            await _measure(f"match, one micro-batch of {batch}", batch, one_round, one_round, top, counter)
+            async def backends() -> list[int]:
+                async with sessionmaker() as session:
+                    query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    return list(await session.scalars(text(query)))
+
+            label = f"match, one micro-batch of {batch}"
+            await _measure(label, batch, one_round, one_round, top, counter, backends, repeat)
             # The low-rate case: the matcher looks every 50 ms, so at ~100 documents/s a round holds ~5.
             small = 8
             spec = {"mode": "single", "keys": keys, "prefix": "PS", "start": 0, "purchases": 2 * small // 3 + 4}
@@ -197,7 +221,9 @@ async def profile(db_name: str, docs: int, batch: int, top: int) -> None:
             async def small_round() -> None:
                 claimed.append((await run_round(sessionmaker, few)).claimed)
 
-            await _measure(f"match, one micro-batch of {small}", small, small_round, small_round, top, counter)
+            await _measure(
+                f"match, one micro-batch of {small}", small, small_round, small_round, top, counter, backends
+            )
             print(f"claimed per round: {claimed}")
             # The dispatch stage: the declarations the rounds above made, delivered to the in-process mock
             # agencies (their CPU is shown apart: "mock agencies"), half plain and half profiled.
@@ -264,11 +290,15 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=400)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--matcher-gc", action="store_true", help="profile the match stage with the collector settings of sw matcher"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="plain micro-batches of --batch to measure")
     args = parser.parse_args()
     db_name = f"sw_prof_{os.getpid()}"
     asyncio.run(admin_execute(f'CREATE DATABASE "{db_name}"'))
     try:
-        asyncio.run(profile(db_name, args.docs, args.batch, args.top))
+        asyncio.run(profile(db_name, args.docs, args.batch, args.top, args.matcher_gc, args.repeat))
     finally:
         asyncio.run(admin_execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
 

@@ -104,7 +104,7 @@ def _arguments(row: dict[str, Any], raw_row: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _unavailable(exc: BaseException) -> bool:
+def unavailable(exc: BaseException) -> bool:
     """The database is not there for now, or this connection is unusable (retry on a fresh connection, then
     503), as opposed to a failed statement (a bug: it propagates). ``InternalClientError`` is asyncpg refusing a
     connection whose protocol is mid-operation — one the pool should never have handed out; nothing was sent."""
@@ -138,9 +138,9 @@ async def _accept_one(engine: AsyncEngine, arguments: tuple[Any, ...]) -> Outcom
                 # Only a statement the server refused leaves the connection as it was. Cancelled mid-statement,
                 # lost, or in a state asyncpg cannot vouch for, it must never go back to the pool: the next
                 # user (the matcher, the dispatcher, another request) would find an operation in progress.
-                if not (isinstance(exc, asyncpg.PostgresError) and not _unavailable(exc)):
+                if not (isinstance(exc, asyncpg.PostgresError) and not unavailable(exc)):
                     await connection.invalidate()
-                if not isinstance(exc, Exception) or not _unavailable(exc):
+                if not isinstance(exc, Exception) or not unavailable(exc):
                     raise
                 log.info("accept: connection lost (%s), attempt %d", type(exc).__name__, attempt)
                 if attempt == 2:

@@ -47,6 +47,7 @@ from app.services.matching import (
     record_ids_for_order_no,
     target_record,
 )
+from app.services.rows import DocumentRow, RecordRow
 from app.services.workspace import Workspace
 
 DocType = Literal["order", "payment", "waybill"]
@@ -255,7 +256,7 @@ Action = Literal["create", "update", "cancel", "replay"]
 def decide_action(
     doc_type: str,
     document: AnyDocument,
-    existing: Document | None,
+    existing: DocumentRow | None,
     same_content: bool,
     record_frozen: bool,
 ) -> Action:
@@ -339,15 +340,25 @@ def apply_submission(ws: Workspace, sender: Sender, index: int, accepted: Accept
     changed: set[uuid.UUID] = set()
     if action == "create":
         now = utcnow()
-        doc = Document(
+        doc = DocumentRow(
             id=uuid.uuid4(),
             doc_type=sender.doc_type,
             owner_code=owner,
             business_no=business_no,
-            version=0,
+            order_no=document.orderNo,
+            ebp_code=document.ebpCode,
             state="active",
+            version=0,
+            app_type=document.appType,
+            guid="",
+            app_time="",
+            content_sha256=digest,
+            payload=accepted.payload,
+            sender_code=sender.enterprise_code,
+            raw_message_id=raw_id,
             record_id=None,
             created_at=now,
+            updated_at=now,
         )
         _apply(doc, accepted, sender)
         ws.add_document(doc, document)
@@ -403,7 +414,7 @@ def apply_submission(ws: Workspace, sender: Sender, index: int, accepted: Accept
     return ItemResult(index, 201 if action == "create" else 200, receipt=build_receipt(ws, doc, replayed=False))
 
 
-def _apply(doc: Document, accepted: Accepted, sender: Sender) -> None:
+def _apply(doc: DocumentRow, accepted: Accepted, sender: Sender) -> None:
     document = accepted.document
     doc.version += 1
     doc.state = "draft" if document.appStatus == "1" else "active"
@@ -419,12 +430,12 @@ def _apply(doc: Document, accepted: Accepted, sender: Sender) -> None:
     doc.updated_at = utcnow()
 
 
-def build_receipt(ws: Workspace, doc: Document, *, replayed: bool) -> Receipt:
+def build_receipt(ws: Workspace, doc: DocumentRow, *, replayed: bool) -> Receipt:
     """The receipt of the document as it is now (a snapshot: later items of a batch do not change it)."""
     return receipt_of(doc, ws.records.get(doc.record_id) if doc.record_id else None, replayed=replayed)
 
 
-def receipt_of(doc: Document, record: MatchRecord | None, *, replayed: bool) -> Receipt:
+def receipt_of(doc: Document | DocumentRow, record: MatchRecord | RecordRow | None, *, replayed: bool) -> Receipt:
     """The business receipt (120) of a stored document and its record."""
     return Receipt(
         returnStatus="120",

@@ -26,17 +26,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import is_outage, run_in_transaction, utcnow
 from app.errors import Conflict, NotFound
-from app.models import Document, Submission
+from app.models import Base, Submission
 from app.schemas.documents import OrderIn, key_dict, natural_key
 from app.services.declaration import declare_matched
 from app.services.intake import Accepted, DocType, ItemResult, Sender, apply_submission, settle_receipt
 from app.services.rollups import submission_cells
+from app.services.rows import DocumentRow
 from app.services.workspace import PAYLOAD_MODELS, Workspace
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ async def process(session: AsyncSession, settings: Settings, rows: Sequence[Clai
     ws.actor, ws.accepted_at = MATCHER_ACTOR, None
     await declare_matched(ws)
     now = utcnow()
-    outcomes: list[tuple[Claimed, ItemResult, Document | None]] = []
+    outcomes: list[tuple[Claimed, ItemResult, DocumentRow | None]] = []
     for row, result in results:
         result = settle_receipt(ws, result)
         doc = ws.document(row.doc_type, row.owner_code, row.business_no) if result.error is None else None
@@ -131,7 +132,7 @@ async def process(session: AsyncSession, settings: Settings, rows: Sequence[Clai
     # The submissions last: the documents they point at are written by now.
     updates: list[dict[str, Any]] = []
     for row, result, doc in outcomes:
-        done: dict[str, Any] = {"seq": row.seq, "state": "done", "processed_at": now, "http_status": result.status}
+        done: dict[str, Any] = {"row_seq": row.seq, "state": "done", "processed_at": now, "http_status": result.status}
         if result.error is not None:
             done |= {"outcome": "rejected", "result": result.error.problem(), "document_id": None}
         else:
@@ -143,8 +144,9 @@ async def process(session: AsyncSession, settings: Settings, rows: Sequence[Clai
                 "document_id": doc.id,
             }
         updates.append(done)
-    if updates:
-        await session.execute(update(Submission), updates)
+    if updates:  # Core's executemany by primary key (the ORM's bulk update adds per-row bookkeeping)
+        table = Base.metadata.tables[Submission.__tablename__]
+        await session.execute(update(table).where(table.c.seq == bindparam("row_seq")), updates)
 
 
 def _outcome(result: ItemResult) -> str:

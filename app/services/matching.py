@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from app.db import utcnow
 from app.lifecycle.apply import apply_event
 from app.lifecycle.status import FROZEN, RecordEvent, RecordStatus
-from app.models import Document, MatchRecord
 from app.rules.matching import MatchInput, evaluate
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.services.declaration import goods_facts
+from app.services.rows import DocumentRow, RecordRow
 from app.services.workspace import MatchedPurchase, Workspace
 
 # MATCHED never outlives the matcher's transaction that reached it: the record is declared (DECLARED or
@@ -30,20 +30,31 @@ OUTCOME_EVENTS = {
 }
 
 
-def get_or_create_record(ws: Workspace, ebp_code: str, order_no: str) -> tuple[MatchRecord, bool]:
+def get_or_create_record(ws: Workspace, ebp_code: str, order_no: str) -> tuple[RecordRow, bool]:
     """The record of (ebpCode, orderNo), and whether it was created now."""
     record = ws.record(ebp_code, order_no)
     if record is not None:
         return record, False
     now = utcnow()
-    record = MatchRecord(
+    record = RecordRow(
         id=uuid.uuid4(),
         ebp_code=ebp_code,
         order_no=order_no,
+        ebc_code=None,
+        buyer_id_number=None,
         status="AWAITING_DOCUMENTS",
         missing=["order", "payment", "waybill"],
         discrepancies=[],
+        matched_at=None,
         agencies={},
+        rejection=None,
+        documents_first_at=None,
+        documents_last_at=None,
+        customs_accepted_at=None,
+        settled_at=None,
+        tax_total=None,
+        trade_mode=None,
+        port_code=None,
         created_at=now,
         updated_at=now,
     )
@@ -56,7 +67,7 @@ def get_or_create_record(ws: Workspace, ebp_code: str, order_no: str) -> tuple[M
     return record, True
 
 
-def link_waybill(ws: Workspace, waybill: Document) -> set[uuid.UUID]:
+def link_waybill(ws: Workspace, waybill: DocumentRow) -> set[uuid.UUID]:
     """Attach a waybill to its record; returns the records whose outcome may have changed.
 
     A waybill carries only ``orderNo``: with the JSON extension ``ebpCode`` it names its record; else it
@@ -75,7 +86,7 @@ def link_waybill(ws: Workspace, waybill: Document) -> set[uuid.UUID]:
     return {r.id for r in candidates}
 
 
-def _attach(ws: Workspace, doc: Document, record: MatchRecord) -> set[uuid.UUID]:
+def _attach(ws: Workspace, doc: DocumentRow, record: RecordRow) -> set[uuid.UUID]:
     if doc.record_id == record.id:
         return {record.id}
     changed = {record.id}
@@ -124,7 +135,7 @@ def record_ids_for_order_no(ws: Workspace, order_no: str) -> set[uuid.UUID]:
     return {r.id for r in ws.records_for_order_no(order_no)}
 
 
-def target_record(ws: Workspace, doc_type: str, order_no: str, ebp_code: str | None) -> MatchRecord | None:
+def target_record(ws: Workspace, doc_type: str, order_no: str, ebp_code: str | None) -> RecordRow | None:
     """The existing record a document with these link fields would join (None: a new one, or none yet)."""
     if ebp_code is not None:
         return ws.record(ebp_code, order_no)
@@ -132,7 +143,7 @@ def target_record(ws: Workspace, doc_type: str, order_no: str, ebp_code: str | N
     return candidates[0] if len(candidates) == 1 else None
 
 
-def link_document(ws: Workspace, doc: Document) -> set[uuid.UUID]:
+def link_document(ws: Workspace, doc: DocumentRow) -> set[uuid.UUID]:
     """Attach an order, payment or waybill to its record (creating it); returns records to re-evaluate."""
     if doc.doc_type == "waybill":
         return link_waybill(ws, doc)
@@ -151,7 +162,7 @@ def evaluate_records(ws: Workspace, record_ids: Iterable[uuid.UUID]) -> None:
             evaluate_record(ws, record)
 
 
-def evaluate_record(ws: Workspace, record: MatchRecord) -> None:
+def evaluate_record(ws: Workspace, record: RecordRow) -> None:
     docs = ws.documents_of(record)
     active = [d for d in docs if d.state == "active"]
     order_rows = [d for d in docs if d.doc_type == "order" and d.state != "cancelled"]

@@ -38,6 +38,7 @@ from app.rules.rollups import (
     risk_cells,
 )
 from app.services.rollups_sql import rebuild_in_sql
+from app.services.rows import RecordRow
 
 # Rows per upsert statement: under SQLite's limit of bound parameters whatever the batch.
 UPSERT_CHUNK = 500
@@ -68,7 +69,7 @@ FACT_COLUMNS = tuple(
 )
 
 
-def purchase_facts(record: MatchRecord | Row[Any]) -> PurchaseFacts:
+def purchase_facts(record: MatchRecord | RecordRow | Row[Any]) -> PurchaseFacts:
     """The facts of a record, or of a row of ``FACT_COLUMNS`` (the same names)."""
     rejection = record.rejection or {}
     return PurchaseFacts(
@@ -95,16 +96,16 @@ class RollupTally:
     """One transaction's changes to the rollups."""
 
     _before: dict[uuid.UUID, Cells] = field(default_factory=dict)
-    _records: dict[uuid.UUID, MatchRecord] = field(default_factory=dict)
+    _records: dict[uuid.UUID, MatchRecord | RecordRow] = field(default_factory=dict)
     _added: Cells = field(default_factory=dict)
 
-    def before(self, record: MatchRecord) -> None:
+    def before(self, record: MatchRecord | RecordRow) -> None:
         """Note a stored record's contribution before this transaction changes it (first note wins)."""
         if record.id not in self._before:
             self._before[record.id] = contribution(purchase_facts(record))
             self._records[record.id] = record
 
-    def track_new(self, record: MatchRecord) -> None:
+    def track_new(self, record: MatchRecord | RecordRow) -> None:
         """A record this transaction creates: it contributed nothing before."""
         if record.id not in self._before:
             self._before[record.id] = {}

@@ -3,8 +3,9 @@
 Intake locks the order numbers of a request and then loads, in a handful of set queries, every record and
 document that carries one of them, the goods records their orders name and the enterprises they need.
 Linking and matching then run in memory against this view, which the unit of work keeps current as it adds
-and changes rows; the session writes everything at commit (one multi-row statement per table), and the
-records that matched are declared together at the end (``app.services.declaration.declare_matched``).
+and changes rows (plain rows, not ORM objects: app/services/rows.py); ``write`` sends everything before commit
+(new rows in one multi-row statement or COPY per table, changed ones by primary key), and the records that
+matched are declared together at the end (``app.services.declaration.declare_matched``).
 
 Why this is safe: every write that touches an order number holds that order number's lock (PostgreSQL
 advisory lock; on SQLite, BEGIN IMMEDIATE serialises all writers), so nothing loaded here can change under
@@ -22,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -39,7 +40,9 @@ from app.models import (
     RiskWarning,
 )
 from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
+from app.services.bulk_insert import insert_rows
 from app.services.rollups import RollupTally
+from app.services.rows import DocumentRow, RecordRow, load_rows, select_rows, write_rows
 
 DocKey = tuple[str, str, str]  # (doc_type, owner_code, business_no)
 PAYLOAD_MODELS: dict[str, type[OrderIn] | type[PaymentIn] | type[WaybillIn]] = {
@@ -53,7 +56,7 @@ PAYLOAD_MODELS: dict[str, type[OrderIn] | type[PaymentIn] | type[WaybillIn]] = {
 class MatchedPurchase:
     """A record that matched in this unit of work, with its documents, waiting to be declared."""
 
-    record: MatchRecord
+    record: RecordRow
     order: OrderIn
     payment: PaymentIn
     waybill: WaybillIn
@@ -68,13 +71,13 @@ class Workspace:
     # When the submission being applied was accepted (the documents' arrival, for the statistics' clocks).
     accepted_at: datetime | None = None
     order_nos: set[str] = field(default_factory=set)
-    records: dict[uuid.UUID, MatchRecord] = field(default_factory=dict)
-    documents: dict[uuid.UUID, Document] = field(default_factory=dict)
-    by_key: dict[DocKey, Document] = field(default_factory=dict)
+    records: dict[uuid.UUID, RecordRow] = field(default_factory=dict)
+    documents: dict[uuid.UUID, DocumentRow] = field(default_factory=dict)
+    by_key: dict[DocKey, DocumentRow] = field(default_factory=dict)
     goods: dict[tuple[str, str], Goods | None] = field(default_factory=dict)
     matched: list[MatchedPurchase] = field(default_factory=list)
     _parsed: dict[tuple[uuid.UUID, int], BaseModel] = field(default_factory=dict)
-    _records_by_order: dict[str, list[MatchRecord]] = field(default_factory=dict)
+    _records_by_order: dict[str, list[RecordRow]] = field(default_factory=dict)
     # (ebpCode, orderNo) of the loaded order numbers' purchases pruned by retention (``archived``).
     pruned: set[tuple[str, str]] = field(default_factory=set)
     # Rows nothing in the unit of work reads back, written in one statement per table by ``write``.
@@ -82,7 +85,7 @@ class Workspace:
     declarations: list[dict[str, Any]] = field(default_factory=list)
     dispatches: list[dict[str, Any]] = field(default_factory=list)
     risk_warnings: list[dict[str, Any]] = field(default_factory=list)
-    _docs_by_order: dict[str, list[Document]] = field(default_factory=dict)
+    _docs_by_order: dict[str, list[DocumentRow]] = field(default_factory=dict)
     # The statistics rollups' share of this unit of work, written with the rest by ``write``.
     tally: RollupTally = field(default_factory=RollupTally)
 
@@ -92,14 +95,14 @@ class Workspace:
         first = set(order_nos) - self.order_nos
         await advisory_xact_locks(self.session, first, ORDER_LOCKS)
         pairs = sorted(set(keys))
-        existing: list[Document] = []
+        existing: list[DocumentRow] = []
         if pairs:
-            existing = list(
-                await self.session.scalars(
-                    select(Document)
-                    .where(Document.doc_type == doc_type, tuple_(Document.owner_code, Document.business_no).in_(pairs))
-                    .with_for_update()
-                )
+            existing = await load_rows(
+                self.session,
+                DocumentRow,
+                select_rows(DocumentRow)
+                .where(Document.doc_type == doc_type, tuple_(Document.owner_code, Document.business_no).in_(pairs))
+                .with_for_update(),
             )
         moved = {doc.order_no for doc in existing} - self.order_nos - first
         await advisory_xact_locks(self.session, moved, ORDER_LOCKS)
@@ -109,10 +112,13 @@ class Workspace:
             self._keep(doc)
         if not wanted:
             return
-        for record in await self.session.scalars(select(MatchRecord).where(MatchRecord.order_no.in_(wanted))):
-            self.tally.before(record)
-            self._keep_record(record)
-        for doc in await self.session.scalars(select(Document).where(Document.order_no.in_(wanted))):
+        query = select_rows(RecordRow).where(MatchRecord.order_no.in_(wanted))
+        for record in await load_rows(self.session, RecordRow, query):
+            if record.id not in self.records:
+                self.tally.before(record)
+                self._keep_record(record)
+        query = select_rows(DocumentRow).where(Document.order_no.in_(wanted))
+        for doc in await load_rows(self.session, DocumentRow, query):
             self._keep(doc)
         pruned = select(PrunedPurchase.ebp_code, PrunedPurchase.order_no).where(PrunedPurchase.order_no.in_(wanted))
         self.pruned |= {(row[0], row[1]) for row in await self.session.execute(pruned)}
@@ -143,24 +149,24 @@ class Workspace:
                     found[line.itemNo] = goods
         return found
 
-    def _keep(self, doc: Document) -> None:
+    def _keep(self, doc: DocumentRow) -> None:
         if doc.id in self.documents:
             return
         self.documents[doc.id] = doc
         self.by_key[(doc.doc_type, doc.owner_code, doc.business_no)] = doc
         self._docs_by_order.setdefault(doc.order_no, []).append(doc)
 
-    def _keep_record(self, record: MatchRecord) -> None:
+    def _keep_record(self, record: RecordRow) -> None:
         if record.id not in self.records:
             self.records[record.id] = record
             self._records_by_order.setdefault(record.order_no, []).append(record)
 
     # --- lookups over what is loaded ----------------------------------------------------------
 
-    def document(self, doc_type: str, owner_code: str, business_no: str) -> Document | None:
+    def document(self, doc_type: str, owner_code: str, business_no: str) -> DocumentRow | None:
         return self.by_key.get((doc_type, owner_code, business_no))
 
-    def record(self, ebp_code: str, order_no: str) -> MatchRecord | None:
+    def record(self, ebp_code: str, order_no: str) -> RecordRow | None:
         for record in self._records_by_order.get(order_no, ()):
             if record.ebp_code == ebp_code:
                 return record
@@ -173,14 +179,14 @@ class Workspace:
             return (ebp_code, order_no) in self.pruned
         return any(no == order_no for _, no in self.pruned) and not self.records_for_order_no(order_no)
 
-    def records_for_order_no(self, order_no: str) -> list[MatchRecord]:
+    def records_for_order_no(self, order_no: str) -> list[RecordRow]:
         return list(self._records_by_order.get(order_no, ()))
 
-    def documents_of(self, record: MatchRecord) -> list[Document]:
+    def documents_of(self, record: RecordRow) -> list[DocumentRow]:
         # A document linked to a record carries its order number (a change of order number unlinks it).
         return [d for d in self._docs_by_order.get(record.order_no, ()) if d.record_id == record.id]
 
-    def unlinked_waybills(self, order_no: str) -> list[Document]:
+    def unlinked_waybills(self, order_no: str) -> list[DocumentRow]:
         """Waybills with this order number and no ``ebpCode``: they link by order number alone."""
         return [d for d in self._docs_by_order.get(order_no, ()) if d.doc_type == "waybill" and d.ebp_code is None]
 
@@ -207,10 +213,11 @@ class Workspace:
         )
 
     async def write(self) -> None:
-        """Send everything to the database: the ORM's records and documents first (they are referenced),
-        the statistics rollups' changes, then the insert-only rows, each table in one multi-row statement, in
-        the order they were made."""
-        await self.session.flush()
+        """Send everything to the database: the records and documents first (they are referenced, records
+        before the documents that point at them), the statistics rollups' changes, then the insert-only rows,
+        each table in one multi-row statement, in the order they were made."""
+        await write_rows(self.session, list(self.records.values()))
+        await write_rows(self.session, list(self.documents.values()))
         await self.tally.write(self.session)
         for model, rows in (
             (Declaration, self.declarations),
@@ -218,31 +225,28 @@ class Workspace:
             (RecordEvent, self.events),
             (RiskWarning, self.risk_warnings),
         ):
-            if rows:
-                await self.session.execute(insert(Base.metadata.tables[model.__tablename__]), rows)
-                rows.clear()
+            await insert_rows(self.session, Base.metadata.tables[model.__tablename__], rows)
+            rows.clear()
 
-    def add_record(self, record: MatchRecord) -> None:
-        self.session.add(record)
+    def add_record(self, record: RecordRow) -> None:
         self.tally.track_new(record)
         self._keep_record(record)
 
-    def moved(self, doc: Document, previous_order_no: str) -> None:
+    def moved(self, doc: DocumentRow, previous_order_no: str) -> None:
         """A change gave the document another order number."""
         if doc.order_no != previous_order_no:
             self._docs_by_order[previous_order_no].remove(doc)
             self._docs_by_order.setdefault(doc.order_no, []).append(doc)
 
-    def add_document(self, doc: Document, parsed: BaseModel) -> None:
-        self.session.add(doc)
+    def add_document(self, doc: DocumentRow, parsed: BaseModel) -> None:
         self._keep(doc)
         self.remember(doc, parsed)
 
-    def remember(self, doc: Document, parsed: BaseModel) -> None:
+    def remember(self, doc: DocumentRow, parsed: BaseModel) -> None:
         """The validated model of the document's current version (spares parsing the stored payload)."""
         self._parsed[(doc.id, doc.version)] = parsed
 
-    def parsed(self, doc: Document) -> Any:
+    def parsed(self, doc: DocumentRow) -> Any:
         """The document's payload as its wire model (OrderIn, PaymentIn or WaybillIn)."""
         key = (doc.id, doc.version)
         model = self._parsed.get(key)
