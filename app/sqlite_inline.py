@@ -121,7 +121,7 @@ class InlineConnection:
             try:
                 return function()
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or self._conn.in_transaction:
+                if (exc.sqlite_errorcode & 0xFF) != sqlite3.SQLITE_BUSY or self._conn.in_transaction:
                     raise
                 now = time.monotonic()
                 deadline = deadline if deadline is not None else now + self._busy_timeout_s

@@ -1,7 +1,7 @@
 """Embedded mode (``sw serve``) on a SQLite file, alone: single-document accept with the matcher, the dispatcher,
 the mock agencies and the webhook delivery inside the one process, then the backlog it left drained.
 
-    python -m bench.embedded_probe [--seconds 12] [--concurrency 32] [--baseline] [--py-spy FILE.txt]
+    python -m bench.embedded_probe [--seconds 12] [--concurrency 32] [--baseline] [--drain] [--py-spy FILE.txt]
                                    [--env SW_X=Y ...]
 
 The same load as bench/run.py's embedded run (bench/loadgen.py in its own process, the bench workload's single
@@ -9,8 +9,9 @@ documents, closed loop), without the rest of the bench: a before/after check for
 or the SQLite settings. Prints one JSON line: accept docs/s and latency, the server's CPU ms per accepted
 document over the window (``process_time`` of the uvicorn process: survives a busy machine better than rates),
 how long the backlog took to drain after the load stopped, and the load average. ``--baseline`` also measures
-bench/baseline_app.py on a SQLite file of its own; ``--py-spy`` records the server during the window (``py-spy``
-must be installed: it is not a dependency of the project).
+bench/baseline_app.py on a SQLite file of its own; ``--drain`` (with ``--env SW_EMBEDDED_MATCHER=false``) has one
+standalone matcher drain the backlog the run left, as bench/run.py does; ``--py-spy`` records the server during
+the window (``py-spy`` must be installed: it is not a dependency of the project).
 """
 
 from __future__ import annotations
@@ -148,10 +149,12 @@ async def probe(args: argparse.Namespace, children: Children, work: Path) -> dic
         await asyncio.wait_for(spy.wait(), 60)
     if not (cpu_before and cpu_after and cpu_drained):
         raise RuntimeError("the server exited during the run")
+    children.stop(service)
+    if args.drain:
+        result["drain"] = await _drain(children, app_db, env)
     with contextlib.closing(sqlite3.connect(app_db)) as conn:
         stored = int(conn.execute("SELECT count(*) FROM document").fetchone()[0])
         states = dict(conn.execute("SELECT state || '/' || coalesce(outcome, ''), count(*) FROM submission GROUP BY 1"))
-    children.stop(service)
     accepted = run["distinct_keys_acked"]
     result["accept"] = _summary(run)
     result["accept"]["server_cpu_ms_per_doc_acked"] = round((cpu_after[1] - cpu_before[1]) * 1000 / accepted, 3)
@@ -168,6 +171,27 @@ async def probe(args: argparse.Namespace, children: Children, work: Path) -> dic
     return result
 
 
+async def _drain(children: Children, app_db: Path, env: dict[str, str]) -> dict[str, Any]:
+    """The backlog left by the run drained by one standalone matcher (``sw matcher``), as bench/run.py does."""
+    from bench.pipeline import drain_rate
+
+    samples = [(time.monotonic(), _pending(app_db))]
+    matcher = children.start("matcher", [PY, "-m", "app.matcher"], env)
+    pid = matcher.pid
+    if pid is None:
+        raise RuntimeError("the matcher did not start")
+    while samples[-1][1] > 0:
+        if not matcher.alive() or time.monotonic() - samples[0][0] > 600:
+            raise RuntimeError(f"the matcher did not drain the backlog:\n{matcher.tail()}")
+        await asyncio.sleep(0.05)
+        samples.append((time.monotonic(), _pending(app_db)))
+    cpu = _stat(pid)
+    children.stop(matcher)
+    rate = drain_rate(samples)
+    backlog = samples[0][1]
+    return rate | {"matcher_cpu_ms_per_doc_incl_start": round(cpu[1] * 1000 / backlog, 3) if cpu and backlog else None}
+
+
 async def _async_true(value: bool) -> bool:
     return value
 
@@ -177,6 +201,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--baseline", action="store_true")
+    parser.add_argument("--drain", action="store_true", help="with SW_EMBEDDED_MATCHER=false: drain the backlog after")
     parser.add_argument("--py-spy", default=None)
     parser.add_argument("--env", action="append", default=[], help="SW_X=Y for the server (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, databases)")
