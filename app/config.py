@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout_s: float = Field(default=10.0, gt=0)
     sqlite_busy_timeout_ms: int = Field(default=15000, ge=0)
+    sqlite_inline: bool = Field(
+        default=True,
+        description="Run SQLite calls on the event loop's thread (true) or on aiosqlite's thread, one hop per call "
+        "(false); docs/performance.md, Embedded SQLite",
+    )
     max_transaction_retries: int = Field(default=5, ge=1, description="Retries after deadlock / unique races")
     # --- the match stage ----------------------------------------------------------------------------------
     match_batch_size: int = Field(
@@ -76,6 +81,14 @@ class Settings(BaseSettings):
         le=1,
         description="After a round that was not full, how long a matcher lets documents gather before the next "
         "(fewer, fuller rounds under load; after an idle spell a document is taken at once)",
+    )
+    sqlite_match_linger_s: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="The linger (SW_MATCH_LINGER_S) of the matcher inside the API process on SQLite (`sw serve`), "
+        "where rounds and accepts share one process and one writer: fewer, fuller rounds leave more of both to "
+        "accepting. A request with `Prefer: wait` cuts the linger short",
     )
     embedded_matcher: bool = Field(default=True, description="Run a matcher inside the API process")
     page_size_max: int = Field(default=500, ge=1)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from app.config import Settings
+from app.sqlite_inline import inline_creator
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -97,8 +98,22 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def _create_sqlite_engine(settings: Settings) -> AsyncEngine:
-    engine = create_async_engine(settings.database_url, pool_pre_ping=True)
     busy_ms = settings.sqlite_busy_timeout_ms
+    path = settings.sqlite_file
+    if path is None:  # an in-memory database (tests): aiosqlite's own connection and pool
+        engine = create_async_engine(settings.database_url)
+    else:
+        # One connection, used in turn: every transaction here takes SQLite's single writer lock (BEGIN
+        # IMMEDIATE below), so more connections only made them wait in SQLite's busy handler — sleeps of up to
+        # 100 ms, in no order — instead of in the pool's queue, first come first served. The wait is bounded as
+        # the busy timeout bounded it. Each call runs on the event loop's thread (app/sqlite_inline.py) unless
+        # SW_SQLITE_INLINE=false (aiosqlite's thread).
+        inline = {"async_creator": inline_creator(path, busy_ms / 1000)} if settings.sqlite_inline else {}
+        engine = create_async_engine(
+            settings.database_url, pool_size=1, max_overflow=0, pool_timeout=max(busy_ms / 1000, 1.0), **inline
+        )
+        if settings.sqlite_inline:
+            busy_ms = 0  # the inline connection waits for another process's lock itself, not on the loop's thread
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

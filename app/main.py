@@ -105,7 +105,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     matcher_task: asyncio.Task[None] | None = None
     housekeeping_task: asyncio.Task[None] | None = None
     if settings.embedded_matcher:
-        app.state.matcher = Matcher(app.state.sessionmaker, settings, app.state.waiters, app.state.metrics)
+        linger = settings.sqlite_match_linger_s if settings.is_sqlite else None
+        app.state.matcher = Matcher(
+            app.state.sessionmaker, settings, app.state.waiters, app.state.metrics, linger_s=linger
+        )
         matcher_task = asyncio.create_task(app.state.matcher.run(), name="matcher")
         app.state.risk_housekeeper = RiskHousekeeper(app.state.sessionmaker, settings)
         housekeeping_task = asyncio.create_task(app.state.risk_housekeeper.run(), name="risk-housekeeping")

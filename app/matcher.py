@@ -4,7 +4,9 @@ embedded mode runs it inside ``sw serve``. Beside it runs the risk housekeeping 
 warnings, app/services/risk_housekeeping.py) every ``SW_RISK_HOUSEKEEPING_INTERVAL_S``.
 
 An accept in this process wakes it at once; otherwise it looks every ``match_poll_s`` (a cheap index-only
-query on the pending submissions), and right away again after a full round.
+query on the pending submissions), and right away again after a full round. After a round that was not full
+it lingers ``linger_s`` so that the next one gathers more documents; an accept whose client waits for the
+result (``Prefer: wait``) cuts the linger short (``wake(urgent=True)``).
 """
 
 from __future__ import annotations
@@ -35,20 +37,27 @@ class Matcher:
         settings: Settings,
         waiters: Waiters | None = None,
         metrics: Metrics | None = None,
+        linger_s: float | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.waiters = waiters
         self.metrics = metrics
+        self.linger_s = settings.match_linger_s if linger_s is None else linger_s
         self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()
         self._stopping = asyncio.Event()
 
-    def wake(self) -> None:
+    def wake(self, urgent: bool = False) -> None:
+        """Documents were accepted; ``urgent``: a client is waiting for their results, do not linger."""
         self._wake.set()
+        if urgent:
+            self._urgent.set()
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+        self._urgent.set()
 
     async def run_once(self) -> RoundResult:
         result = await run_round(self.sessionmaker, self.settings)
@@ -70,6 +79,7 @@ class Matcher:
     async def run(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()  # before the round: an accept during it starts the next one
+            self._urgent.clear()
             try:
                 claimed = (await self.run_once()).claimed
             except Exception:  # a database outage must not kill the matcher: log, pause, go on
@@ -84,7 +94,12 @@ class Matcher:
                 # Documents keep arriving: let the next round gather more of them. A round costs a fixed dozen
                 # statements, so rounds of a handful cost several times more per document than full ones; after
                 # an idle spell the first document is taken at once.
-                await self._pause(self.settings.match_linger_s)
+                await self._linger()
+
+    async def _linger(self) -> None:
+        if self.linger_s > 0 and not self._urgent.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._urgent.wait(), timeout=self.linger_s)
 
     async def _pause(self, seconds: float) -> None:
         if seconds > 0:

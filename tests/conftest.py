@@ -67,6 +67,7 @@ def _session_settings(database_url: str) -> Settings:
         # Tests wait for each result before sending the next document: letting rounds gather more documents
         # would only slow them down (tests/test_matcher_loop.py checks the lingering itself).
         match_linger_s=0,
+        sqlite_match_linger_s=0,
         # Risk warnings are recorded but do not inspect: tests that post many purchases of the example buyer
         # must not change outcome when they reach R4 (tests/test_risk_decision.py turns it on).
         risk_inspect_on_warning=False,

@@ -7,8 +7,10 @@ other is provably kept from getting there by a lock (then the lock did its job a
 or has finished. Nothing here depends on timing: whether the other transaction is blocked is read from the
 database (PostgreSQL: ``pg_stat_activity`` shows a backend waiting on a lock) or, on SQLite, from the engine's
 cursor events (a connection that has sent ``BEGIN IMMEDIATE`` and not come back from it waits for the write
-lock, which the arrived transaction holds). The engine's ``begin`` event would be the natural place, but a
-listener added to it after the app's own was not called for every connection; the cursor events are.
+lock, which the arrived transaction holds) and from the pool (a SQLite file's engine has one connection,
+app/db.py: a party that has not begun while the arrived one holds it waits for it). The engine's ``begin``
+event would be the natural place, but a listener added to it after the app's own was not called for every
+connection; the cursor events are.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class OverlapBarrier:
         self.finished = 0
         self.releases: list[str] = []  # why each arrival went on: "all arrived", "others blocked", "others finished"
         self._beginning = 0  # SQLite: connections inside BEGIN IMMEDIATE, not yet holding the write lock
+        self._not_begun: set[asyncio.Task[Any] | None] = set()  # SQLite: parties that have not begun a transaction
         self._observer: AsyncEngine | None = None
 
     @property
@@ -70,10 +73,13 @@ class OverlapBarrier:
     def _begun(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if statement.startswith("BEGIN"):
             self._beginning -= 1
+            self._not_begun.discard(asyncio.current_task())
 
     async def _others_blocked(self) -> bool:
         if self._observer is None:
-            return self._beginning > 0
+            pool: Any = self.engine.sync_engine.pool
+            waiting_for_the_connection = bool(self._not_begun) and pool.checkedout() >= pool.size()
+            return self._beginning > 0 or waiting_for_the_connection
         async with self._observer.connect() as conn:
             return bool((await conn.execute(_PG_LOCK_WAITERS)).scalar_one())
 
@@ -96,7 +102,10 @@ class OverlapBarrier:
 
     async def party(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run one party's transaction; when it ends (committed or failed) the others need not wait for it."""
+        task = asyncio.current_task()
+        self._not_begun.add(task)
         try:
             return await work()
         finally:
+            self._not_begun.discard(task)
             self.finished += 1

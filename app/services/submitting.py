@@ -23,7 +23,7 @@ async def submit(
         outcome = "rejected" if result.error else "replayed" if result.status == 200 else "accepted"
         state.metrics.documents.labels(type=doc_type, outcome=outcome).inc()
     if state.matcher is not None and any(r.status == 202 for r in results):
-        state.matcher.wake()
+        state.matcher.wake(urgent=bool(wait))
     if wait and any(r.seq is not None for r in results):
         results = await wait_for_results(state.sessionmaker, state.waiters, results, wait)
     return results
