@@ -9,6 +9,8 @@ from tests.test_migrations import scratch_url  # noqa: F401 - the fixture: a dat
 
 
 def test_the_webhook_bench_delivers_every_event_in_order_per_record(scratch_url: str) -> None:  # noqa: F811
+    # Fewer records (8) than deliveries in flight (16): without the head-of-queue rule a record's events would
+    # be sent side by side and arrive out of order.
     result = webhooks.measure(
         ["--events", "300", "--records", "8", "--paced-s", "1.5", "--paced-rate", "100",
          "--subscription-in-flight", "16", "--database-url", scratch_url]
