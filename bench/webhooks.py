@@ -80,10 +80,37 @@ async def write_events(sessionmaker: Any, record_ids: list[uuid.UUID], count: in
         )  # fmt: skip
 
 
+def delivery_check(arrivals: list[list[str]], expected: int) -> dict[str, Any]:
+    """What the receiver got, judged: every event once at least (``missing``), a second arrival only with a
+    webhook-id already seen (``duplicates``: retries, never a new id for an old event), and each record's
+    events first arriving in feed order (``out_of_order``: records where one did not)."""
+    first: dict[str, tuple[str, tuple[int, int]]] = {}
+    for webhook_id, record_id, position in arrivals:
+        if webhook_id not in first:
+            tx, event_id = position.split(".")
+            first[webhook_id] = (record_id, (int(tx), int(event_id)))
+    by_record: dict[str, list[tuple[int, int]]] = {}
+    for record_id, position in first.values():
+        by_record.setdefault(record_id, []).append(position)
+    positions = [position for _, position in first.values()]
+    return {
+        "unique": len(first),
+        "missing": expected - len(first),
+        "duplicates": len(arrivals) - len(first),
+        "events_twice": len(positions) - len(set(positions)),  # one event under two webhook-ids
+        "out_of_order": sum(1 for p in by_record.values() if p != sorted(p)),
+    }
+
+
 async def receiver_stats(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
     answer = await client.get(url.replace("/hooks", "/stats"))
     stats: dict[str, Any] = answer.json()
     return stats
+
+
+async def receiver_arrivals(client: httpx.AsyncClient, url: str) -> list[list[str]]:
+    arrivals: list[list[str]] = (await client.get(url.replace("/hooks", "/arrivals"))).json()["arrivals"]
+    return arrivals
 
 
 async def until_delivered(client: httpx.AsyncClient, url: str, count: int, timeout_s: float) -> float:
@@ -130,6 +157,7 @@ async def run(args: argparse.Namespace, work: Path, settings: Settings) -> dict[
             running = asyncio.create_task(worker.run())
             seconds = await until_delivered(http, url, args.events, timeout_s=600)
             rate = args.events / seconds
+            backlog_check = delivery_check(await receiver_arrivals(http, url), args.events)
             # Latency: events written at half that rate (or --paced-rate), in ticks of 10 ms.
             await http.post(url.replace("/hooks", "/reset"))
             paced = args.paced_rate or rate / 2
@@ -141,7 +169,8 @@ async def run(args: argparse.Namespace, work: Path, settings: Settings) -> dict[
                     written += due
                 await asyncio.sleep(0.01)
             await until_delivered(http, url, written, timeout_s=120)
-            latencies = (await receiver_stats(http, url))["latency_ms"]
+            paced_check = delivery_check(await receiver_arrivals(http, url), written)
+            latencies = (await http.get(url.replace("/hooks", "/latencies"))).json()["latency_ms"]
             worker.stop()
             await running
     finally:
@@ -159,10 +188,11 @@ async def run(args: argparse.Namespace, work: Path, settings: Settings) -> dict[
         "paced_events_per_s": round(paced, 1),
         "paced_events": written,
         "status_change_to_delivered_ms": latency_summary(sorted(latencies)),
+        "check": {"backlog": backlog_check, "paced": paced_check},
     }
 
 
-def main() -> int:
+def measure(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20_000, help="backlog delivered for the throughput figure")
     parser.add_argument("--records", type=int, default=2_000, help="records the events spread over")
@@ -173,12 +203,15 @@ def main() -> int:
         "--subscription-in-flight", type=int, default=4, help="SW_WEBHOOK_SUBSCRIPTION_IN_FLIGHT (one subscription)"
     )
     parser.add_argument("--database-url", default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="sw-bench-webhooks-") as tmp:
         settings = bench_settings(args, Path(tmp))
         upgrade(settings)  # before the event loop: Alembic runs its own
-        results = asyncio.run(run(args, Path(tmp), settings))
-    print(json.dumps(results, indent=2))
+        return asyncio.run(run(args, Path(tmp), settings))
+
+
+def main() -> int:
+    print(json.dumps(measure(), indent=2))
     return 0
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import utcnow
@@ -45,6 +45,17 @@ class WebhookDelivery(Base):
         UniqueConstraint("subscription_id", "event_id"),
         Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
         Index("ix_webhook_delivery_order", "subscription_id", "ordering_key", "event_tx", "event_id"),
+        # The pending deliveries alone: whether a record's earlier event is still pending for the subscription
+        # (the head-of-queue test of every claim) is one probe, however many of its events were delivered.
+        Index(
+            "ix_webhook_delivery_pending_head",
+            "subscription_id",
+            "ordering_key",
+            "event_tx",
+            "event_id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

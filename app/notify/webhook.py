@@ -66,10 +66,16 @@ async def post_webhook(
     return result(code, f"HTTP {code}")
 
 
+# Connection pool lanes (app/notify/pinning.py LanePool): about 8 connections each at full concurrency.
+CLIENT_LANES = 16
+
+
 def webhook_client() -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    # Every connection may stay open, so that a busy worker reuses them rather than connecting anew; an idle
+    # one is closed after httpx's keep-alive expiry.
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     # Per-phase limits under the whole-request timeout that post_webhook puts around each delivery.
     timeout = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=30.0)
     return httpx.AsyncClient(
-        timeout=timeout, follow_redirects=False, trust_env=False, transport=PinnedTransport(limits)
+        timeout=timeout, follow_redirects=False, trust_env=False, transport=PinnedTransport(limits, CLIENT_LANES)
     )

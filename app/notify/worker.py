@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 # After a feed NOTIFY whose events the fan-out does not see yet: look again after 10 ms, 20 ms … at most 1 s
 # apart, for at most 5 minutes (then the poll alone): an old transaction anywhere on the server holds the feed back.
 FEED_RECHECK_FIRST_S, FEED_RECHECK_CAP_S, FEED_OWED_FOR_S = 0.01, 1.0, 300.0
+# Without a LISTEN connection (SQLite, or while it is being opened again) the feed is read at most this often
+# between the signs that it has news: an empty fan-out is a write transaction (it locks its cursor), and a
+# busy worker goes round after every recorded group.
+FANOUT_UNPROMPTED_EVERY_S = 0.05
 
 
 class DeliveryWorker:
@@ -69,12 +73,23 @@ class DeliveryWorker:
         self._listener = Listener(settings.database_url, [FEED_CHANNEL, DELIVERY_CHANNEL], self._notified)
         self._feed_owed_since: float | None = None  # monotonic time of a feed NOTIFY not yet seen fanned out
         self._recheck_s = FEED_RECHECK_FIRST_S
+        # Whether the feed may have news: a feed NOTIFY, a matcher round in this process, the poll interval
+        # passed, or the last fan-out read events. Ending deliveries wake the worker too, with no news.
+        self._feed_due = True
+        self._fanned_at = 0.0
+        # SQLite: this worker's own transactions take turns here rather than at the database lock, whose busy
+        # handler sleeps (1 ms, 2 ms … 100 ms) while the other one commits — most of a round's time. PostgreSQL
+        # runs them side by side.
+        self._turn: contextlib.AbstractAsyncContextManager[object] = (
+            asyncio.Lock() if settings.is_sqlite else contextlib.nullcontext()
+        )
 
     def wake(self) -> None:
         self._wake.set()
 
     def _notified(self, channel: str | None) -> None:
         if channel == FEED_CHANNEL:
+            self._feed_due = True
             if self._feed_owed_since is None:
                 self._recheck_s = FEED_RECHECK_FIRST_S
             self._feed_owed_since = time.monotonic()
@@ -98,11 +113,18 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         """Fan out a batch and start the due deliveries there is room for; returns how much was done."""
         started = time.monotonic()
-        fanned = await fan_out(self.sessionmaker)
+        fanned = 0
+        owed = self._feed_owed_since is not None  # a feed NOTIFY whose events were not readable yet
+        if self._feed_due or owed or (not self.listening() and started - self._fanned_at >= FANOUT_UNPROMPTED_EVERY_S):
+            self._feed_due, self._fanned_at = False, started
+            async with self._turn:
+                fanned = await fan_out(self.sessionmaker)
+            self._feed_due = self._feed_due or fanned > 0  # more may follow the batch read
         if fanned and self._feed_owed_since is not None and self._feed_owed_since < started:
             self._feed_owed_since = None
         room = self.settings.webhook_concurrency - len(self._tasks)
-        claims = await claim_due(self.sessionmaker, self.settings, room, self._in_flight)
+        async with self._turn:
+            claims = await claim_due(self.sessionmaker, self.settings, room, self._in_flight)
         for claimed in claims:
             self._in_flight[claimed.subscription_id] += 1
             task = asyncio.create_task(self._deliver(claimed), name=f"delivery {claimed.delivery_id}")
@@ -127,7 +149,8 @@ class DeliveryWorker:
             if not group:
                 return
             try:
-                await record_attempts(self.sessionmaker, self.settings, group, self.rng)
+                async with self._turn:
+                    await record_attempts(self.sessionmaker, self.settings, group, self.rng)
             except Exception:  # the leases expire and the deliveries are claimed again (same webhook-id)
                 log.exception("outcomes of %d deliveries not recorded", len(group))
             finally:
@@ -139,6 +162,8 @@ class DeliveryWorker:
                 self.wake()  # the records' next events may be due now
 
     async def _send(self, claimed: Claimed) -> AttemptResult:
+        if claimed.unsendable is not None:
+            return AttemptResult(claimed, None, claimed.unsendable, 0)
         if claimed.url.split(":", 1)[0].lower() in AMQP_SCHEMES:
             return await self.amqp.publish(
                 claimed, allow_private=self.settings.webhook_allow_private, timeout_s=self.settings.webhook_timeout_s
@@ -198,6 +223,8 @@ class DeliveryWorker:
             waits.append(asyncio.create_task(self.waiters.next_round(timeout)))
         try:
             await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if not self._wake.is_set():  # the poll interval, a recheck, or a matcher round: read the feed
+                self._feed_due = True
         finally:
             for wait in waits:
                 wait.cancel()

@@ -8,14 +8,16 @@ Order per record: a delivery is claimable only while no earlier event of the sam
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Exists, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Exists, Row, Table, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -58,6 +60,8 @@ class Claimed:
     event_type: str
     body: bytes
     content_type: str
+    # Why it cannot be sent (its signing secret does not open): the attempt fails at once, visibly.
+    unsendable: str | None = None
 
     @property
     def webhook_id(self) -> str:
@@ -65,6 +69,9 @@ class Claimed:
 
 
 def _earlier_pending() -> Exists:
+    """An earlier event of the same record still pending (in flight included) for the same subscription: a
+    probe of the partial index ``ix_webhook_delivery_pending_head``, so that choosing the head of each
+    (subscription, record) queue is part of the claim statement rather than a check per delivery."""
     earlier = aliased(WebhookDelivery)
     return exists().where(
         earlier.subscription_id == WebhookDelivery.subscription_id,
@@ -77,19 +84,39 @@ def _earlier_pending() -> Exists:
     )
 
 
+@functools.lru_cache(maxsize=4)
+def _secret_box(keys: tuple[str, ...]) -> SecretBox:
+    """One box per key list: deriving its AES keys (HKDF) once, not on every claim."""
+    return SecretBox(keys)
+
+
 async def claim_due(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
     limit: int,
     in_flight: Mapping[uuid.UUID, int],
 ) -> list[Claimed]:
-    """Lease up to ``limit`` due deliveries, at most ``webhook_subscription_in_flight`` per subscription
-    counting those this worker has in flight, so that one slow endpoint cannot take every slot."""
+    """Lease up to ``limit`` due deliveries across subscriptions — of each (subscription, record) only the
+    head of its queue — at most ``webhook_subscription_in_flight`` per subscription counting those this
+    worker has in flight, so that one slow endpoint cannot take every slot. One candidate query (rows
+    locked SKIP LOCKED on PostgreSQL) and one lease update, whatever the batch."""
     if limit <= 0:
         return []
     now = utcnow()
     query = (
-        select(WebhookDelivery, Subscription)
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.subscription_id,
+            WebhookDelivery.event_id,
+            WebhookDelivery.event_type,
+            Subscription.enterprise_code,
+            Subscription.url,
+            Subscription.exchange,
+            Subscription.format,
+            Subscription.secret,
+            Subscription.previous_secret,
+            Subscription.previous_secret_until,
+        )
         .join(Subscription, Subscription.id == WebhookDelivery.subscription_id)
         .where(
             WebhookDelivery.status == "pending",
@@ -104,28 +131,40 @@ async def claim_due(
     )
     per_subscription = settings.webhook_subscription_in_flight
     async with sessionmaker() as session, session.begin():
-        taken: list[tuple[WebhookDelivery, Subscription]] = []
+        taken: list[Row[Any]] = []
         counts = dict(in_flight)
-        for delivery, subscription in (await session.execute(query)).all():
+        rows: Sequence[Row[Any]] = (await session.execute(query)).all()  # type: ignore[assignment]
+        for row in rows:
             if len(taken) >= limit:
                 break
-            if counts.get(subscription.id, 0) >= per_subscription:
+            if counts.get(row.subscription_id, 0) >= per_subscription:
                 continue
-            counts[subscription.id] = counts.get(subscription.id, 0) + 1
-            taken.append((delivery, subscription))
+            counts[row.subscription_id] = counts.get(row.subscription_id, 0) + 1
+            taken.append(row)
         if not taken:
             return []
-        lease = now + timedelta(seconds=settings.webhook_lease_s)
-        for delivery, _ in taken:
-            delivery.lease_until = lease
-            delivery.updated_at = now
-        return await _bodies(session, taken, now, SecretBox(settings.webhook_secret_key_list()))
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_([row.id for row in taken]))
+            .values(lease_until=now + timedelta(seconds=settings.webhook_lease_s), updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return await _bodies(session, taken, now, _secret_box(tuple(settings.webhook_secret_key_list())))
 
 
-async def _bodies(
-    session: AsyncSession, taken: list[tuple[WebhookDelivery, Subscription]], now: datetime, box: SecretBox
-) -> list[Claimed]:
-    rows = await session.scalars(select(RecordEvent).where(RecordEvent.id.in_([d.event_id for d, _ in taken])))
+async def _bodies(session: AsyncSession, taken: list[Row[Any]], now: datetime, box: SecretBox) -> list[Claimed]:
+    rows = await session.execute(
+        select(
+            RecordEvent.id,
+            RecordEvent.tx,
+            RecordEvent.kind,
+            RecordEvent.record_id,
+            RecordEvent.document_id,
+            RecordEvent.actor,
+            RecordEvent.at,
+            RecordEvent.detail,
+        ).where(RecordEvent.id.in_([row.event_id for row in taken]))
+    )
     events = {
         row.id: FeedEvent(
             FeedPosition(row.tx, row.id), row.kind, row.record_id, row.document_id, row.actor, row.at, row.detail
@@ -133,47 +172,57 @@ async def _bodies(
         for row in rows
     }
     audience = await audience_of(session, list(events.values()))
-    claimed = []
-    for delivery, subscription in taken:
-        event = events.get(delivery.event_id)
-        view = audience.view(subscription.enterprise_code, event) if event is not None else None
+    secrets: dict[uuid.UUID, list[str] | str] = {}
+    claimed, invisible = [], []
+    for row in taken:
+        event = events.get(row.event_id)
+        view = audience.view(row.enterprise_code, event) if event is not None else None
         if event is None or view is None:
             # The enterprise is no longer party to the record (a document moved): nothing to send it.
-            delivery.status, delivery.lease_until = "dead", None
-            delivery.last_error = "the event is no longer visible to the enterprise"
+            invisible.append(row.id)
             continue
         shown = ShownEvent(event, view, detail_for(view, event.detail))
-        body, content_type = json_body(shown, delivery.event_type), JSON_TYPE
-        if subscription.format == "ceb-xml":
+        body, content_type = json_body(shown, row.event_type), JSON_TYPE
+        if row.format == "ceb-xml":
             message = await receipt_message(session, shown)
             if message is not None:
                 body, content_type = message, XML_TYPE
-        stored = [subscription.secret]
-        if (
-            subscription.previous_secret
-            and subscription.previous_secret_until
-            and subscription.previous_secret_until > now
-        ):
-            stored.append(subscription.previous_secret)
-        try:
-            secrets = [box.open(value, str(subscription.id)) for value in stored]
-        except SecretUnreadable as exc:
-            # Not sent unsigned: the lease runs out and it is tried again once the keys are set right.
-            delivery.last_error = f"the signing secret cannot be read: {exc}"
-            continue
+        if row.subscription_id not in secrets:
+            secrets[row.subscription_id] = _open_secrets(box, row, now)
+        opened = secrets[row.subscription_id]
         claimed.append(
             Claimed(
-                delivery.id,
-                subscription.id,
-                subscription.url,
-                subscription.exchange,
-                secrets,
-                delivery.event_type,
+                row.id,
+                row.subscription_id,
+                row.url,
+                row.exchange,
+                opened if isinstance(opened, list) else [],
+                row.event_type,
                 body,
                 content_type,
+                unsendable=opened if isinstance(opened, str) else None,
             )
         )
+    if invisible:
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(invisible))
+            .values(status="dead", lease_until=None, last_error="the event is no longer visible to the enterprise")
+            .execution_options(synchronize_session=False)
+        )
     return claimed
+
+
+def _open_secrets(box: SecretBox, subscription: Row[Any], now: datetime) -> list[str] | str:
+    """The subscription's signing secrets (the previous one too during a rotation's overlap), or why they
+    cannot be read — then the delivery is not sent unsigned: its attempt fails at once with that reason."""
+    stored = [subscription.secret]
+    if subscription.previous_secret and subscription.previous_secret_until and subscription.previous_secret_until > now:
+        stored.append(subscription.previous_secret)
+    try:
+        return [box.open(value, str(subscription.subscription_id)) for value in stored]
+    except SecretUnreadable as exc:
+        return f"the signing secret cannot be read: {exc}"
 
 
 def json_body(shown: ShownEvent, event_type: str) -> bytes:
@@ -217,73 +266,158 @@ async def record_attempts(
     rng: random.Random | None = None,
 ) -> None:
     """The attempts, their deliveries' new states and their subscriptions' health, in one transaction (the
-    worker groups the outcomes that end while a recording is under way: one commit for many deliveries).
-    Rows are locked in id order, so that two workers recording at once cannot deadlock."""
+    worker groups the outcomes that end while a recording is under way: one commit for many deliveries) of a
+    few multi-row statements: the deliveries locked in id order (two workers recording at once cannot
+    deadlock), the attempts inserted, the deliveries updated, and a subscription's row written only when its
+    health changes."""
     now = utcnow()
     policy = retry_policy(settings)
     async with sessionmaker() as session, session.begin():
-        deliveries = {
-            d.id: d
-            for d in await session.scalars(
-                select(WebhookDelivery)
-                .where(WebhookDelivery.id.in_([r.claimed.delivery_id for r in results]))
+        current = {
+            row.id: _DeliveryState(row.attempts, row.first_failed_at)
+            for row in await session.execute(
+                select(WebhookDelivery.id, WebhookDelivery.attempts, WebhookDelivery.first_failed_at)
+                .where(WebhookDelivery.id.in_({r.claimed.delivery_id for r in results}))
                 .order_by(WebhookDelivery.id)
                 .with_for_update()
             )
         }
-        subscriptions = {
-            s.id: s
-            for s in await session.scalars(
-                select(Subscription)
-                .where(Subscription.id.in_({r.claimed.subscription_id for r in results}))
-                .order_by(Subscription.id)
-                .with_for_update()
-            )
-        }
+        results = [r for r in results if r.claimed.delivery_id in current]  # the rest deleted meanwhile
+        if not results:
+            return
+        attempts, states = [], {}
         for result in results:
-            delivery = deliveries.get(result.claimed.delivery_id)
-            subscription = subscriptions.get(result.claimed.subscription_id)
-            if delivery is None or subscription is None:
-                continue  # deleted with its subscription meanwhile
-            _record(session, policy, delivery, subscription, result, now, rng)
-
-
-def _record(
-    session: AsyncSession,
-    policy: RetryPolicy,
-    delivery: WebhookDelivery,
-    subscription: Subscription,
-    result: AttemptResult,
-    now: datetime,
-    rng: random.Random | None,
-) -> None:
-    session.add(
-        WebhookAttempt(
-            delivery_id=delivery.id,
-            at=now,
-            status_code=result.status_code,
-            error=result.error[:500] if result.error else None,
-            duration_ms=result.duration_ms,
+            delivery_id = result.claimed.delivery_id
+            states[delivery_id] = _after(policy, current[delivery_id], result, now, rng)
+            current[delivery_id] = states[delivery_id]
+            attempts.append(
+                {
+                    "delivery_id": delivery_id,
+                    "at": now,
+                    "status_code": result.status_code,
+                    "error": result.error[:500] if result.error else None,
+                    "duration_ms": result.duration_ms,
+                }
+            )
+        await session.execute(insert(WebhookAttempt), attempts)
+        await session.execute(
+            _UPDATE_DELIVERY, [{"b_id": delivery_id, **state.columns(now)} for delivery_id, state in states.items()]
         )
+        await _record_health(session, policy, results, now)
+
+
+@dataclass(frozen=True)
+class _DeliveryState:
+    attempts: int
+    first_failed_at: datetime | None
+    status: str = "pending"
+    next_attempt_at: datetime | None = None
+    last_status_code: int | None = None
+    last_error: str | None = None
+
+    def columns(self, now: datetime) -> dict[str, Any]:
+        return {
+            "b_attempts": self.attempts,
+            "b_status": self.status,
+            "b_next_attempt_at": self.next_attempt_at,
+            "b_last_status_code": self.last_status_code,
+            "b_last_error": self.last_error,
+            "b_first_failed_at": self.first_failed_at,
+            "b_delivered_at": now if self.status == "delivered" else None,
+            "b_updated_at": now,
+        }
+
+
+_table = cast(Table, WebhookDelivery.__table__)
+
+
+def _kept_unless_given(column: str) -> ColumnElement[Any]:
+    """The column's new value where the row's parameter has one, else its value as it is."""
+    return func.coalesce(bindparam(f"b_{column}", type_=_table.c[column].type), _table.c[column])
+
+
+# One statement run for every delivery of a group (executemany): the row's whole new state, lease cleared.
+_UPDATE_DELIVERY = (
+    update(_table)
+    .where(_table.c.id == bindparam("b_id"))
+    .values(
+        attempts=bindparam("b_attempts"),
+        status=bindparam("b_status"),
+        next_attempt_at=_kept_unless_given("next_attempt_at"),
+        lease_until=None,
+        last_status_code=bindparam("b_last_status_code"),
+        last_error=bindparam("b_last_error"),
+        first_failed_at=bindparam("b_first_failed_at"),
+        delivered_at=_kept_unless_given("delivered_at"),
+        updated_at=bindparam("b_updated_at"),
     )
-    delivery.attempts += 1
-    delivery.lease_until = None
-    delivery.last_status_code = result.status_code
-    delivery.updated_at = now
+)
+
+
+def _after(
+    policy: RetryPolicy, before: _DeliveryState, result: AttemptResult, now: datetime, rng: random.Random | None
+) -> _DeliveryState:
+    """A delivery's state after one attempt: delivered, or retried after a backoff, or dead past the window."""
+    attempts = before.attempts + 1
     if result.delivered:
-        delivery.status, delivery.delivered_at, delivery.last_error = "delivered", now, None
-        subscription.consecutive_failures, subscription.failing_since = 0, None
-        return
+        return _DeliveryState(attempts, before.first_failed_at, "delivered", None, result.status_code, None)
     error = (result.error or f"HTTP {result.status_code}")[:500]
-    delivery.last_error = error
-    delivery.first_failed_at = delivery.first_failed_at or now
-    plan = after_failure(policy, delivery.attempts, delivery.first_failed_at, now, rng)
-    if plan.outcome == "dead":
-        delivery.status = "dead"
-    else:
-        assert plan.next_attempt_at is not None
-        delivery.next_attempt_at = plan.next_attempt_at
-    subscription.consecutive_failures += 1
-    subscription.last_error, subscription.last_error_at = error, now
-    if is_failing(policy, subscription.consecutive_failures) and subscription.failing_since is None:
-        subscription.failing_since = now
+    first_failed_at = before.first_failed_at or now
+    plan = after_failure(policy, attempts, first_failed_at, now, rng)
+    status = "dead" if plan.outcome == "dead" else "pending"
+    return _DeliveryState(attempts, first_failed_at, status, plan.next_attempt_at, result.status_code, error)
+
+
+async def _record_health(
+    session: AsyncSession, policy: RetryPolicy, results: list[AttemptResult], now: datetime
+) -> None:
+    """Each subscription's consecutive failures after the group's outcomes in order: a success clears them
+    (a write only if there was something to clear), each failure adds one and says why."""
+    cleared: set[uuid.UUID] = set()
+    failures: dict[uuid.UUID, int] = {}
+    last_error: dict[uuid.UUID, str] = {}
+    for result in results:
+        subscription_id = result.claimed.subscription_id
+        if result.delivered:
+            cleared.add(subscription_id)
+            failures.pop(subscription_id, None)
+        else:
+            failures[subscription_id] = failures.get(subscription_id, 0) + 1
+            last_error[subscription_id] = (result.error or f"HTTP {result.status_code}")[:500]
+    only_cleared = cleared - failures.keys()
+    if only_cleared:
+        await session.execute(
+            update(Subscription)
+            .where(
+                Subscription.id.in_(only_cleared),
+                or_(Subscription.consecutive_failures != 0, Subscription.failing_since.is_not(None)),
+            )
+            .values(consecutive_failures=0, failing_since=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    if not failures:
+        return
+    rows = await session.execute(
+        select(Subscription.id, Subscription.consecutive_failures, Subscription.failing_since)
+        .where(Subscription.id.in_(failures))
+        .order_by(Subscription.id)
+        .with_for_update()
+    )
+    for subscription_id, consecutive, failing_since in rows.all():
+        count = failures[subscription_id] + (0 if subscription_id in cleared else consecutive)
+        if subscription_id in cleared:
+            failing_since = None
+        if is_failing(policy, count) and failing_since is None:
+            failing_since = now
+        await session.execute(
+            update(Subscription)
+            .where(Subscription.id == subscription_id)
+            .values(
+                consecutive_failures=count,
+                failing_since=failing_since,
+                last_error=last_error[subscription_id],
+                last_error_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )

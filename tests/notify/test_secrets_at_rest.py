@@ -7,15 +7,16 @@ import asyncio
 import uuid
 
 import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import Settings
 from app.crypto.secret_box import PREFIX, SecretBox, SecretUnreadable
 from app.migrate import upgrade
-from app.models import Subscription
-from tests.conftest import serving
+from app.models import Subscription, WebhookAttempt, WebhookDelivery
+from tests.conftest import ADMIN, serving
 from tests.factories import file_parties, post_triple, purchase
 from tests.notify.receiver import receiving
 from tests.notify.test_webhook_delivery import FAST_RETRIES, PLATFORM, drain, subscribe, verified, worker_of
@@ -60,6 +61,37 @@ async def test_secrets_are_stored_sealed_and_still_sign(settings: Settings) -> N
             await drain(app, worker)
         assert len(receiver.arrivals) >= 5
         assert all(verified(a, rotated) and verified(a, subscription["secret"]) for a in receiver.arrivals)
+
+
+async def test_a_secret_no_key_opens_fails_the_attempt_at_once_and_says_why(settings: Settings) -> None:
+    """Not sent unsigned, and not left to wait for its lease: the attempt is recorded as failed straight away
+    (retried on the usual backoff, in case the keys are put right) and the subscription shows the reason."""
+    async with serving(settings, **FAST_RETRIES) as (app, http), receiving() as receiver:
+        parties = await file_parties(http)
+        subscription = await subscribe(http, parties.platform, receiver.url)
+        for answer in await post_triple(http, parties, purchase()):
+            assert answer.status_code == 201, answer.text
+        other_keys = {"webhook_secret_keys": SecretStr(OLD_KEY), "webhook_backoff_base_s": 3600.0}
+        async with worker_of(app, **other_keys) as worker:
+            for _ in range(500):
+                await worker.run_once()
+                await worker.settle()
+                if await failed_attempts(app) >= 1:
+                    break
+                await asyncio.sleep(0.01)
+        assert receiver.arrivals == []
+        async with app.state.sessionmaker() as session:
+            failed = (await session.scalars(select(WebhookDelivery).where(WebhookDelivery.attempts > 0))).all()
+        assert failed
+        assert all(d.lease_until is None and d.status == "pending" for d in failed)
+        assert all(d.last_error and "signing secret cannot be read" in d.last_error for d in failed)
+        shown = await http.get(f"/api/v1/enterprises/{PLATFORM}/subscriptions/{subscription['id']}", headers=ADMIN)
+        assert "signing secret cannot be read" in shown.json()["lastError"]
+
+
+async def failed_attempts(app: FastAPI) -> int:
+    async with app.state.sessionmaker() as session:
+        return int(await session.scalar(select(func.count()).select_from(WebhookAttempt)) or 0)
 
 
 def test_migration_0014_seals_the_secrets_stored_before_it(scratch_url: str) -> None:  # noqa: F811

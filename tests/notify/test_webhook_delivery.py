@@ -16,10 +16,12 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from app.config import Settings
-from app.models import WebhookDelivery
+from app.models import Subscription, WebhookDelivery
 from app.notify.webhook import webhook_client
 from app.notify.worker import DeliveryWorker
 from app.schemas import examples
+from app.services.fanout import fan_out
+from app.services.webhook_delivery import AttemptResult, Claimed, claim_due, record_attempts
 from app.webhooks import sign
 from tests.conftest import ADMIN, serving
 from tests.factories import Parties, file_parties, post_triple, purchase
@@ -330,3 +332,52 @@ async def test_ceb_xml_subscriptions_get_the_receipt_messages(settings: Settings
         assert all(b"<returnStatus>120</returnStatus>" in a.body for a in receipts)
         others = [a for a in receiver.unique() if a.content_type.startswith("application/json")]
         assert {a.payload["type"] for a in others} == {"status_changed"}
+
+
+async def test_a_group_of_outcomes_leaves_the_subscription_s_health_as_its_last_outcomes_say(
+    settings: Settings,
+) -> None:
+    """Outcomes recorded together, in the order they ended: a success clears the failures before it, each
+    failure after it counts, and the subscription shows as failing from ``webhook_failing_after`` on."""
+    async with serving(settings, **FAST_RETRIES) as (app, http):
+        parties = await file_parties(http)
+        await subscribe(http, parties.platform, "http://127.0.0.1:9/hooks")
+        for _ in range(2):  # two records: two queue heads to claim at once
+            for answer in await post_triple(http, parties, purchase()):
+                assert answer.status_code == 201
+        group_settings = app.state.settings.model_copy(update={"webhook_failing_after": 2, **FAST_RETRIES})
+        for _ in range(500):
+            await fan_out(app.state.sessionmaker)
+            if await pending(app) >= 6:
+                break
+            await asyncio.sleep(0.01)
+        claims = await claim_due(app.state.sessionmaker, group_settings, 10, {})
+        assert len(claims) >= 2
+
+        def ok(claimed: Claimed) -> AttemptResult:
+            return AttemptResult(claimed, 204, None, 1)
+
+        def failed(claimed: Claimed) -> AttemptResult:
+            return AttemptResult(claimed, 500, None, 1)
+
+        async def health() -> tuple[int, bool, str | None]:
+            async with app.state.sessionmaker() as session:
+                row = (await session.scalars(select(Subscription))).one()
+            return row.consecutive_failures, row.failing_since is not None, row.last_error
+
+        first, second = claims[0], claims[1]
+        await record_attempts(app.state.sessionmaker, group_settings, [failed(first)])
+        assert await health() == (1, False, "HTTP 500")
+        await record_attempts(app.state.sessionmaker, group_settings, [failed(first), failed(first)])
+        assert await health() == (3, True, "HTTP 500")
+        await record_attempts(app.state.sessionmaker, group_settings, [failed(first), ok(second)])
+        assert (await health())[:2] == (0, False)
+        await record_attempts(app.state.sessionmaker, group_settings, [ok(second), failed(first), failed(first)])
+        assert await health() == (2, True, "HTTP 500")
+        async with app.state.sessionmaker() as session:
+            rows = {d.id: d for d in await session.scalars(select(WebhookDelivery))}
+        assert (rows[first.delivery_id].status, rows[first.delivery_id].attempts) == ("pending", 6)
+        assert rows[first.delivery_id].lease_until is None
+        assert rows[first.delivery_id].first_failed_at is not None
+        assert (rows[second.delivery_id].status, rows[second.delivery_id].attempts) == ("delivered", 2)
+        assert rows[second.delivery_id].delivered_at is not None
