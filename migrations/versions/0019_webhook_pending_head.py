@@ -1,7 +1,7 @@
 """A partial index on the pending webhook deliveries for the claim's head-of-queue test (docs/webhooks.md).
 
-Revision ID: 0017_webhook_pending_head
-Revises: 0016_cancel_returns
+Revision ID: 0019_webhook_pending_head
+Revises: 0018_submission_span
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0017_webhook_pending_head"
-down_revision: str | None = "0016_cancel_returns"
+revision: str = "0019_webhook_pending_head"
+down_revision: str | None = "0018_submission_span"
 branch_labels = None
 depends_on = None
 
