@@ -6,8 +6,7 @@ message and two feed events per document, written by ``generate_series`` in the 
 connection:
 
 * intake: the accept path's single statement (``app.services.accept_pg.ACCEPT_ONE``) for new documents;
-* latest submission of a key without a time bound (every month probed), and as the accept path asks it, within
-  the months the key's submissions span (``submission_span``: one month here);
+* latest submission of a key (the accept path's check; no date bound, so every month is probed);
 * the same with the day the key was written (pruned to those partitions);
 * a page of the feed from a cursor (position order across every month).
 
@@ -33,7 +32,6 @@ from sqlalchemy.engine.url import make_url
 from app.config import Settings
 from app.db import create_engine, utcnow
 from app.migrate import upgrade
-from app.models import SubmissionSpan
 from app.partitioning import Month
 from app.services.accept_pg import ACCEPT_ONE
 from app.services.partitions import ensure
@@ -52,10 +50,6 @@ SELECT 'order', 'BENCHEBP01', 'B' || n, 'B' || n, '1', '2', md5('g' || n)::uuid:
        '{"orderNo": "x"}'::jsonb, 'BENCHEBP01', 'bench', md5('raw' || n)::uuid, 0,
        now() - make_interval(secs => (n::bigint * 31535999 / $1)), 'done', 1
 FROM generate_series(1, $1) AS n;
-
-INSERT INTO submission_span (doc_type, owner_code, business_no, first_at, last_at)
-SELECT doc_type, owner_code, business_no, min(accepted_at), max(accepted_at) FROM submission
-GROUP BY doc_type, owner_code, business_no;
 
 INSERT INTO record_event (record_id, document_id, kind, actor, at, detail)
 SELECT NULL, NULL, 'status_changed', 'bench', now() - make_interval(secs => (n::bigint * 31535999 / ($1 * 2))),
@@ -126,21 +120,6 @@ async def _measure(dsn: str, rows: int, operations: int) -> dict[str, Any]:
             latest.append(time.perf_counter() - t)
         figures["latest_submission_of_a_key"] = _timed(latest)
 
-        # As the accept path asks it: within the months the key's submissions span (submission_span).
-        spanned = []
-        for n in range(operations):
-            t = time.perf_counter()
-            await connection.fetchrow(
-                "WITH span AS (SELECT first_at, last_at FROM submission_span WHERE doc_type = 'order' "
-                "AND owner_code = 'BENCHEBP01' AND business_no = $1) "
-                "SELECT seq FROM submission WHERE doc_type = 'order' AND owner_code = 'BENCHEBP01' "
-                "AND business_no = $1 AND accepted_at >= (SELECT first_at FROM span) "
-                "AND accepted_at <= (SELECT last_at FROM span) ORDER BY seq DESC LIMIT 1",
-                f"B{(n * 7919) % rows + 1}",
-            )
-            spanned.append(time.perf_counter() - t)
-        figures["latest_submission_of_a_key_within_its_span"] = _timed(spanned)
-
         # The same key with the day it was written (the console and statistics know their period): pruned to
         # the partitions of those two days.
         bounded = []
@@ -185,14 +164,6 @@ async def run(url: str, rows: int, operations: int) -> dict[str, Any]:
         try:
             settings = Settings(database_url=database.render_as_string(hide_password=False), _env_file=None)  # type: ignore[call-arg]
             await asyncio.to_thread(upgrade, settings, revision)
-            if layout == "unpartitioned":
-                # The accept statement of this code keeps submission_span (a later revision than the layout's).
-                engine = create_engine(settings)
-                try:
-                    async with engine.begin() as conn:
-                        await conn.run_sync(SubmissionSpan.__table__.create)
-                finally:
-                    await engine.dispose()
             if layout == "partitioned":
                 # The twelve months the seed spans, as `sw partitions ensure` would have made them month by month.
                 engine = create_engine(settings)

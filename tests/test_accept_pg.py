@@ -9,24 +9,17 @@ refused submissions do not stand: behind them the older standing one (or none) i
 from __future__ import annotations
 
 import itertools
-import re
 import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 
-from app.config import Settings
-from app.models import RawMessage, Submission, SubmissionSpan
-from app.partitioning import Month, months_between
+from app.models import RawMessage, Submission
 from app.services import accept_pg
 from app.services.accept import Previous, decide
-from app.services.partitions import ensure
-from app.services.submission_span import span_upsert
-from tests.conftest import serving
 
 pytestmark = pytest.mark.postgres_only
 
@@ -70,9 +63,11 @@ async def _store(app: FastAPI, number: str, **values: Any) -> int:
     raw = _raw()
     async with app.state.engine.begin() as conn:
         await conn.execute(insert(RawMessage), [raw])
-        row = _row(number, raw["id"], **values)
-        await conn.execute(span_upsert("postgresql", [row]))
-        return int((await conn.execute(insert(Submission).returning(Submission.seq), [row])).scalars().one())
+        return int(
+            (await conn.execute(insert(Submission).returning(Submission.seq), [_row(number, raw["id"], **values)]))
+            .scalars()
+            .one()
+        )
 
 
 async def _count(app: FastAPI, number: str) -> int:
@@ -126,74 +121,3 @@ async def test_dead_and_refused_submissions_do_not_stand(app: FastAPI, fallen: d
     raw = _raw()
     outcome = await accept_pg.accept_one(app.state.engine, _row("FALLEN", raw["id"]), raw)
     assert outcome.verdict == "conflict"
-
-
-@pytest.fixture
-async def quiet(settings: Settings) -> AsyncIterator[FastAPI]:
-    """No matcher: these submissions' stand-in payloads must stay pending, not be buried as dead under the test."""
-    async with serving(settings, embedded_matcher=False) as (app, _):
-        yield app
-
-
-async def _months_read(app: FastAPI, number: str, at: datetime) -> set[str]:
-    """The submission partitions the statement reads to accept ``number`` at ``at`` (rolled back)."""
-    raw = _raw() | {"received_at": at}
-    arguments = accept_pg._arguments(_row(number, raw["id"], accepted_at=at, content_sha256=OTHER), raw)
-    async with app.state.engine.connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
-        async with driver.transaction():
-            plan = [
-                r[0] for r in await driver.fetch("EXPLAIN (ANALYZE, COSTS OFF) " + accept_pg.ACCEPT_ONE, *arguments)
-            ]
-            await driver.execute("ROLLBACK; BEGIN")  # nothing of the EXPLAIN ANALYZE stays
-    # "Index Scan Backward using … on submission_p202612 submission_13 (actual …)"; pruned ones: "(never executed)".
-    return {m[1] for line in plan if (m := re.search(r" on (submission_\w+) submission_\d+ \(actual", line))}
-
-
-async def test_the_latest_submission_is_read_only_from_the_months_the_key_spans(quiet: FastAPI) -> None:
-    month = Month.of(NOW)
-    await ensure(quiet.state.engine, 6, now=month.plus(-3).start())  # three months back, the default, months ahead
-    earlier = month.plus(-2).start() + timedelta(days=3)
-    raw = _raw() | {"received_at": earlier}
-    first = await accept_pg.accept_one(quiet.state.engine, _row("SPANNED", raw["id"], accepted_at=earlier), raw)
-    assert first.verdict == "new"
-    # The same content two months later is still found (a replay), however far back the key began.
-    raw = _raw()
-    again = await accept_pg.accept_one(quiet.state.engine, _row("SPANNED", raw["id"]), raw)
-    assert (again.verdict, again.seq) == ("replay", first.seq)
-    assert await _months_read(quiet, "SPANNED", NOW) == {f"submission_p{month.plus(-2).suffix()}"}
-    # A later version in this month widens the span to it: the months from the first to this one, no others.
-    raw = _raw()
-    later = await accept_pg.accept_one(quiet.state.engine, _row("SPANNED", raw["id"], content_sha256=OTHER), raw)
-    assert later.verdict == "new"
-    spanned = {f"submission_p{m.suffix()}" for m in months_between(month.plus(-2), month)}
-    assert len(spanned) == 3
-    assert await _months_read(quiet, "SPANNED", NOW) == spanned
-    # A key never seen reads no month at all.
-    assert await _months_read(quiet, "NEVER-SEEN", NOW) == set()
-
-
-async def test_a_submission_stamped_before_its_keys_span_widens_it(quiet: FastAPI) -> None:
-    # Another API process's clock is behind: its submission of a known key carries an earlier time.
-    raw = _raw()
-    assert (await accept_pg.accept_one(quiet.state.engine, _row("SKEWED", raw["id"]), raw)).verdict == "new"
-    behind = NOW - timedelta(days=40)
-    raw = _raw() | {"received_at": behind}
-    row = _row("SKEWED", raw["id"], accepted_at=behind, content_sha256=OTHER)
-    assert (await accept_pg.accept_one(quiet.state.engine, row, raw)).verdict == "new"
-    async with quiet.state.engine.connect() as conn:
-        span = (
-            await conn.execute(
-                select(SubmissionSpan.first_at, SubmissionSpan.last_at).where(SubmissionSpan.business_no == "SKEWED")
-            )
-        ).one()
-    assert tuple(span) == (behind, NOW)
-    # A later version on time that fails (dead) must not narrow the span again: behind it, the skewed one is
-    # still the standing version, and its content again is its replay.
-    raw = _raw()
-    dead = await accept_pg.accept_one(quiet.state.engine, _row("SKEWED", raw["id"], content_sha256="c" * 64), raw)
-    async with quiet.state.engine.begin() as conn:
-        await conn.execute(update(Submission).where(Submission.seq == dead.seq).values(state="dead"))
-    raw = _raw()
-    replay = await accept_pg.accept_one(quiet.state.engine, _row("SKEWED", raw["id"], content_sha256=OTHER), raw)
-    assert (replay.verdict, replay.accepted_at) == ("replay", behind)

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, text, update
 
 from app.config import Settings
-from app.models import AuditEntry, Base, Document, MatchRecord, Submission, SubmissionSpan
+from app.models import AuditEntry, Base, Document, MatchRecord, Submission
 from app.partitioning import PARTITIONED, Month
 from app.services.partitions import PruneRefused, ensure, prune, read_export, retention_cutoff
 from tests.conftest import ADMIN, serving
@@ -45,10 +45,6 @@ async def move_everything_to(app: FastAPI, month: Month) -> None:
         for table, column in PARTITIONED.items():
             model_table = Base.metadata.tables[table]
             await conn.execute(update(model_table).values({column: month.start() + timedelta(days=2)}))
-        # And the submissions' key spans with them (app/services/submission_span.py): they must hold every
-        # submission's time, or the accept path would not look in that month.
-        then = month.start() + timedelta(days=2)
-        await conn.execute(update(SubmissionSpan).values(first_at=then, last_at=then))
 
 
 async def month_counts(app: FastAPI, month: Month) -> dict[str, int]:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from app.config import Settings
 from app.db import utcnow
 from app.migrate import upgrade
-from app.models import RawMessage, SubmissionSpan
+from app.models import RawMessage
 from app.partitioning import PARTITIONED, Month
 from app.services.partitions import ensure
 from tests.conftest import ADMIN, serving
@@ -60,19 +60,14 @@ async def test_migration_moves_a_database_with_data_and_every_answer_stays_the_s
 ) -> None:
     own = settings.model_copy(update={"database_url": scratch_url})
     await asyncio.to_thread(upgrade, own, BEFORE_PARTITIONING)  # Alembic runs its own event loop
-    # This code's accept path keeps submission_span (a later revision), which the old layout lacks: made for the
-    # old layout's time here, and dropped before the upgrade, which makes it again and fills it from the log.
-    engine = create_async_engine(scratch_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(SubmissionSpan.__table__.create)
     async with serving(own, supervision_rate_regular=0.0) as (_, client):
         parties = await file_parties(client)
         receipts = [(await post_triple(client, parties, purchase()))[-1].json() for _ in range(3)]
         record_id = receipts[0]["recordId"]
         before = await answers(client, record_id)
-        async with engine.begin() as conn:
+        engine = create_async_engine(scratch_url)
+        async with engine.connect() as conn:
             rows_before = await table_rows(conn)
-            await conn.run_sync(SubmissionSpan.__table__.drop)
 
         await asyncio.to_thread(upgrade, own)  # onto the partitioned layout, with the app still connected
 

@@ -11,7 +11,7 @@ from app.models.match_record import MatchRecord, RecordEvent
 from app.models.retention import PrunedPurchase
 from app.models.risk import Complaint, CreditAssessment, RiskCount, RiskLink, RiskWarning, SupervisionProfileRow
 from app.models.stats import StatsRollup, StatsRollupDaily
-from app.models.submission import Submission, SubmissionSpan
+from app.models.submission import Submission
 from app.models.subscription import FeedCursor, Subscription, WebhookAttempt, WebhookDelivery
 
 __all__ = [
@@ -41,7 +41,6 @@ __all__ = [
     "StatsRollup",
     "StatsRollupDaily",
     "Submission",
-    "SubmissionSpan",
     "Subscription",
     "SupervisionProfileRow",
     "WebhookAttempt",

@@ -68,22 +68,3 @@ class Submission(Base):
     result: Mapped[dict[str, Any] | None]
     document_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("document.id"), index=True)
     error: Mapped[str | None] = mapped_column(String(2000))  # why a dead submission could not be processed
-
-
-class SubmissionSpan(Base):
-    """For each natural key, the earliest and latest ``accepted_at`` of its submissions: written in the same
-    statement as every submission, so every submission of the key lies within [first_at, last_at].
-
-    It is what lets the accept path's "latest standing submission of this key" read only the months that can
-    hold one (docs/storage.md): the submission log is partitioned by month and its key index is per partition,
-    so a lookup without a time bound probes every kept month. A key never seen has no row, and its lookup reads
-    no partition at all. Not partitioned: one small row per key, like ``document``.
-    """
-
-    __tablename__ = "submission_span"
-
-    doc_type: Mapped[str] = mapped_column(String(8), primary_key=True)
-    owner_code: Mapped[str] = mapped_column(String(18), primary_key=True)
-    business_no: Mapped[str] = mapped_column(String(60), primary_key=True)
-    first_at: Mapped[datetime]
-    last_at: Mapped[datetime]

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import run_in_transaction, utcnow
 from app.errors import Conflict, DomainError, Forbidden, Unprocessable
-from app.models import Delegation, Enterprise, RawMessage, Submission, SubmissionSpan
+from app.models import Delegation, Enterprise, RawMessage, Submission
 from app.schemas.documents import AnyDocument, key_dict, natural_key
 from app.schemas.records import Receipt
 from app.services import accept_pg
@@ -35,7 +35,6 @@ from app.services.intake import (
     content_hash,
     spec_error,
 )
-from app.services.submission_span import WITHIN_JOINED_SPAN, WITHIN_SPAN_OF_ONE, span_upsert
 
 # Which enterprise codes a document names, the role each must have, and which one owns the document.
 NAMED_CODES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -289,15 +288,12 @@ async def _insert(session: AsyncSession, raw_row: dict[str, object], rows: list[
     PostgreSQL takes one statement (the raw message in a data-modifying CTE): a round trip fewer on the
     commonest request. A batch takes two: the round trip is small beside its hundred rows, and the driver's
     multi-row insert costs less to build than one statement of a hundred VALUES rows."""
-    dialect = session.get_bind().dialect.name
-    if dialect != "postgresql" or len(rows) != 1:
+    if session.get_bind().dialect.name != "postgresql" or len(rows) != 1:
         await session.execute(insert(RawMessage), [raw_row])
-        await session.execute(span_upsert(dialect, rows))
         returning = insert(Submission).returning(Submission.seq, sort_by_parameter_order=True)
         return list(await session.scalars(returning, rows))
     raw_cte = insert(RawMessage).values(raw_row).cte("raw")
-    span_cte = span_upsert(dialect, rows).cte("span")
-    statement = insert(Submission).values(rows).returning(Submission.seq).add_cte(raw_cte, span_cte)
+    statement = insert(Submission).values(rows).returning(Submission.seq).add_cte(raw_cte)
     return list(await session.scalars(statement))
 
 
@@ -320,7 +316,6 @@ _LATEST_OF_ONE = (
         Submission.doc_type == bindparam("doc_type"),
         Submission.owner_code == bindparam("owner_code"),
         Submission.business_no == bindparam("business_no"),
-        *WITHIN_SPAN_OF_ONE,
         *_STANDING,
     )
     .order_by(Submission.seq.desc())
@@ -347,7 +342,6 @@ async def _latest(
         )
         ranked = (
             select(*_LATEST_COLUMNS, rank)
-            .join(SubmissionSpan, WITHIN_JOINED_SPAN)
             .where(
                 Submission.doc_type == doc_type,
                 tuple_(Submission.owner_code, Submission.business_no).in_(wanted),

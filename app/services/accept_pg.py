@@ -29,14 +29,10 @@ log = logging.getLogger(__name__)
 
 # ``accept.decide`` in SQL: keep the two in step (tests/test_accept_pg.py compares them on every combination).
 ACCEPT_ONE = """
-WITH span AS (
-    SELECT first_at, last_at FROM submission_span WHERE doc_type = $1 AND owner_code = $2 AND business_no = $3
-), latest AS (
+WITH latest AS (
     SELECT seq, content_sha256, app_type, app_status, state, accepted_at
     FROM submission
     WHERE doc_type = $1 AND owner_code = $2 AND business_no = $3
-      -- Only the months the key's submissions span (app/services/submission_span.py); none for a new key.
-      AND accepted_at >= (SELECT first_at FROM span) AND accepted_at <= (SELECT last_at FROM span)
       AND state <> 'dead' AND (outcome IS NULL OR outcome <> 'rejected')
     ORDER BY seq DESC
     LIMIT 1
@@ -62,11 +58,6 @@ WITH span AS (
     )
     SELECT $1, $2, $3, $12, $5, $13, $14, $4, $15, $16, $10, raw.id, $17, $11, 'pending', 0 FROM raw
     RETURNING seq
-), spanned AS (
-    INSERT INTO submission_span AS s (doc_type, owner_code, business_no, first_at, last_at)
-    SELECT $1, $2, $3, $11, $11 FROM raw
-    ON CONFLICT (doc_type, owner_code, business_no)
-    DO UPDATE SET first_at = LEAST(s.first_at, EXCLUDED.first_at), last_at = GREATEST(s.last_at, EXCLUDED.last_at)
 )
 SELECT verdict.verdict, verdict.seq AS before_seq, verdict.accepted_at AS before_accepted_at,
        (SELECT seq FROM appended) AS seq

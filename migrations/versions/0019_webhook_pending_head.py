@@ -1,7 +1,7 @@
 """A partial index on the pending webhook deliveries for the claim's head-of-queue test (docs/webhooks.md).
 
 Revision ID: 0019_webhook_pending_head
-Revises: 0018_submission_span
+Revises: 0017_purchase_retention
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019_webhook_pending_head"
-down_revision: str | None = "0018_submission_span"
+down_revision: str | None = "0017_purchase_retention"
 branch_labels = None
 depends_on = None
 
