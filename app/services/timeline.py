@@ -13,6 +13,25 @@ from app.db import utcnow
 from app.models import RecordEvent, table_of
 
 
+def event_row(
+    kind: str,
+    actor: str,
+    *,
+    record_id: uuid.UUID | None = None,
+    document_id: uuid.UUID | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An event's columns, for the writers that insert many with Core (the match stage, the dispatcher)."""
+    return {
+        "record_id": record_id,
+        "document_id": document_id,
+        "kind": kind,
+        "actor": actor,
+        "at": utcnow(),
+        "detail": detail or {},
+    }
+
+
 def add_event(
     session: AsyncSession,
     kind: str,
@@ -22,16 +41,7 @@ def add_event(
     document_id: uuid.UUID | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
-        RecordEvent(
-            record_id=record_id,
-            document_id=document_id,
-            kind=kind,
-            actor=actor,
-            at=utcnow(),
-            detail=detail or {},
-        )
-    )
+    session.add(RecordEvent(**event_row(kind, actor, record_id=record_id, document_id=document_id, detail=detail)))
 
 
 @dataclass
@@ -51,16 +61,7 @@ class EventRows:
         document_id: uuid.UUID | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        self.rows.append(
-            {
-                "record_id": record_id,
-                "document_id": document_id,
-                "kind": kind,
-                "actor": actor,
-                "at": utcnow(),
-                "detail": detail or {},
-            }
-        )
+        self.rows.append(event_row(kind, actor, record_id=record_id, document_id=document_id, detail=detail))
 
     async def write(self, session: AsyncSession) -> None:
         rows, self.rows = self.rows, []

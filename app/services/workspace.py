@@ -27,7 +27,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db import ORDER_LOCKS, advisory_xact_locks, utcnow
+from app.db import ORDER_LOCKS, advisory_xact_locks
 from app.models import (
     Base,
     Declaration,
@@ -43,6 +43,7 @@ from app.schemas.documents import OrderIn, PaymentIn, WaybillIn
 from app.services.bulk_insert import insert_rows
 from app.services.rollups import RollupTally
 from app.services.rows import DocumentRow, RecordRow, load_rows, select_rows, write_rows
+from app.services.timeline import event_row
 
 DocKey = tuple[str, str, str]  # (doc_type, owner_code, business_no)
 PAYLOAD_MODELS: dict[str, type[OrderIn] | type[PaymentIn] | type[WaybillIn]] = {
@@ -201,16 +202,7 @@ class Workspace:
         detail: dict[str, Any] | None = None,
     ) -> None:
         """An audit event (``app.services.timeline.add_event``, written with the rest by ``write``)."""
-        self.events.append(
-            {
-                "record_id": record_id,
-                "document_id": document_id,
-                "kind": kind,
-                "actor": self.actor,
-                "at": utcnow(),
-                "detail": detail or {},
-            }
-        )
+        self.events.append(event_row(kind, self.actor, record_id=record_id, document_id=document_id, detail=detail))
 
     async def write(self) -> None:
         """Send everything to the database: the records and documents first (they are referenced, records
