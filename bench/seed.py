@@ -258,7 +258,12 @@ async def seed(
     if rebuild:
         if progress is not None:
             progress(f"building {len(rebuild)} secondary indexes again")
-        await _run_all(dsn, [definition for _, definition in rebuild], connections)
+        # One table's indexes one after another: on a partitioned table PostgreSQL names each partition's index
+        # itself, and two built at once can pick the same name (…_seq_idx for two indexes on seq).
+        per_table: dict[str, list[str]] = {}
+        for _, definition in rebuild:
+            per_table.setdefault(definition.split(" ON ", 1)[1].split(" USING ", 1)[0], []).append(definition)
+        await _run_all(dsn, ["; ".join(definitions) for definitions in per_table.values()], connections)
     analysed = time.perf_counter()
     conn = await asyncpg.connect(dsn)
     try:
