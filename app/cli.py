@@ -297,7 +297,7 @@ def prune(
     """Export, verify, then drop the months of the logs older than the retention (PostgreSQL: detach and drop
     the partitions; SQLite: delete the rows). Refuses, touching nothing, if any of those months holds a row of
     a purchase, delivery or dispatch not yet final. Each pruned partition is an audited act."""
-    from app.services.partitions import PruneRefused, PruneReport
+    from app.services.partitions import DetachBlocked, PruneRefused, PruneReport
     from app.services.partitions import prune as prune_months
 
     settings = get_settings()
@@ -319,6 +319,11 @@ def prune(
         for refusal in refused.refusals:
             typer.echo(f"  - {refusal}", err=True)
         raise typer.Exit(1) from refused
+    except DetachBlocked as blocked:
+        for pruned in blocked.report.pruned if blocked.report else []:
+            typer.echo(f"pruned {pruned.table} {pruned.month}: {pruned.rows} rows → {pruned.file}")
+        typer.echo(f"stopped: {blocked} — run `sw prune` again when the service is quieter", err=True)
+        raise typer.Exit(1) from blocked
     for table, month, rows in report.checked:
         typer.echo(f"would prune {table} {month}: {rows} rows")
     for pruned in report.pruned:

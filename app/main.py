@@ -62,6 +62,7 @@ from app.services.partitions import is_postgres, keep_partitions
 from app.services.rate_limits import build_rate_limiter
 from app.services.risk_housekeeping import RiskHousekeeper
 from app.services.waiting import Waiters
+from app.shared_routes import add_routes
 from app.worker import Dispatcher, agency_clients
 
 log = logging.getLogger(__name__)
@@ -191,29 +192,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.mount(api_docs.STATIC_PREFIX, api_docs.static_files(), name="static")
-    app.include_router(api_docs.router)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
-    app.include_router(enterprises.router)
-    app.include_router(certificates.router)
-    app.include_router(credit.router)
-    app.include_router(risk.router)
-    app.include_router(public.router)
-    app.include_router(goods.router)
-    for router in documents.routers:
-        app.include_router(router)
-    app.include_router(messages.router)
-    app.include_router(records.router)
-    app.include_router(inventory_requests.router)
-    app.include_router(stats.router)
-    app.include_router(operations.router)
-    app.include_router(feed.router)
-    app.include_router(subscriptions.router)
-    app.include_router(callbacks.router)
-    app.include_router(audit.router)
+    # Requests are matched against the routes in this order.
+    before = (api_docs, health, metrics, enterprises, certificates, credit, risk, public, goods)
+    after = (messages, records, inventory_requests, stats, operations, feed, subscriptions, callbacks, audit)
+    for router in [m.router for m in before] + list(documents.routers) + [m.router for m in after]:
+        add_routes(app, router)
     console.install(app, settings)
-    app.include_router(console_dashboard.router)
-    app.include_router(console_risk.router)
+    add_routes(app, console_dashboard.router)
+    add_routes(app, console_risk.router)
     if settings.mount_mock_agencies:
         # Their later answers (signed callbacks) come back to this same app, in-process.
         app.state.mock_agencies = MockAgencies(settings, httpx.ASGITransport(app=app))

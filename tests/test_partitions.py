@@ -20,8 +20,9 @@ from sqlalchemy import func, select, text, update
 
 from app.config import Settings
 from app.models import AuditEntry, Base, Document, MatchRecord, Submission
-from app.partitioning import PARTITIONED, Month
-from app.services.partitions import PruneRefused, ensure, prune, read_export, retention_cutoff
+from app.partitioning import PARTITIONED, Month, partition_name
+from app.services import partitions
+from app.services.partitions import PruneRefused, ensure, existing_partitions, prune, read_export, retention_cutoff
 from tests.conftest import ADMIN, serving
 from tests.factories import file_parties, post_triple, purchase
 from tests.live import clean_env
@@ -202,3 +203,50 @@ async def test_sqlite_has_no_partitions_to_create(app: FastAPI, is_postgres: boo
             (await conn.execute(text("SELECT relname, relkind::text FROM pg_class WHERE relkind = 'p'"))).all()
         )
     assert set(PARTITIONED) <= set(kinds)
+
+
+@pytest.mark.postgres_only
+async def test_a_busy_table_makes_the_detach_wait_its_turn_without_holding_intake(
+    app: FastAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader holds the submission table: each detach attempt gives up its lock request after the timeout (a
+    request left queued would hold every later intake on the table behind it), the months already pruned stay
+    pruned, the blocked one is untouched and not audited; once the reader is gone the next attempt gets it."""
+    monkeypatch.setattr(partitions, "DETACH_LOCK_TIMEOUT_MS", 100)
+    monkeypatch.setattr(partitions, "DETACH_ATTEMPTS", 2)
+    monkeypatch.setattr(partitions, "DETACH_PAUSE_S", 0.01)
+    engine = app.state.engine
+    await ensure(engine, 0, now=OLD.start())
+    blocked_name = partition_name("submission", OLD)
+    async with engine.connect() as reader:
+        await reader.execute(text("SELECT count(*) FROM submission"))  # ACCESS SHARE until the reader ends
+        with pytest.raises(partitions.DetachBlocked) as blocked:
+            # Without the lock timeout the detach would wait for the reader for ever.
+            await asyncio.wait_for(prune(engine, OLD.plus(1), tmp_path), timeout=30)
+        await reader.rollback()
+    assert blocked.value.report is not None
+    done_before = {(p.table, p.month) for p in blocked.value.report.pruned}
+    assert ("raw_message", OLD) in done_before
+    assert ("submission", OLD) not in done_before
+    async with engine.connect() as conn:
+        assert blocked_name in await existing_partitions(conn, "submission")
+        assert partition_name("raw_message", OLD) not in await existing_partitions(conn, "raw_message")
+    audited = {entry.target_id for entry in await audit_actions(app, "partition.pruned")}
+    assert partition_name("raw_message", OLD) in audited
+    assert blocked_name not in audited
+
+    # The reader ends during the first attempt: the second one gets the lock.
+    async with engine.connect() as reader:
+        await reader.execute(text("SELECT count(*) FROM submission"))
+
+        async def end_reader() -> None:
+            await asyncio.sleep(0.05)
+            await reader.rollback()
+
+        monkeypatch.setattr(partitions, "DETACH_PAUSE_S", 0.2)
+        ended = asyncio.create_task(end_reader())
+        report = await prune(engine, OLD.plus(1), tmp_path)
+        await ended
+    assert ("submission", OLD) in {(p.table, p.month) for p in report.pruned}
+    async with engine.connect() as conn:
+        assert blocked_name not in await existing_partitions(conn, "submission")

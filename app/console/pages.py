@@ -42,6 +42,7 @@ from app.schemas.records import RecordStatusName, RecordSummary
 from app.services import records as record_service
 from app.services.auth import Principal, authenticate, principal_of_key_id
 from app.services.warnings import HANDLEABLE, WarningFilter, list_warnings
+from app.shared_routes import add_routes
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -83,7 +84,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     secret = settings.console_secret.get_secret_value() if settings.console_secret else secrets.token_urlsafe(32)
     app.state.console_sessions = SessionCodec(secret, settings.console_idle_timeout_s)
     app.state.console_zone = ZoneInfo(settings.console_time_zone)
-    app.include_router(router)
+    add_routes(app, router)
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, exc: SignInRequired) -> Response:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import TextClause, bindparam, delete, func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.db import UTCDateTime, utcnow
@@ -43,6 +44,10 @@ PRUNE_ACTOR = Actor("admin", "cli:sw prune")
 FINAL_STATUSES = (RecordStatus.CLEARED, RecordStatus.REJECTED, RecordStatus.CANCELLED)
 FANOUT_CURSOR = "webhook_fanout"
 EXPORT_PAGE = 5000
+DETACH_LOCK_TIMEOUT_MS = 2000
+DETACH_ATTEMPTS = 10
+DETACH_PAUSE_S = 1.0
+LOCK_NOT_AVAILABLE = "55P03"
 
 # Per table: the month's rows that are not final yet (docs/storage.md, "Retention"). ``:low``/``:high`` bound
 # the month; each query counts.
@@ -279,6 +284,36 @@ async def _check(conn: AsyncConnection, pairs: list[tuple[str, Month]]) -> list[
     return refusals
 
 
+class DetachBlocked(RuntimeError):
+    """The parent table stayed busy: its ACCESS EXCLUSIVE lock was not granted in any attempt. ``report`` holds
+    the partitions pruned before it (each in its own transaction, so they stay pruned)."""
+
+    report: PruneReport | None = None
+
+
+async def _detach(conn: AsyncConnection, table: str, name: str) -> None:
+    """Detach ``name`` from ``table`` without stalling the service behind the lock.
+
+    DETACH takes ACCESS EXCLUSIVE on the parent, and a request queued for that lock blocks every later intake on
+    the table while it waits for the readers ahead of it. ``DETACH … CONCURRENTLY`` would not need the lock, but
+    PostgreSQL refuses it on a table with a DEFAULT partition, which ours have (docs/storage.md). So each attempt
+    waits at most ``DETACH_LOCK_TIMEOUT_MS`` inside a savepoint: on a timeout only the savepoint rolls back — the
+    month stays locked against writes and its export stays valid — and the next attempt comes after a pause."""
+    for attempt in range(1, DETACH_ATTEMPTS + 1):
+        try:
+            async with conn.begin_nested():
+                await conn.execute(text(f"SET LOCAL lock_timeout = '{DETACH_LOCK_TIMEOUT_MS}ms'"))
+                await conn.execute(text(f"ALTER TABLE {table} DETACH PARTITION {name}"))
+                await conn.execute(text("SET LOCAL lock_timeout = 0"))
+            return
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            log.warning("detaching %s: %s busy (attempt %d of %d)", name, table, attempt, DETACH_ATTEMPTS)
+            await asyncio.sleep(DETACH_PAUSE_S * attempt)
+    raise DetachBlocked(f"{table} stayed busy for {DETACH_ATTEMPTS} attempts; {name} is left in place")
+
+
 async def _prune_one(engine: AsyncEngine, table: str, month: Month, export_dir: Path) -> Pruned:
     name = partition_name(table, month)
     async with engine.begin() as conn:
@@ -289,7 +324,7 @@ async def _prune_one(engine: AsyncEngine, table: str, month: Month, export_dir: 
             raise PruneRefused([f"{name}: {count} rows not final"])
         path, digest, rows = await _export(conn, table, month, export_dir)
         if is_postgres(conn):
-            await conn.execute(text(f"ALTER TABLE {table} DETACH PARTITION {name}"))
+            await _detach(conn, table, name)
             await conn.execute(text(f"DROP TABLE {name}"))
         else:
             model_table, bound = _month_rows(table, month)
@@ -315,7 +350,11 @@ async def prune(engine: AsyncEngine, before: Month, export_dir: Path, *, dry_run
             return report
     await asyncio.to_thread(export_dir.mkdir, parents=True, exist_ok=True)
     for table, month in pairs:
-        report.pruned.append(await _prune_one(engine, table, month, export_dir))
+        try:
+            report.pruned.append(await _prune_one(engine, table, month, export_dir))
+        except DetachBlocked as blocked:
+            blocked.report = report
+            raise
     return report
 
 
