@@ -184,6 +184,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConnectionError)
     @app.exception_handler(TimeoutError)
     async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        if getattr(getattr(request.state, "read_source", None), "name", None) == "replica":
+            raise exc  # the replica went away mid-read: app/read_replica_retry.py asks the primary
         log.warning("database unavailable: %s", exc)
         response = problem_response(ServiceUnavailable("The database is not reachable; nothing was stored"), request)
         response.headers["Retry-After"] = "1"

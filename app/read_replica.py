@@ -107,11 +107,15 @@ class ReadReplica:
                 lag = (await conn.execute(LAG_SQL)).scalar_one()
         except (DBAPIError, OSError, TimeoutError) as exc:
             log.warning("read replica unreachable: %s", exc)
-            self._skip_until = time.monotonic() + self.retry_s
-            self.last = ReplicaState("unreachable", None)
-            return self.last
+            return self.lost()
         lag_s = None if lag is None else max(0.0, float(lag))
         self.last = ReplicaState("ok" if lag_s is not None and lag_s <= self.max_lag_s else "lagging", lag_s)
+        return self.last
+
+    def lost(self) -> ReplicaState:
+        """The replica is unreachable: not asked again for ``SW_READ_RETRY_S``."""
+        self._skip_until = time.monotonic() + self.retry_s
+        self.last = ReplicaState("unreachable", None)
         return self.last
 
     async def choose(self, primary: async_sessionmaker[AsyncSession]) -> ReadSource:

@@ -7,6 +7,11 @@ read: the same request on the primary answers it. Routed reads are GETs (read-on
 whole request runs again with the primary as its read source (``X-Read-Fallback: conflict``), or, with
 ``SW_READ_FALLBACK`` off, answers ``503 READ_REPLICA_UNAVAILABLE`` (app/deps.py ``read_source``).
 
+A replica that goes away in the middle of a read (stopped, restarted, its connection cut: a connection-class
+error the error handlers would answer ``503 DATABASE_UNAVAILABLE``) is handled the same way: it is marked
+unreachable for ``SW_READ_RETRY_S`` and the request runs again, answered by the primary
+(``X-Read-Fallback: unreachable``) or, with fallback off, ``503 READ_REPLICA_UNAVAILABLE``.
+
 Only before the answer has started: a streamed CSV export cancelled after its first rows ends unfinished (the
 chunked body is cut short, which clients see as an error), as it would if the connection broke.
 """
@@ -16,8 +21,10 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import database_unavailable
 from app.read_replica import ReadSource
 
 log = logging.getLogger(__name__)
@@ -25,6 +32,13 @@ log = logging.getLogger(__name__)
 RECOVERY_CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
 # request.state flag: this request's reads go to the primary, the replica having cancelled them once.
 REPLICA_CONFLICT = "replica_conflict"
+
+
+def replica_lost(exc: BaseException) -> bool:
+    """``exc`` says the database went away (connection lost or refused), not that a statement failed."""
+    if isinstance(exc, DBAPIError):
+        return database_unavailable(exc)
+    return isinstance(exc, ConnectionError | TimeoutError | PoolTimeoutError)
 
 
 def recovery_conflict(exc: BaseException) -> bool:
@@ -66,10 +80,16 @@ class ReplicaConflictRetry:
         except Exception as exc:
             source = scope.get("state", {}).get("read_source")
             from_replica = isinstance(source, ReadSource) and source.name == "replica"
-            if started or not from_replica or not recovery_conflict(exc):
+            if started or not from_replica:
                 raise
-            log.warning("the read replica cancelled a read (%s); asking the primary", exc.__class__.__name__)
-            scope["state"][REPLICA_CONFLICT] = True
+            if recovery_conflict(exc):
+                log.warning("the read replica cancelled a read (%s); asking the primary", exc.__class__.__name__)
+                scope["state"][REPLICA_CONFLICT] = True
+            elif replica_lost(exc):
+                log.warning("the read replica went away during a read (%s); asking again", exc.__class__.__name__)
+                scope["app"].state.read_replica.lost()
+            else:
+                raise
             replay = list(received)
 
             async def replayed_receive() -> Message:
