@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from app.ceb.importer import ImportSummary, Outcome
     from app.partitioning import Month
+    from app.services.partitions import PruneReport
 
 cli = typer.Typer(help="Single Window — cross-border e-commerce three-document exchange", no_args_is_help=True)
 
@@ -286,6 +287,11 @@ def _prune_cutoff(before: str | None, retention_months: int, keep_all: str) -> M
     return cutoff
 
 
+def _echo_pruned(report: PruneReport) -> None:
+    for pruned in report.pruned:
+        typer.echo(f"pruned {pruned.table} {pruned.month}: {pruned.rows} rows → {pruned.file} (sha256 {pruned.sha256})")
+
+
 @cli.command("prune")
 def prune(
     before: Annotated[
@@ -297,7 +303,7 @@ def prune(
     """Export, verify, then drop the months of the logs older than the retention (PostgreSQL: detach and drop
     the partitions; SQLite: delete the rows). Refuses, touching nothing, if any of those months holds a row of
     a purchase, delivery or dispatch not yet final. Each pruned partition is an audited act."""
-    from app.services.partitions import DetachBlocked, PruneRefused, PruneReport
+    from app.services.partitions import DetachBlocked, PruneRefused
     from app.services.partitions import prune as prune_months
 
     settings = get_settings()
@@ -320,14 +326,13 @@ def prune(
             typer.echo(f"  - {refusal}", err=True)
         raise typer.Exit(1) from refused
     except DetachBlocked as blocked:
-        for pruned in blocked.report.pruned if blocked.report else []:
-            typer.echo(f"pruned {pruned.table} {pruned.month}: {pruned.rows} rows → {pruned.file}")
+        if blocked.report is not None:
+            _echo_pruned(blocked.report)
         typer.echo(f"stopped: {blocked} — run `sw prune` again when the service is quieter", err=True)
         raise typer.Exit(1) from blocked
     for table, month, rows in report.checked:
         typer.echo(f"would prune {table} {month}: {rows} rows")
-    for pruned in report.pruned:
-        typer.echo(f"pruned {pruned.table} {pruned.month}: {pruned.rows} rows → {pruned.file} (sha256 {pruned.sha256})")
+    _echo_pruned(report)
     if not report.checked and not report.pruned:
         typer.echo(f"nothing before {cutoff}")
 

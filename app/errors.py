@@ -183,7 +183,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PoolTimeoutError)
     @app.exception_handler(ConnectionError)
     @app.exception_handler(TimeoutError)
-    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:  # the cases of ``database_gone``
         if getattr(getattr(request.state, "read_source", None), "name", None) == "replica":
             raise exc  # the replica went away mid-read: app/read_replica_retry.py asks the primary
         log.warning("database unavailable: %s", exc)
@@ -206,6 +206,14 @@ UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 _SQLITE_UNAVAILABLE = frozenset(
     {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN}
 )
+
+
+def database_gone(exc: BaseException) -> bool:
+    """``exc`` is one the handlers answer ``503 DATABASE_UNAVAILABLE``: the database went away or refused us,
+    as opposed to a statement that failed."""
+    if isinstance(exc, InterfaceError | PoolTimeoutError | ConnectionError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and database_unavailable(exc)
 
 
 def database_unavailable(exc: DBAPIError) -> bool:

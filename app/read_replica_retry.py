@@ -21,10 +21,9 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import database_unavailable
+from app.errors import database_gone
 from app.read_replica import ReadSource
 
 log = logging.getLogger(__name__)
@@ -32,13 +31,6 @@ log = logging.getLogger(__name__)
 RECOVERY_CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
 # request.state flag: this request's reads go to the primary, the replica having cancelled them once.
 REPLICA_CONFLICT = "replica_conflict"
-
-
-def replica_lost(exc: BaseException) -> bool:
-    """``exc`` says the database went away (connection lost or refused), not that a statement failed."""
-    if isinstance(exc, DBAPIError):
-        return database_unavailable(exc)
-    return isinstance(exc, ConnectionError | TimeoutError | PoolTimeoutError)
 
 
 def recovery_conflict(exc: BaseException) -> bool:
@@ -85,7 +77,7 @@ class ReplicaConflictRetry:
             if recovery_conflict(exc):
                 log.warning("the read replica cancelled a read (%s); asking the primary", exc.__class__.__name__)
                 scope["state"][REPLICA_CONFLICT] = True
-            elif replica_lost(exc):
+            elif database_gone(exc):  # the exceptions the error handlers leave to us on a replica read
                 log.warning("the read replica went away during a read (%s); asking again", exc.__class__.__name__)
                 scope["app"].state.read_replica.lost()
             else:
