@@ -56,6 +56,8 @@ def test_an_official_signs_in_searches_reads_a_mismatched_record_and_signs_out(
 
     page.click(f"a[href='/console/records/{site.mismatched_record}']")
     expect(page.locator("#record-status")).to_have_text("对碰不一致")
+    # The colours below are computed from the stylesheet: on a busy machine it can arrive after the table does.
+    page.wait_for_load_state("load")
     expect(page.locator("#verdict")).to_contain_text("三单不一致")
     highlighted = page.locator("table.compare td.mismatch")
     expect(highlighted).to_have_count(6)
