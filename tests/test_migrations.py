@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -70,3 +73,65 @@ def test_upgrade_downgrade_upgrade_and_no_drift(scratch_url: str) -> None:
     upgrade(settings)
     diff, _ = _diff_and_tables(scratch_url)
     assert diff == []
+
+
+def test_the_ready_migration_marks_each_queue_s_earliest_pending_delivery(scratch_url: str) -> None:
+    """0020 on deliveries already queued: the earliest pending one of each (subscription, ordering_key) queue is
+    ready, the rest of the queue is not — a queue left with no ready delivery would never be sent again."""
+    settings = Settings(database_url=scratch_url, _env_file=None)  # type: ignore[call-arg]
+    upgrade(settings, "0019_webhook_pending_head")
+    subscription = uuid.uuid4()
+    # (ordering_key, event_id, status): r:1's first event delivered, its second and third pending; r:2 all pending.
+    queued = [("r:1", 1, "delivered"), ("r:1", 2, "pending"), ("r:1", 3, "pending"), ("r:2", 4, "pending"),
+              ("r:2", 5, "pending"), ("e:6", 6, "dead")]  # fmt: skip
+
+    # The tables as 0019 left them (lightweight: no column of later revisions), for typed binds on either database.
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def stamped() -> tuple[sa.ColumnClause[Any], ...]:
+        return sa.column("created_at", sa.DateTime(timezone=True)), sa.column("updated_at", sa.DateTime(timezone=True))
+
+    enterprise = sa.table(
+        "enterprise", sa.column("code"), sa.column("name"), sa.column("roles", sa.JSON), sa.column("status"), *stamped()
+    )
+    subscriptions = sa.table(
+        "subscription", sa.column("id", sa.Uuid), sa.column("enterprise_code"), sa.column("url"),
+        sa.column("events", sa.JSON), sa.column("format"), sa.column("status"), sa.column("secret"),
+        sa.column("consecutive_failures"), *stamped(),
+    )  # fmt: skip
+    deliveries = sa.table(
+        "webhook_delivery", sa.column("id", sa.Uuid), sa.column("subscription_id", sa.Uuid), sa.column("event_tx"),
+        sa.column("event_id"), sa.column("event_type"), sa.column("ordering_key"), sa.column("status"),
+        sa.column("attempts"), sa.column("next_attempt_at", sa.DateTime(timezone=True)), *stamped(),
+    )  # fmt: skip
+
+    async def seed_and_read(seed: bool) -> dict[int, bool]:
+        engine = create_async_engine(scratch_url)
+        try:
+            async with engine.begin() as conn:
+                if seed:
+                    stamps: dict[str, Any] = {"created_at": now, "updated_at": now}
+                    await conn.execute(
+                        enterprise.insert().values(code="E1", name="e", roles=[], status="active", **stamps)
+                    )
+                    await conn.execute(
+                        subscriptions.insert().values(
+                            id=subscription, enterprise_code="E1", url="http://x", events=[], format="json",
+                            status="active", secret="s", consecutive_failures=0, **stamps,
+                        )
+                    )  # fmt: skip
+                    await conn.execute(
+                        deliveries.insert(),
+                        [{"id": uuid.uuid4(), "subscription_id": subscription, "event_tx": 1, "event_id": e,
+                          "event_type": "status_changed", "ordering_key": k, "status": st, "attempts": 0,
+                          "next_attempt_at": now, **stamps} for k, e, st in queued],
+                    )  # fmt: skip
+                    return {}
+                rows = await conn.execute(text("SELECT event_id, ready FROM webhook_delivery WHERE status = 'pending'"))
+                return {int(event_id): bool(ready) for event_id, ready in rows}
+        finally:
+            await engine.dispose()
+
+    asyncio.run(seed_and_read(True))
+    upgrade(settings)
+    assert asyncio.run(seed_and_read(False)) == {2: True, 3: False, 4: True, 5: False}

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import utcnow
@@ -56,6 +56,16 @@ class WebhookDelivery(Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
+        # The claim's walk: the ready pending deliveries in due order, so that a claim reads about as many rows
+        # as it takes, not the whole backlog.
+        Index(
+            "ix_webhook_delivery_ready",
+            "next_attempt_at",
+            "event_tx",
+            "event_id",
+            postgresql_where=text("status = 'pending' AND ready = true"),
+            sqlite_where=text("status = 'pending' AND ready = 1"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -68,6 +78,10 @@ class WebhookDelivery(Base):
     ordering_key: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Whether it may be the head of its (subscription, ordering_key) queue: the claim looks only at ready ones.
+    # Never false on a head (app/services/delivery_heads.py); true on a few that are not (after a redelivery or
+    # a replay, or from before the column), which the claim's own head test filters out.
+    ready: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_until: Mapped[datetime | None]
     last_status_code: Mapped[int | None]

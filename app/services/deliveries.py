@@ -16,6 +16,7 @@ from app.models import RecordEvent, WebhookDelivery
 from app.pg_listen import notify
 from app.rules.feed_audience import event_type
 from app.schemas.subscriptions import DeliveryOut, DeliveryPage, ReplayRequest
+from app.services.delivery_heads import lock_heads, recompute
 from app.services.enterprise_feed import audience_of, party_events
 from app.services.fanout import insert_deliveries, ordering_key
 from app.services.subscriptions import get_subscription
@@ -78,6 +79,7 @@ async def redeliver(
 ) -> WebhookDelivery:
     """Send the event again (delivered, dead or waiting), with the same ``webhook-id``, as soon as possible."""
     await get_subscription(session, code, subscription_id)
+    await lock_heads(session, exclusive=True)  # before the delivery's lock (app/services/delivery_heads.py)
     delivery = await session.scalar(
         select(WebhookDelivery)
         .where(WebhookDelivery.id == delivery_id, WebhookDelivery.subscription_id == subscription_id)
@@ -87,6 +89,7 @@ async def redeliver(
         raise NotFound(f"No delivery {delivery_id} of subscription {subscription_id}", code="DELIVERY_NOT_FOUND")
     _again(delivery)
     await session.flush()
+    await recompute(session, subscription_id, [delivery.ordering_key])
     await notify(session, DELIVERY_CHANNEL)
     return delivery
 
@@ -94,6 +97,7 @@ async def redeliver(
 async def replay(session: AsyncSession, code: str, subscription_id: uuid.UUID, data: ReplayRequest) -> int:
     """Queue again every event of the range the subscription would have received (at most ``REPLAY_MAX``)."""
     subscription = await get_subscription(session, code, subscription_id)
+    await lock_heads(session, exclusive=True)  # before any delivery's lock (app/services/delivery_heads.py)
     by_cursor = data.after is not None or data.until is not None
     by_time = data.since is not None or data.before is not None
     if by_cursor == by_time:
@@ -149,6 +153,7 @@ async def replay(session: AsyncSession, code: str, subscription_id: uuid.UUID, d
             )
             .values(status="pending", next_attempt_at=now, lease_until=None, first_failed_at=None, updated_at=now)
         )
+        await recompute(session, subscription.id, (ordering_key(e) for e in chosen))
         await notify(session, DELIVERY_CHANNEL)
     return len(chosen)
 

@@ -19,10 +19,11 @@ from app.db import utcnow
 from app.lifecycle.feed import FeedEvent, FeedPosition, read_feed
 from app.models import FeedCursor, Subscription, WebhookDelivery
 from app.rules.feed_audience import event_type
+from app.services.delivery_heads import lock_heads, promote_next
 from app.services.enterprise_feed import Audience, audience_of
 
-CURSOR = "webhook_fanout"
 FANOUT_BATCH = 500
+FANOUT_CURSOR = "webhook_fanout"  # its row in feed_cursor
 
 
 def ordering_key(event: FeedEvent) -> str:
@@ -57,6 +58,7 @@ def deliveries_for(
                     "event_type": kind,
                     "ordering_key": ordering_key(event),
                     "status": "pending",
+                    "ready": False,  # until promote_next finds it the earliest pending of its key
                     "attempts": 0,
                     "next_attempt_at": utcnow(),
                     "created_at": utcnow(),
@@ -77,11 +79,15 @@ async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -
 
 
 async def _cursor(session: AsyncSession) -> FeedCursor:
-    cursor = await session.scalar(select(FeedCursor).where(FeedCursor.name == CURSOR).with_for_update())
+    """The fan-out's cursor row, locked FOR UPDATE (created at first use)."""
+    query = select(FeedCursor).where(FeedCursor.name == FANOUT_CURSOR).with_for_update()
+    cursor = await session.scalar(query)
     if cursor is None:
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        await session.execute(dialect.insert(FeedCursor).values(name=CURSOR, tx=0, event_id=0).on_conflict_do_nothing())
-        cursor = await session.scalar(select(FeedCursor).where(FeedCursor.name == CURSOR).with_for_update())
+        await session.execute(
+            dialect.insert(FeedCursor).values(name=FANOUT_CURSOR, tx=0, event_id=0).on_conflict_do_nothing()
+        )
+        cursor = await session.scalar(query)
         assert cursor is not None
     return cursor
 
@@ -96,7 +102,10 @@ async def fan_out(sessionmaker: async_sessionmaker[AsyncSession], batch: int = F
         subscriptions = list(await session.scalars(select(Subscription)))
         if subscriptions:
             audience = await audience_of(session, events)
-            await insert_deliveries(session, deliveries_for(events, subscriptions, audience))
+            rows = deliveries_for(events, subscriptions, audience)
+            await lock_heads(session, exclusive=True)
+            await insert_deliveries(session, rows)
+            await promote_next(session, ((row["subscription_id"], row["ordering_key"]) for row in rows))
         cursor.tx, cursor.event_id = events[-1].position.tx, events[-1].position.id
         cursor.updated_at = utcnow()
     return len(events)

@@ -37,12 +37,12 @@ from app.partitioning import (
     partition_name,
 )
 from app.services.audit import Actor, record_act
+from app.services.fanout import FANOUT_CURSOR
 
 log = logging.getLogger(__name__)
 
 PRUNE_ACTOR = Actor("admin", "cli:sw prune")
 FINAL_STATUSES = (RecordStatus.CLEARED, RecordStatus.REJECTED, RecordStatus.CANCELLED)
-FANOUT_CURSOR = "webhook_fanout"
 EXPORT_PAGE = 5000
 DETACH_LOCK_TIMEOUT_MS = 2000
 DETACH_ATTEMPTS = 10

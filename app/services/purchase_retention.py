@@ -34,7 +34,8 @@ from app.db import ORDER_LOCKS, UTCDateTime, advisory_xact_locks, utcnow
 from app.lifecycle.status import RecordStatus
 from app.models import Base, PrunedPurchase
 from app.services.audit import Actor, record_act
-from app.services.partitions import FANOUT_CURSOR, plain_value, read_export
+from app.services.fanout import FANOUT_CURSOR
+from app.services.partitions import plain_value, read_export
 
 PRUNE_ACTOR = Actor("admin", "cli:sw prune-purchases")
 FINAL = (

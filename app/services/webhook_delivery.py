@@ -2,8 +2,8 @@
 subscription's enterprise may see the event, and record each attempt's outcome. No network call happens here:
 the delivery worker (app/notify/worker.py) sends between a claim and its record, outside any transaction.
 
-Order per record: a delivery is claimable only while no earlier event of the same record (its
-``ordering_key``) is still pending for that subscription — event N+1 waits until N is delivered or dead.
+Order per record: only the head of each (subscription, ``ordering_key``) queue is claimable — the ones marked
+``ready`` (app/services/delivery_heads.py) — so event N+1 waits until N is delivered or dead.
 """
 
 from __future__ import annotations
@@ -17,9 +17,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Exists, Row, Table, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Table,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
 from app.config import Settings
 from app.crypto.secret_box import SecretBox, SecretUnreadable
@@ -28,6 +38,7 @@ from app.lifecycle.feed import FeedEvent, FeedPosition
 from app.models import RecordEvent, Subscription, WebhookAttempt, WebhookDelivery
 from app.rules.feed_audience import detail_for
 from app.rules.webhook_retry import RetryPolicy, after_failure, is_failing
+from app.services.delivery_heads import QueueKey, lock_heads, promote_next
 from app.services.enterprise_feed import ShownEvent, audience_of, receipt_message
 
 # PostgreSQL NOTIFY channels the delivery workers LISTEN on: new feed events (a trigger on record_event,
@@ -62,26 +73,12 @@ class Claimed:
     content_type: str
     # Why it cannot be sent (its signing secret does not open): the attempt fails at once, visibly.
     unsendable: str | None = None
+    # Its queue (app/services/delivery_heads.py): the next of the key becomes ready when this one is done.
+    ordering_key: str = ""
 
     @property
     def webhook_id(self) -> str:
         return f"msg_{self.delivery_id.hex}"
-
-
-def _earlier_pending() -> Exists:
-    """An earlier event of the same record still pending (in flight included) for the same subscription: a
-    probe of the partial index ``ix_webhook_delivery_pending_head``, so that choosing the head of each
-    (subscription, record) queue is part of the claim statement rather than a check per delivery."""
-    earlier = aliased(WebhookDelivery)
-    return exists().where(
-        earlier.subscription_id == WebhookDelivery.subscription_id,
-        earlier.ordering_key == WebhookDelivery.ordering_key,
-        earlier.status == "pending",
-        or_(
-            earlier.event_tx < WebhookDelivery.event_tx,
-            and_(earlier.event_tx == WebhookDelivery.event_tx, earlier.event_id < WebhookDelivery.event_id),
-        ),
-    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -103,31 +100,27 @@ async def claim_due(
     if limit <= 0:
         return []
     now = utcnow()
+    # The heads alone (``ready``, app/services/delivery_heads.py), in the order of their index: with the LIMIT
+    # the walk reads about as many rows as it takes. The subscriptions' columns come in a second query.
     query = (
         select(
             WebhookDelivery.id,
             WebhookDelivery.subscription_id,
             WebhookDelivery.event_id,
             WebhookDelivery.event_type,
-            Subscription.enterprise_code,
-            Subscription.url,
-            Subscription.exchange,
-            Subscription.format,
-            Subscription.secret,
-            Subscription.previous_secret,
-            Subscription.previous_secret_until,
+            WebhookDelivery.ordering_key,
         )
-        .join(Subscription, Subscription.id == WebhookDelivery.subscription_id)
         .where(
             WebhookDelivery.status == "pending",
+            WebhookDelivery.ready == true(),  # the walk of ix_webhook_delivery_ready
             WebhookDelivery.next_attempt_at <= now,
             or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
-            Subscription.status == "active",
-            ~_earlier_pending(),
+            # A filter on the walk, not a join (which made the planner read every ready delivery and sort them).
+            WebhookDelivery.subscription_id.not_in(select(Subscription.id).where(Subscription.status != "active")),
         )
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.event_tx, WebhookDelivery.event_id)
         .limit(limit * 4)
-        .with_for_update(skip_locked=True, of=WebhookDelivery)
+        .with_for_update(skip_locked=True)
     )
     per_subscription = settings.webhook_subscription_in_flight
     async with sessionmaker() as session, session.begin():
@@ -149,10 +142,37 @@ async def claim_due(
             .values(lease_until=now + timedelta(seconds=settings.webhook_lease_s), updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        return await _bodies(session, taken, now, _secret_box(tuple(settings.webhook_secret_key_list())))
+        subscriptions = {
+            row.id: row
+            for row in await session.execute(
+                select(
+                    Subscription.id,
+                    Subscription.enterprise_code,
+                    Subscription.url,
+                    Subscription.exchange,
+                    Subscription.format,
+                    Subscription.secret,
+                    Subscription.previous_secret,
+                    Subscription.previous_secret_until,
+                ).where(Subscription.id.in_({row.subscription_id for row in taken}))
+            )
+        }
+        box = _secret_box(tuple(settings.webhook_secret_key_list()))
+        claimed, died = await _bodies(session, taken, subscriptions, now, box)
+    if died:  # after the commit, as its own step: the cursor lock comes first in a transaction (delivery_heads)
+        async with sessionmaker() as session, session.begin():
+            await promote_next(session, died)
+    return claimed
 
 
-async def _bodies(session: AsyncSession, taken: list[Row[Any]], now: datetime, box: SecretBox) -> list[Claimed]:
+async def _bodies(
+    session: AsyncSession,
+    taken: list[Row[Any]],
+    subscriptions: Mapping[uuid.UUID, Any],
+    now: datetime,
+    box: SecretBox,
+) -> tuple[list[Claimed], list[QueueKey]]:
+    """What to send for each claimed delivery; and the queues of those that died unsent (no longer visible)."""
     rows = await session.execute(
         select(
             RecordEvent.id,
@@ -175,42 +195,44 @@ async def _bodies(session: AsyncSession, taken: list[Row[Any]], now: datetime, b
     secrets: dict[uuid.UUID, list[str] | str] = {}
     claimed, invisible = [], []
     for row in taken:
+        subscription = subscriptions[row.subscription_id]
         event = events.get(row.event_id)
-        view = audience.view(row.enterprise_code, event) if event is not None else None
+        view = audience.view(subscription.enterprise_code, event) if event is not None else None
         if event is None or view is None:
             # The enterprise is no longer party to the record (a document moved): nothing to send it.
-            invisible.append(row.id)
+            invisible.append(row)
             continue
         shown = ShownEvent(event, view, detail_for(view, event.detail))
         body, content_type = json_body(shown, row.event_type), JSON_TYPE
-        if row.format == "ceb-xml":
+        if subscription.format == "ceb-xml":
             message = await receipt_message(session, shown)
             if message is not None:
                 body, content_type = message, XML_TYPE
         if row.subscription_id not in secrets:
-            secrets[row.subscription_id] = _open_secrets(box, row, now)
+            secrets[row.subscription_id] = _open_secrets(box, subscription, now)
         opened = secrets[row.subscription_id]
         claimed.append(
             Claimed(
                 row.id,
                 row.subscription_id,
-                row.url,
-                row.exchange,
+                subscription.url,
+                subscription.exchange,
                 opened if isinstance(opened, list) else [],
                 row.event_type,
                 body,
                 content_type,
                 unsendable=opened if isinstance(opened, str) else None,
+                ordering_key=row.ordering_key,
             )
         )
     if invisible:
         await session.execute(
             update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(invisible))
+            .where(WebhookDelivery.id.in_([row.id for row in invisible]))
             .values(status="dead", lease_until=None, last_error="the event is no longer visible to the enterprise")
             .execution_options(synchronize_session=False)
         )
-    return claimed
+    return claimed, [(row.subscription_id, row.ordering_key) for row in invisible]
 
 
 def _open_secrets(box: SecretBox, subscription: Row[Any], now: datetime) -> list[str] | str:
@@ -220,7 +242,7 @@ def _open_secrets(box: SecretBox, subscription: Row[Any], now: datetime) -> list
     if subscription.previous_secret and subscription.previous_secret_until and subscription.previous_secret_until > now:
         stored.append(subscription.previous_secret)
     try:
-        return [box.open(value, str(subscription.subscription_id)) for value in stored]
+        return [box.open(value, str(subscription.id)) for value in stored]
     except SecretUnreadable as exc:
         return f"the signing secret cannot be read: {exc}"
 
@@ -273,6 +295,8 @@ async def record_attempts(
     now = utcnow()
     policy = retry_policy(settings)
     async with sessionmaker() as session, session.begin():
+        # Before the deliveries' locks: the order every transaction that changes a queue's head keeps.
+        await lock_heads(session, exclusive=False)
         current = {
             row.id: _DeliveryState(row.attempts, row.first_failed_at)
             for row in await session.execute(
@@ -304,6 +328,14 @@ async def record_attempts(
             _UPDATE_DELIVERY, [{"b_id": delivery_id, **state.columns(now)} for delivery_id, state in states.items()]
         )
         await _record_health(session, policy, results, now)
+        await promote_next(
+            session,
+            (
+                (r.claimed.subscription_id, r.claimed.ordering_key)
+                for r in results
+                if states[r.claimed.delivery_id].status != "pending"
+            ),
+        )
 
 
 @dataclass(frozen=True)
