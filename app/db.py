@@ -212,6 +212,15 @@ async def advisory_xact_locks(session: AsyncSession, keys: Iterable[str], space:
         )
 
 
+async def commit_without_flush_wait(session: AsyncSession) -> None:
+    """Let this transaction's commit return before its WAL is on disk (PostgreSQL's ``synchronous_commit`` off
+    for this transaction alone; SQLite unchanged). Only for work that is redone when lost: a server crash can
+    lose the last such commits (a fraction of a second's worth, never part of one), while a waiting commit costs
+    a disk flush each — most of a webhook delivery's turn through the database."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))

@@ -1,6 +1,6 @@
 """Connecting a webhook to the addresses the SSRF guard checked, not to what DNS says a moment later.
 
-httpx resolves a URL's host itself when it connects, so a host whose DNS answers a public address to the
+An HTTP client resolves a URL's host itself when it connects, so a host whose DNS answers a public address to the
 guard and a private one to the connect (DNS rebinding) would get past the guard. Here the connection pool's
 network backend is replaced: it connects only to the addresses pinned for the host in the current context
 (``pinned``), and refuses a host that has none. The URL is left as it is, so the ``Host`` header, the TLS
@@ -15,7 +15,6 @@ import itertools
 from collections.abc import Iterable, Iterator, Mapping
 
 import httpcore
-import httpx
 from httpcore import AsyncNetworkBackend, AsyncNetworkStream
 
 from app.tls import client_tls_context
@@ -76,16 +75,14 @@ class LanePool(httpcore.AsyncConnectionPool):
     Lanes of a few connections each keep that scan short; a slow endpoint still holds only its own
     connections, and the lanes' limits add up to the client's."""
 
-    def __init__(self, limits: httpx.Limits, lanes: int) -> None:
+    def __init__(self, connections: int, lanes: int, keepalive_expiry_s: float = 5.0) -> None:
         super().__init__(network_backend=PinnedBackend())  # (its own pool stays empty: the lanes do the work)
-        total = limits.max_connections or 100
-        keep = limits.max_keepalive_connections or total
         self._lanes = [
             httpcore.AsyncConnectionPool(
                 ssl_context=client_tls_context(),
-                max_connections=-(-total // lanes),
-                max_keepalive_connections=-(-keep // lanes),
-                keepalive_expiry=limits.keepalive_expiry,
+                max_connections=-(-connections // lanes),
+                max_keepalive_connections=-(-connections // lanes),
+                keepalive_expiry=keepalive_expiry_s,
                 network_backend=PinnedBackend(),
             )
             for _ in range(lanes)
@@ -98,21 +95,3 @@ class LanePool(httpcore.AsyncConnectionPool):
     async def aclose(self) -> None:
         for lane in self._lanes:
             await lane.aclose()
-
-
-class PinnedTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport (request and response handling unchanged) over pools with ``PinnedBackend``.
-    httpx has no public parameter for the network backend, so its pool is built again with one."""
-
-    def __init__(self, limits: httpx.Limits, lanes: int = 1) -> None:
-        super().__init__(limits=limits, trust_env=False, verify=client_tls_context())
-        if lanes > 1:
-            self._pool = LanePool(limits, lanes)
-            return
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=client_tls_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=PinnedBackend(),
-        )

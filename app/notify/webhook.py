@@ -5,11 +5,13 @@ hanging endpoint holds only its own slot, redirects not followed, and at most a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
-import httpx
+import httpcore
 
-from app.notify.pinning import PinnedTransport, pinned
+from app.notify.pinning import LanePool, pinned
 from app.notify.target_guard import TargetRefused, checked_addresses
 from app.services.webhook_delivery import AttemptResult, Claimed
 from app.webhooks import sign_with_each
@@ -28,8 +30,54 @@ def webhook_headers(claimed: Claimed, timestamp: int) -> dict[str, str]:
     }
 
 
+# httpcore's errors for a request that did not get an answer (httpx wraps the same ones under the same names).
+_SEND_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    httpcore.ProxyError,
+)
+# Per phase, under the whole-request timeout that post_webhook puts around each delivery.
+_PHASE_TIMEOUTS = {"connect": 5.0, "read": 30.0, "write": 10.0, "pool": 30.0}
+# Connection pool lanes (app/notify/pinning.py LanePool): about 8 connections each at full concurrency.
+CLIENT_LANES = 16
+
+
+class WebhookSender:
+    """The delivery worker's HTTP client: httpcore's connection pools — the transport under httpx — in lanes,
+    connecting only to the addresses the SSRF guard checked (app/notify/pinning.py).
+
+    Not an ``httpx.AsyncClient``: a webhook is one POST of prepared bytes, and the client's layer above the
+    pool (its request and response models, URL handling, auth, cookies and redirect machinery) was a third
+    of the worker's CPU per delivery. What it did that is needed here is done here: the timeouts, no
+    redirects (httpcore follows none), the answer read only up to a limit."""
+
+    def __init__(self, lanes: int = CLIENT_LANES) -> None:
+        # Every connection may stay open (until 5 s idle), so that a busy worker reuses them rather than
+        # connecting anew.
+        self.pool = LanePool(200, lanes)
+
+    @contextlib.asynccontextmanager
+    async def post(self, url: str, headers: dict[str, str], body: bytes) -> AsyncIterator[httpcore.Response]:
+        """The answer's status and headers, its body to be read from the stream (connects only under
+        ``pinned``)."""
+        encoded = [(name.encode(), value.encode()) for name, value in headers.items()]
+        async with self.pool.stream(
+            "POST", url, headers=encoded, content=body, extensions={"timeout": _PHASE_TIMEOUTS}
+        ) as response:
+            yield response
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+
+
+def webhook_client() -> WebhookSender:
+    return WebhookSender()
+
+
 async def post_webhook(
-    client: httpx.AsyncClient, claimed: Claimed, *, allow_private: bool, timeout_s: float
+    client: WebhookSender, claimed: Claimed, *, allow_private: bool, timeout_s: float
 ) -> AttemptResult:
     started = time.monotonic()
 
@@ -43,39 +91,20 @@ async def post_webhook(
     headers = webhook_headers(claimed, int(time.time()))
     try:
         async with asyncio.timeout(timeout_s):
-            request = client.build_request("POST", claimed.url, content=claimed.body, headers=headers)
-            with pinned(target.host, addresses):  # the connect, if one is made, is inside send()
-                response = await client.send(request, stream=True, follow_redirects=False)
-            try:
-                read = 0
-                async for chunk in response.aiter_raw():
-                    read += len(chunk)
-                    if read >= BODY_READ_LIMIT:
-                        break
-            finally:
-                await response.aclose()
+            with pinned(target.host, addresses):  # the connect, if one is made, is inside the request
+                async with client.post(claimed.url, headers, claimed.body) as response:
+                    code = response.status
+                    read = 0
+                    async for chunk in response.aiter_stream():
+                        read += len(chunk)
+                        if read >= BODY_READ_LIMIT:
+                            break
     except TimeoutError:
         return result(None, f"no answer within {timeout_s:g} s")
-    except httpx.HTTPError as exc:
+    except _SEND_ERRORS as exc:
         return result(None, f"{type(exc).__name__}: {exc}"[:300])
-    code = response.status_code
     if 200 <= code < 300:
         return result(code, None)
     if 300 <= code < 400:
         return result(code, f"HTTP {code} (redirects are not followed)")
     return result(code, f"HTTP {code}")
-
-
-# Connection pool lanes (app/notify/pinning.py LanePool): about 8 connections each at full concurrency.
-CLIENT_LANES = 16
-
-
-def webhook_client() -> httpx.AsyncClient:
-    # Every connection may stay open, so that a busy worker reuses them rather than connecting anew; an idle
-    # one is closed after httpx's keep-alive expiry.
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    # Per-phase limits under the whole-request timeout that post_webhook puts around each delivery.
-    timeout = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=30.0)
-    return httpx.AsyncClient(
-        timeout=timeout, follow_redirects=False, trust_env=False, transport=PinnedTransport(limits, CLIENT_LANES)
-    )

@@ -16,14 +16,13 @@ import time
 import uuid
 from collections import Counter
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.environment import check_environment
 from app.notify.amqp import AmqpPublisher
-from app.notify.webhook import post_webhook, webhook_client
+from app.notify.webhook import WebhookSender, post_webhook, webhook_client
 from app.observability import configure_logging
 from app.pg_listen import Listener
 from app.rules.webhook_targets import AMQP_SCHEMES
@@ -54,7 +53,7 @@ class DeliveryWorker:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: Settings,
-        client: httpx.AsyncClient,
+        client: WebhookSender,
         waiters: Waiters | None = None,
         rng: random.Random | None = None,
     ) -> None:

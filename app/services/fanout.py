@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import utcnow
+from app.db import commit_without_flush_wait, utcnow
 from app.lifecycle.feed import FeedEvent, FeedPosition, read_feed
 from app.models import FeedCursor, Subscription, WebhookDelivery
 from app.rules.feed_audience import event_type
@@ -104,6 +104,7 @@ async def fan_out(sessionmaker: async_sessionmaker[AsyncSession], batch: int = F
             audience = await audience_of(session, events)
             rows = deliveries_for(events, subscriptions, audience)
             await lock_heads(session, exclusive=True)
+            await commit_without_flush_wait(session)  # lost in a server crash, cursor and rows are redone together
             await insert_deliveries(session, rows)
             await promote_next(session, ((row["subscription_id"], row["ordering_key"]) for row in rows))
         cursor.tx, cursor.event_id = events[-1].position.tx, events[-1].position.id

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.crypto.secret_box import SecretBox, SecretUnreadable
-from app.db import utcnow
+from app.db import commit_without_flush_wait, utcnow
 from app.lifecycle.feed import FeedEvent, FeedPosition
 from app.models import RecordEvent, Subscription, WebhookAttempt, WebhookDelivery
 from app.rules.feed_audience import detail_for
@@ -95,8 +95,8 @@ async def claim_due(
 ) -> list[Claimed]:
     """Lease up to ``limit`` due deliveries across subscriptions — of each (subscription, record) only the
     head of its queue — at most ``webhook_subscription_in_flight`` per subscription counting those this
-    worker has in flight, so that one slow endpoint cannot take every slot. One candidate query (rows
-    locked SKIP LOCKED on PostgreSQL) and one lease update, whatever the batch."""
+    worker has in flight, so that one slow endpoint cannot take every slot. A candidate query, the chosen
+    locked SKIP LOCKED (on PostgreSQL) and leased: a few statements whatever the batch."""
     if limit <= 0:
         return []
     now = utcnow()
@@ -120,20 +120,38 @@ async def claim_due(
         )
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.event_tx, WebhookDelivery.event_id)
         .limit(limit * 4)
-        .with_for_update(skip_locked=True)
     )
     per_subscription = settings.webhook_subscription_in_flight
     async with sessionmaker() as session, session.begin():
-        taken: list[Row[Any]] = []
+        # A lost lease (a server crash) only lets the delivery be claimed again: the same webhook-id.
+        await commit_without_flush_wait(session)
+        chosen: list[Row[Any]] = []
         counts = dict(in_flight)
         rows: Sequence[Row[Any]] = (await session.execute(query)).all()  # type: ignore[assignment]
         for row in rows:
-            if len(taken) >= limit:
+            if len(chosen) >= limit:
                 break
             if counts.get(row.subscription_id, 0) >= per_subscription:
                 continue
             counts[row.subscription_id] = counts.get(row.subscription_id, 0) + 1
-            taken.append(row)
+            chosen.append(row)
+        if not chosen:
+            return []
+        # Then locked, those still claimable (another worker may have taken one since): the candidates a
+        # subscription's limit turns away are never locked (each lock is a write of its row).
+        locked = set(
+            await session.scalars(
+                select(WebhookDelivery.id)
+                .where(
+                    WebhookDelivery.id.in_([row.id for row in chosen]),
+                    WebhookDelivery.status == "pending",
+                    WebhookDelivery.ready == true(),
+                    or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
+                )
+                .with_for_update(skip_locked=True)
+            )
+        )
+        taken = [row for row in chosen if row.id in locked]
         if not taken:
             return []
         await session.execute(
@@ -295,6 +313,8 @@ async def record_attempts(
     now = utcnow()
     policy = retry_policy(settings)
     async with sessionmaker() as session, session.begin():
+        # Lost in a server crash, an outcome is redone: the delivery is sent again (the same webhook-id).
+        await commit_without_flush_wait(session)
         # Before the deliveries' locks: the order every transaction that changes a queue's head keeps.
         await lock_heads(session, exclusive=False)
         current = {

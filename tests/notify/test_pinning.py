@@ -67,7 +67,8 @@ async def test_a_host_without_checked_addresses_is_not_connected_to() -> None:
         client = webhook_client()
         try:
             with pytest.raises(Exception, match="no checked address"):
-                await client.post(receiver.url, content=b"{}")
+                async with client.post(receiver.url, {}, b"{}"):
+                    pass
         finally:
             await client.aclose()
     assert receiver.arrivals == []
