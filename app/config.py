@@ -346,7 +346,13 @@ class Settings(BaseSettings):
     )
     webhook_concurrency: int = Field(default=64, ge=1, description="Deliveries in flight per delivery worker")
     webhook_subscription_in_flight: int = Field(
-        default=4, ge=1, description="Deliveries in flight to one subscription per delivery worker"
+        default=4,
+        ge=1,
+        description="Deliveries in flight to one subscription per delivery worker at first, and at least "
+        "(app/notify/pacing.py: more while its endpoint answers in time, back to this when it fails)",
+    )
+    webhook_subscription_in_flight_max: int = Field(
+        default=32, ge=1, description="Deliveries in flight to one subscription per delivery worker at most"
     )
     webhook_lease_s: float = Field(default=120.0, gt=0, description="A claimed delivery is taken back after this")
     webhook_secret_overlap_s: float = Field(

@@ -178,6 +178,7 @@ def bench_settings(args: argparse.Namespace, work: Path) -> Settings:
         webhook_allow_private=True,
         webhook_concurrency=args.concurrency,
         webhook_subscription_in_flight=args.subscription_in_flight,
+        webhook_subscription_in_flight_max=max(args.subscription_in_flight, args.subscription_in_flight_max),
         _env_file=None,
     )
 
@@ -232,6 +233,7 @@ async def run(args: argparse.Namespace, work: Path, settings: Settings) -> dict[
         "records": args.records,
         "concurrency": args.concurrency,
         "subscription_in_flight": args.subscription_in_flight,
+        "subscription_in_flight_max": settings.webhook_subscription_in_flight_max,
         "events_per_s": round(rate, 1),
         "bare_events_per_s": round(bare, 1),
         "ratio_to_bare": round(rate / bare, 3),
@@ -252,6 +254,9 @@ def measure(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--concurrency", type=int, default=64, help="SW_WEBHOOK_CONCURRENCY of the worker")
     parser.add_argument(
         "--subscription-in-flight", type=int, default=4, help="SW_WEBHOOK_SUBSCRIPTION_IN_FLIGHT (one subscription)"
+    )
+    parser.add_argument(
+        "--subscription-in-flight-max", type=int, default=32, help="SW_WEBHOOK_SUBSCRIPTION_IN_FLIGHT_MAX"
     )
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """The delivery worker: fans the feed out to subscriptions, then keeps up to ``SW_WEBHOOK_CONCURRENCY``
 deliveries in flight — each sent outside any transaction and recorded on its own as soon as it ends, so a
-hanging endpoint holds one slot (and at most ``SW_WEBHOOK_SUBSCRIPTION_IN_FLIGHT`` for its subscription),
+hanging endpoint holds one slot (and at most its subscription's allowance, app/notify/pacing.py),
 never a round. ``sw deliver`` runs it standalone (several at once on PostgreSQL: claims SKIP LOCKED, the
 fan-out serialised on its cursor row); embedded mode runs it inside ``sw serve``. On PostgreSQL it sleeps
 until a NOTIFY (new feed events, a redelivery or replay; app/pg_listen.py), the poll as the fallback.
@@ -22,6 +22,7 @@ from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.environment import check_environment
 from app.notify.amqp import AmqpPublisher
+from app.notify.pacing import Allowances
 from app.notify.webhook import WebhookSender, post_webhook, webhook_client
 from app.observability import configure_logging
 from app.pg_listen import Listener
@@ -64,6 +65,9 @@ class DeliveryWorker:
         self.rng = rng
         self.amqp = AmqpPublisher()
         self._in_flight: Counter[uuid.UUID] = Counter()
+        self._allowances = Allowances(
+            settings.webhook_subscription_in_flight, settings.webhook_subscription_in_flight_max
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._outcomes: list[AttemptResult] = []
         self._recording = asyncio.Lock()
@@ -94,6 +98,10 @@ class DeliveryWorker:
             self._feed_owed_since = time.monotonic()
         self.wake()
 
+    def allowance(self, subscription_id: uuid.UUID) -> int:
+        """How many deliveries to the subscription this worker may have in flight now."""
+        return self._allowances[subscription_id]
+
     def listening(self) -> bool:
         return self._listener.listening()
 
@@ -123,7 +131,7 @@ class DeliveryWorker:
             self._feed_owed_since = None
         room = self.settings.webhook_concurrency - len(self._tasks)
         async with self._turn:
-            claims = await claim_due(self.sessionmaker, self.settings, room, self._in_flight)
+            claims = await claim_due(self.sessionmaker, self.settings, room, self._in_flight, self._allowances)
         for claimed in claims:
             self._in_flight[claimed.subscription_id] += 1
             task = asyncio.create_task(self._deliver(claimed), name=f"delivery {claimed.delivery_id}")
@@ -155,6 +163,7 @@ class DeliveryWorker:
             finally:
                 for result in group:
                     subscription_id = result.claimed.subscription_id
+                    self._allowances.answered(subscription_id, result.delivered, result.duration_ms)
                     self._in_flight[subscription_id] -= 1
                     if self._in_flight[subscription_id] <= 0:
                         del self._in_flight[subscription_id]

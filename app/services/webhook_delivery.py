@@ -92,10 +92,12 @@ async def claim_due(
     settings: Settings,
     limit: int,
     in_flight: Mapping[uuid.UUID, int],
+    allowances: Mapping[uuid.UUID, int] | None = None,
 ) -> list[Claimed]:
     """Lease up to ``limit`` due deliveries across subscriptions — of each (subscription, record) only the
-    head of its queue — at most ``webhook_subscription_in_flight`` per subscription counting those this
-    worker has in flight, so that one slow endpoint cannot take every slot. A candidate query, the chosen
+    head of its queue — at most its allowance per subscription (``allowances``, app/notify/pacing.py; else
+    ``webhook_subscription_in_flight``) counting those this worker has in flight, so that one slow endpoint
+    cannot take every slot. A candidate query, the chosen
     locked SKIP LOCKED (on PostgreSQL) and leased: a few statements whatever the batch."""
     if limit <= 0:
         return []
@@ -121,7 +123,7 @@ async def claim_due(
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.event_tx, WebhookDelivery.event_id)
         .limit(limit * 4)
     )
-    per_subscription = settings.webhook_subscription_in_flight
+    floor = settings.webhook_subscription_in_flight
     async with sessionmaker() as session, session.begin():
         # A lost lease (a server crash) only lets the delivery be claimed again: the same webhook-id.
         await commit_without_flush_wait(session)
@@ -131,7 +133,8 @@ async def claim_due(
         for row in rows:
             if len(chosen) >= limit:
                 break
-            if counts.get(row.subscription_id, 0) >= per_subscription:
+            allowed = allowances.get(row.subscription_id, floor) if allowances is not None else floor
+            if counts.get(row.subscription_id, 0) >= allowed:
                 continue
             counts[row.subscription_id] = counts.get(row.subscription_id, 0) + 1
             chosen.append(row)
