@@ -78,9 +78,8 @@ class WebhookDelivery(Base):
     ordering_key: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    # Whether it may be the head of its (subscription, ordering_key) queue: the claim looks only at ready ones.
-    # Never false on a head (app/services/delivery_heads.py); true on a few that are not (after a redelivery or
-    # a replay, or from before the column), which the claim's own head test filters out.
+    # Pending and the earliest pending delivery of its (subscription, ordering_key) queue — the head, the one
+    # the claim may take (kept so by app/services/delivery_heads.py). Meaningless once not pending.
     ready: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_until: Mapped[datetime | None]

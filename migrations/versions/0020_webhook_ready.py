@@ -2,7 +2,7 @@
 claim reads about as many rows as it takes rather than every pending delivery (docs/webhooks.md).
 
 A pending delivery is ready exactly when it is the earliest pending one of its (subscription, ordering_key)
-queue (app/services/delivery_heads.py); the pending rows there are now get that worked out here.
+queue (app/services/delivery_heads.py); for the deliveries already pending, this works that out.
 
 Revision ID: 0020_webhook_ready
 Revises: 0019_webhook_pending_head
