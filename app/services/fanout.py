@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import commit_without_flush_wait, utcnow
-from app.lifecycle.feed import FeedEvent, FeedPosition, read_feed
+from app.lifecycle.feed import FeedEvent, FeedPosition, feed_head, read_feed
 from app.models import FeedCursor, Subscription, WebhookDelivery
 from app.rules.feed_audience import event_type
 from app.services.delivery_heads import lock_heads, promote_next
@@ -93,20 +93,29 @@ async def _cursor(session: AsyncSession) -> FeedCursor:
 
 
 async def fan_out(sessionmaker: async_sessionmaker[AsyncSession], batch: int = FANOUT_BATCH) -> int:
-    """One batch of feed events fanned out to the subscriptions; returns how many events were read."""
+    """One batch of feed events fanned out to the subscriptions; returns how many events were read. With no
+    subscription at all the cursor moves to the feed's head without reading the events (returns 1 if it
+    moved): a service nobody subscribes to read every event here, and a subscription created later still
+    starts from its creation."""
     async with sessionmaker() as session, session.begin():
         cursor = await _cursor(session)
-        events = await read_feed(session, FeedPosition(cursor.tx, cursor.event_id), batch)
+        position = FeedPosition(cursor.tx, cursor.event_id)
+        subscriptions = list(await session.scalars(select(Subscription)))
+        if not subscriptions:
+            head = await feed_head(session)
+            if head is None or head <= position:
+                return 0
+            cursor.tx, cursor.event_id, cursor.updated_at = head.tx, head.id, utcnow()
+            return 1
+        events = await read_feed(session, position, batch)
         if not events:
             return 0
-        subscriptions = list(await session.scalars(select(Subscription)))
-        if subscriptions:
-            audience = await audience_of(session, events)
-            rows = deliveries_for(events, subscriptions, audience)
-            await lock_heads(session, exclusive=True)
-            await commit_without_flush_wait(session)  # lost in a server crash, cursor and rows are redone together
-            await insert_deliveries(session, rows)
-            await promote_next(session, ((row["subscription_id"], row["ordering_key"]) for row in rows))
+        audience = await audience_of(session, events)
+        rows = deliveries_for(events, subscriptions, audience)
+        await lock_heads(session, exclusive=True)
+        await commit_without_flush_wait(session)  # lost in a server crash, cursor and rows are redone together
+        await insert_deliveries(session, rows)
+        await promote_next(session, ((row["subscription_id"], row["ordering_key"]) for row in rows))
         cursor.tx, cursor.event_id = events[-1].position.tx, events[-1].position.id
         cursor.updated_at = utcnow()
     return len(events)
