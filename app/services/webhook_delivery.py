@@ -140,29 +140,31 @@ async def claim_due(
             chosen.append(row)
         if not chosen:
             return []
-        # Then locked, those still claimable (another worker may have taken one since): the candidates a
-        # subscription's limit turns away are never locked (each lock is a write of its row).
-        locked = set(
+        # Then leased, those still claimable (another worker may have taken one since), locked SKIP LOCKED in
+        # the same statement: the candidates a subscription's limit turns away are never locked (each lock is a
+        # write of its row).
+        claimable = (
+            select(WebhookDelivery.id)
+            .where(
+                WebhookDelivery.id.in_([row.id for row in chosen]),
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.ready == true(),
+                or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
+            )
+            .with_for_update(skip_locked=True)
+        )
+        leased = set(
             await session.scalars(
-                select(WebhookDelivery.id)
-                .where(
-                    WebhookDelivery.id.in_([row.id for row in chosen]),
-                    WebhookDelivery.status == "pending",
-                    WebhookDelivery.ready == true(),
-                    or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
-                )
-                .with_for_update(skip_locked=True)
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(claimable))
+                .values(lease_until=now + timedelta(seconds=settings.webhook_lease_s), updated_at=now)
+                .returning(WebhookDelivery.id)
+                .execution_options(synchronize_session=False)
             )
         )
-        taken = [row for row in chosen if row.id in locked]
+        taken = [row for row in chosen if row.id in leased]
         if not taken:
             return []
-        await session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_([row.id for row in taken]))
-            .values(lease_until=now + timedelta(seconds=settings.webhook_lease_s), updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
         subscriptions = {
             row.id: row
             for row in await session.execute(
