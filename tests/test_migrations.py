@@ -80,10 +80,13 @@ def test_the_ready_migration_marks_each_queue_s_earliest_pending_delivery(scratc
     ready, the rest of the queue is not — a queue left with no ready delivery would never be sent again."""
     settings = Settings(database_url=scratch_url, _env_file=None)  # type: ignore[call-arg]
     upgrade(settings, "0019_webhook_pending_head")
-    subscription = uuid.uuid4()
-    # (ordering_key, event_id, status): r:1's first event delivered, its second and third pending; r:2 all pending.
-    queued = [("r:1", 1, "delivered"), ("r:1", 2, "pending"), ("r:1", 3, "pending"), ("r:2", 4, "pending"),
-              ("r:2", 5, "pending"), ("e:6", 6, "dead")]  # fmt: skip
+    subscription, paused = uuid.uuid4(), uuid.uuid4()
+    # (subscription, ordering_key, event_id, status): r:1's first event delivered, its second and third pending;
+    # r:2 all pending; a paused subscription's queue has no head until it is resumed.
+    queued = [(subscription, "r:1", 1, "delivered"), (subscription, "r:1", 2, "pending"),
+              (subscription, "r:1", 3, "pending"), (subscription, "r:2", 4, "pending"),
+              (subscription, "r:2", 5, "pending"), (subscription, "e:6", 6, "dead"),
+              (paused, "r:1", 7, "pending")]  # fmt: skip
 
     # The tables as 0019 left them (lightweight: no column of later revisions), for typed binds on either database.
     now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -115,16 +118,16 @@ def test_the_ready_migration_marks_each_queue_s_earliest_pending_delivery(scratc
                         enterprise.insert().values(code="E1", name="e", roles=[], status="active", **stamps)
                     )
                     await conn.execute(
-                        subscriptions.insert().values(
-                            id=subscription, enterprise_code="E1", url="http://x", events=[], format="json",
-                            status="active", secret="s", consecutive_failures=0, **stamps,
-                        )
+                        subscriptions.insert(),
+                        [{"id": sid, "enterprise_code": "E1", "url": "http://x", "events": [], "format": "json",
+                          "status": status, "secret": "s", "consecutive_failures": 0, **stamps}
+                         for sid, status in ((subscription, "active"), (paused, "paused"))],
                     )  # fmt: skip
                     await conn.execute(
                         deliveries.insert(),
-                        [{"id": uuid.uuid4(), "subscription_id": subscription, "event_tx": 1, "event_id": e,
+                        [{"id": uuid.uuid4(), "subscription_id": sid, "event_tx": 1, "event_id": e,
                           "event_type": "status_changed", "ordering_key": k, "status": st, "attempts": 0,
-                          "next_attempt_at": now, **stamps} for k, e, st in queued],
+                          "next_attempt_at": now, **stamps} for sid, k, e, st in queued],
                     )  # fmt: skip
                     return {}
                 rows = await conn.execute(text("SELECT event_id, ready FROM webhook_delivery WHERE status = 'pending'"))
@@ -134,4 +137,4 @@ def test_the_ready_migration_marks_each_queue_s_earliest_pending_delivery(scratc
 
     asyncio.run(seed_and_read(True))
     upgrade(settings)
-    assert asyncio.run(seed_and_read(False)) == {2: True, 3: False, 4: True, 5: False}
+    assert asyncio.run(seed_and_read(False)) == {2: True, 3: False, 4: True, 5: False, 7: False}

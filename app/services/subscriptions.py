@@ -20,6 +20,7 @@ from app.notify.target_guard import TargetRefused, allowed_target
 from app.pg_listen import notify
 from app.rules.webhook_targets import AMQP_SCHEMES
 from app.schemas.subscriptions import SubscriptionCreate, SubscriptionOut, SubscriptionPatch
+from app.services.delivery_heads import lock_heads, pause_heads, resume_heads
 from app.services.enterprises import get_enterprise
 from app.services.webhook_delivery import DELIVERY_CHANNEL
 
@@ -99,11 +100,17 @@ async def get_subscription(
 async def patch_subscription(
     session: AsyncSession, code: str, subscription_id: uuid.UUID, patch: SubscriptionPatch
 ) -> Subscription:
+    # Before the subscription's row: the order of every transaction that changes the queues' heads.
+    await lock_heads(session, exclusive=True)
     subscription = await get_subscription(session, code, subscription_id, for_update=True)
-    if patch.status is not None:
-        if patch.status == "active" and subscription.status != "active":
-            await notify(session, DELIVERY_CHANNEL)  # its held deliveries are due now
+    if patch.status is not None and patch.status != subscription.status:
         subscription.status = patch.status
+        await session.flush()
+        if patch.status == "active":
+            await resume_heads(session, subscription.id)
+            await notify(session, DELIVERY_CHANNEL)  # its held deliveries are due now
+        else:
+            await pause_heads(session, subscription.id)
     if patch.events is not None:
         subscription.events = sorted(set(patch.events))
     subscription.updated_at = utcnow()

@@ -2,7 +2,8 @@
 claim reads about as many rows as it takes rather than every pending delivery (docs/webhooks.md).
 
 A pending delivery is ready exactly when it is the earliest pending one of its (subscription, ordering_key)
-queue (app/services/delivery_heads.py); for the deliveries already pending, this works that out.
+queue and its subscription is active (app/services/delivery_heads.py); for the deliveries already pending, this
+works that out.
 
 Revision ID: 0020_webhook_ready
 Revises: 0019_webhook_pending_head
@@ -28,6 +29,8 @@ def upgrade() -> None:
         " AND earlier.ordering_key = webhook_delivery.ordering_key AND earlier.status = 'pending'"
         " AND (earlier.event_tx < webhook_delivery.event_tx"
         " OR (earlier.event_tx = webhook_delivery.event_tx AND earlier.event_id < webhook_delivery.event_id)))"
+        " AND EXISTS (SELECT 1 FROM subscription"
+        " WHERE subscription.id = webhook_delivery.subscription_id AND subscription.status = 'active')"
         " WHERE status = 'pending'"
     )
     op.create_index(

@@ -1,8 +1,9 @@
 """The head of each delivery queue (``webhook_delivery.ready``, app/services/delivery_heads.py): after every change
 to which deliveries are pending — the fan-out, failed and successful attempts, a redelivery that puts an earlier
-event back ahead of a queue, a replay — a pending delivery is ready exactly when it is the earliest pending one
-of its (subscription, ordering_key) queue. The claim walks the ready ones alone: one left unready would never go
-out, one ready too many would go out beside its queue's head."""
+event back ahead of a queue, a replay, a pause and a resume — a pending delivery is ready exactly when it is the
+earliest pending one of its (subscription, ordering_key) queue and the subscription is active. The claim walks
+the ready ones alone: one left unready would never go out, one ready too many would go out beside its queue's
+head."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.config import Settings
-from app.models import WebhookDelivery
+from app.models import Subscription, WebhookDelivery
 from app.services.fanout import fan_out
 from tests.conftest import serving
 from tests.factories import file_parties, post_triple, purchase
@@ -22,7 +23,7 @@ from tests.notify.test_webhook_delivery import FAST_RETRIES, PLATFORM, drain, po
 
 
 async def heads(app: FastAPI) -> tuple[set[Any], set[Any]]:
-    """(the ready pending deliveries, the earliest pending delivery of each queue)."""
+    """(the ready pending deliveries, the earliest pending delivery of each queue of an active subscription)."""
     async with app.state.sessionmaker() as session:
         rows = (
             await session.execute(
@@ -31,14 +32,17 @@ async def heads(app: FastAPI) -> tuple[set[Any], set[Any]]:
                     WebhookDelivery.subscription_id,
                     WebhookDelivery.ordering_key,
                     WebhookDelivery.ready,
+                    Subscription.status,
                 )
+                .join(Subscription, Subscription.id == WebhookDelivery.subscription_id)
                 .where(WebhookDelivery.status == "pending")
                 .order_by(WebhookDelivery.event_tx, WebhookDelivery.event_id)
             )
         ).all()
     earliest: dict[tuple[Any, str], Any] = {}
     for row in rows:
-        earliest.setdefault((row.subscription_id, row.ordering_key), row.id)
+        if row.status == "active":
+            earliest.setdefault((row.subscription_id, row.ordering_key), row.id)
     return {row.id for row in rows if row.ready}, set(earliest.values())
 
 
@@ -77,6 +81,16 @@ async def test_only_the_earliest_pending_delivery_of_each_queue_is_ready_through
                 await assert_exact_heads(app)
             assert receiver.refused
             assert not receiver.arrivals
+
+            # Paused, the subscription's queues have no head (claims do not walk past them); resumed, they do.
+            paused = await http.patch(base, json={"status": "paused"}, headers=parties.platform)
+            assert paused.status_code == 200, paused.text
+            assert await assert_exact_heads(app) == 0
+            await fan_out(app.state.sessionmaker)
+            assert await assert_exact_heads(app) == 0
+            resumed = await http.patch(base, json={"status": "active"}, headers=parties.platform)
+            assert resumed.status_code == 200, resumed.text
+            assert await assert_exact_heads(app) >= 2
 
             receiver.fail_next = 0
             await drain(app, worker)
