@@ -59,6 +59,13 @@ class FeedEvent:
     detail: dict[str, Any]
 
 
+def _shown_now(session: AsyncSession) -> tuple[ColumnElement[bool], ...]:
+    """The condition keeping a query to the events the feed shows now (the rule in this module's docstring)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return (RecordEvent.tx < text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"),)
+    return ()
+
+
 async def read_feed(
     session: AsyncSession, after: FeedPosition, limit: int, *, only: ColumnElement[bool] | None = None
 ) -> list[FeedEvent]:
@@ -71,14 +78,13 @@ async def read_feed(
                 RecordEvent.tx > after.tx,
                 and_(RecordEvent.tx == after.tx, RecordEvent.id > after.id),
             ),
+            *_shown_now(session),
         )
         .order_by(RecordEvent.tx, RecordEvent.id)
         .limit(limit)
     )
     if only is not None:
         query = query.where(only)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.where(RecordEvent.tx < text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"))
     rows = await session.scalars(query)
     return [
         FeedEvent(FeedPosition(row.tx, row.id), row.kind, row.record_id, row.document_id, row.actor, row.at, row.detail)
@@ -91,12 +97,10 @@ async def feed_head(session: AsyncSession) -> FeedPosition | None:
     the events: one probe of the position index from its end."""
     query = (
         select(RecordEvent.tx, RecordEvent.id)
-        .where(RecordEvent.kind.in_(FEED_KINDS))
+        .where(RecordEvent.kind.in_(FEED_KINDS), *_shown_now(session))
         .order_by(RecordEvent.tx.desc(), RecordEvent.id.desc())
         .limit(1)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.where(RecordEvent.tx < text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"))
     row = (await session.execute(query)).first()
     return FeedPosition(row.tx, row.id) if row is not None else None
 

@@ -86,13 +86,11 @@ _PROMOTE = (
 
 async def promote_next(session: AsyncSession, keys: Iterable[QueueKey]) -> None:
     """Mark ready the earliest pending delivery of each queue: after one of its deliveries stopped being pending,
-    or new ones were inserted unready (whether or not an insert was skipped as a replay's duplicate). Takes
-    the heads lock shared unless the transaction holds it already (a promoting transaction takes it before it
-    locks any delivery)."""
+    or new ones were inserted unready (whether or not an insert was skipped as a replay's duplicate). The
+    caller holds the heads lock (``lock_heads``, taken before it locked any delivery)."""
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         return
-    await lock_heads(session, exclusive=False)
     await session.execute(_PROMOTE, [{"queue_subscription": s, "queue_key": k} for s, k in wanted])
 
 

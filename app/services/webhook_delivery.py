@@ -81,6 +81,15 @@ class Claimed:
         return f"msg_{self.delivery_id.hex}"
 
 
+def _claimable(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """A queue's head, pending and not leased to a worker now."""
+    return (
+        WebhookDelivery.status == "pending",
+        WebhookDelivery.ready == true(),
+        or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
+    )
+
+
 @functools.lru_cache(maxsize=4)
 def _secret_box(keys: tuple[str, ...]) -> SecretBox:
     """One box per key list: deriving its AES keys (HKDF) once, not on every claim."""
@@ -92,13 +101,13 @@ async def claim_due(
     settings: Settings,
     limit: int,
     in_flight: Mapping[uuid.UUID, int],
-    allowances: Mapping[uuid.UUID, int] | None = None,
+    allowances: Mapping[uuid.UUID, int],
 ) -> list[Claimed]:
     """Lease up to ``limit`` due deliveries across subscriptions — of each (subscription, record) only the
-    head of its queue — at most its allowance per subscription (``allowances``, app/notify/pacing.py; else
-    ``webhook_subscription_in_flight``) counting those this worker has in flight, so that one slow endpoint
-    cannot take every slot. A candidate query, the chosen
-    locked SKIP LOCKED (on PostgreSQL) and leased: a few statements whatever the batch."""
+    head of its queue — at most its allowance per subscription (``allowances``, app/notify/pacing.py; for one
+    not there, ``webhook_subscription_in_flight``) counting those this worker has in flight, so that one slow
+    endpoint cannot take every slot. A candidate query, then the chosen locked SKIP LOCKED (on PostgreSQL)
+    and leased: a few statements whatever the batch."""
     if limit <= 0:
         return []
     now = utcnow()
@@ -113,10 +122,8 @@ async def claim_due(
             WebhookDelivery.ordering_key,
         )
         .where(
-            WebhookDelivery.status == "pending",
-            WebhookDelivery.ready == true(),  # the walk of ix_webhook_delivery_ready
+            *_claimable(now),  # the walk of ix_webhook_delivery_ready
             WebhookDelivery.next_attempt_at <= now,
-            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
             # A filter on the walk, not a join (which made the planner read every ready delivery and sort them).
             WebhookDelivery.subscription_id.not_in(select(Subscription.id).where(Subscription.status != "active")),
         )
@@ -133,8 +140,7 @@ async def claim_due(
         for row in rows:
             if len(chosen) >= limit:
                 break
-            allowed = allowances.get(row.subscription_id, floor) if allowances is not None else floor
-            if counts.get(row.subscription_id, 0) >= allowed:
+            if counts.get(row.subscription_id, 0) >= allowances.get(row.subscription_id, floor):
                 continue
             counts[row.subscription_id] = counts.get(row.subscription_id, 0) + 1
             chosen.append(row)
@@ -145,12 +151,7 @@ async def claim_due(
         # write of its row).
         claimable = (
             select(WebhookDelivery.id)
-            .where(
-                WebhookDelivery.id.in_([row.id for row in chosen]),
-                WebhookDelivery.status == "pending",
-                WebhookDelivery.ready == true(),
-                or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
-            )
+            .where(WebhookDelivery.id.in_([row.id for row in chosen]), *_claimable(now))
             .with_for_update(skip_locked=True)
         )
         leased = set(
@@ -182,8 +183,9 @@ async def claim_due(
         }
         box = _secret_box(tuple(settings.webhook_secret_key_list()))
         claimed, died = await _bodies(session, taken, subscriptions, now, box)
-    if died:  # after the commit, as its own step: the cursor lock comes first in a transaction (delivery_heads)
+    if died:  # after the commit, as its own step: the heads lock comes first in a transaction (delivery_heads)
         async with sessionmaker() as session, session.begin():
+            await lock_heads(session, exclusive=False)
             await promote_next(session, died)
     return claimed
 

@@ -351,7 +351,7 @@ async def test_a_group_of_outcomes_leaves_the_subscription_s_health_as_its_last_
             if await pending(app) >= 6:
                 break
             await asyncio.sleep(0.01)
-        claims = await claim_due(app.state.sessionmaker, group_settings, 10, {})
+        claims = await claim_due(app.state.sessionmaker, group_settings, 10, {}, {})
         assert len(claims) >= 2
 
         def ok(claimed: Claimed) -> AttemptResult:
